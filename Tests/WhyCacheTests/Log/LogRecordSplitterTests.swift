@@ -1,0 +1,73 @@
+import Testing
+@testable import WhyCache
+
+/// The splitter keeps order, respects the size limit and is all or nothing.
+@Suite struct LogRecordSplitterTests {
+    private func decodeAll(_ records: [[UInt8]]) throws -> [LogOperation] {
+        try records.flatMap { try LogRecord(decoding: $0).operations }
+    }
+
+    @Test func smallBatchesBecomeOneRecord() throws {
+        let operations: [LogOperation] = [.set(key: [1], value: [2]), .delete(key: [3])]
+        let records = try LogRecordSplitter().split(operations)
+        #expect(records.count == 1)
+        #expect(try decodeAll(records) == operations)
+    }
+
+    @Test func emptyInputYieldsNoRecords() throws {
+        #expect(try LogRecordSplitter().split([]).isEmpty)
+    }
+
+    @Test func recordsRespectTheLimitAndKeepOrder() throws {
+        var generator = SeededGenerator(seed: 3)
+        let operations = (0..<3_000).map { _ in LogOperation.random(using: &generator) }
+        for limit in [400, 1_000, 4_096, 65_536] {
+            let splitter = try LogRecordSplitter(maximumRecordSize: limit)
+            let records = try splitter.split(operations)
+            #expect(records.allSatisfy { $0.count <= limit })
+            #expect(try decodeAll(records) == operations)
+            // Greedy packing: no record could have taken the next record's first operation.
+            for (record, next) in zip(records, records.dropFirst()) {
+                let merged = try LogRecord(LogRecord(decoding: record).operations + [LogRecord(decoding: next).operations[0]])
+                #expect(try merged.encodedSize() > limit)
+            }
+        }
+    }
+
+    @Test func anOperationExactlyAtTheLimitFits() throws {
+        let operation = LogOperation.set(key: [1], value: [UInt8](repeating: 9, count: 100))
+        let size = try LogRecord([operation]).encodedSize()
+        let records = try LogRecordSplitter(maximumRecordSize: size).split([operation, operation])
+        #expect(records.map(\.count) == [size, size])
+    }
+
+    @Test func oversizedOperationFailsBeforeAnythingIsProduced() throws {
+        let splitter = try LogRecordSplitter(maximumRecordSize: 1_000)
+        let operations: [LogOperation] = [
+            .set(key: [1], value: [1]),
+            .set(key: [2], value: [UInt8](repeating: 0, count: 2_000)),
+            .set(key: [3], value: [3]),
+        ]
+        #expect(throws: LogRecordError.operationTooLarge(operationIndex: 1, recordSize: 2_000 + 1 + 8 + 1, maximumRecordSize: 1_000)) {
+            try splitter.split(operations)
+        }
+    }
+
+    @Test func invalidKeysFailTheWholeBatch() throws {
+        let splitter = try LogRecordSplitter()
+        #expect(throws: LogRecordError.emptyKey(operationIndex: 2)) {
+            try splitter.split([.delete(key: [1]), .delete(key: [2]), .delete(key: [])])
+        }
+        let long = [UInt8](repeating: 1, count: WhyCacheLimits.maximumKeyLength + 1)
+        #expect(throws: LogRecordError.keyTooLong(operationIndex: 0, length: long.count)) {
+            try splitter.split([.set(key: long, value: [])])
+        }
+    }
+
+    @Test func invalidLimitsAreRejected() {
+        #expect(throws: LogRecordError.invalidMaximumRecordSize(7)) { try LogRecordSplitter(maximumRecordSize: 7) }
+        #expect(throws: LogRecordError.invalidMaximumRecordSize(WhyCacheLimits.maximumRecordSize + 1)) {
+            try LogRecordSplitter(maximumRecordSize: WhyCacheLimits.maximumRecordSize + 1)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Testing
+@testable import WhyCache
+
+/// Round trips, exact sizes and input limits of the log record format.
+@Suite struct LogRecordTests {
+    private func roundTrip(_ operations: [LogOperation]) throws -> LogRecord {
+        let bytes = try LogRecord(operations).encoded()
+        return try LogRecord(decoding: bytes)
+    }
+
+    @Test func singleSetRoundTrips() throws {
+        let record = LogRecord([.set(key: Array("user:1234567".utf8), value: Array("hello".utf8))])
+        #expect(try roundTrip(record.operations) == record)
+    }
+
+    @Test func emptyValueRoundTrips() throws {
+        let operations: [LogOperation] = [.set(key: [1], value: [])]
+        #expect(try roundTrip(operations).operations == operations)
+    }
+
+    @Test func binaryKeysAndValuesRoundTrip() throws {
+        let operations: [LogOperation] = [
+            .set(key: [0x00], value: [0xFF, 0x00, 0xFF]),
+            .set(key: [0xFF, 0xFF, 0x00, 0x00], value: [0x00]),
+            .delete(key: [0x00, 0x00]),
+            .delete(key: [0xFF]),
+        ]
+        #expect(try roundTrip(operations).operations == operations)
+    }
+
+    @Test func shortestAndLongestKeysRoundTrip() throws {
+        let longest = [UInt8](repeating: 0xAB, count: WhyCacheLimits.maximumKeyLength)
+        let operations: [LogOperation] = [
+            .set(key: [7], value: [1, 2, 3]),
+            .set(key: longest, value: Array(0..<200)),
+            .delete(key: longest),
+            .delete(key: [7]),
+        ]
+        #expect(try roundTrip(operations).operations == operations)
+    }
+
+    @Test func manyOperationsRoundTrip() throws {
+        var generator = SeededGenerator(seed: 42)
+        let operations = (0..<5_000).map { _ in LogOperation.random(using: &generator) }
+        #expect(try roundTrip(operations).operations == operations)
+    }
+
+    @Test func singleKeySetCostsEightBytesOfOverhead() throws {
+        let key = [UInt8](repeating: 0x41, count: 13)
+        let value = [UInt8](repeating: 0x42, count: 100)
+        let record = LogRecord([.set(key: key, value: value)])
+        // version + count + header + value length + checksum
+        #expect(try record.encoded().count == 13 + 100 + 8)
+        #expect(try record.encodedSize() == 121)
+        // A delete of the same key needs no value length.
+        #expect(try LogRecord([.delete(key: key)]).encoded().count == 13 + 7)
+    }
+
+    @Test func encodingIsByteExact() throws {
+        let bytes = try LogRecord([.set(key: Array("k".utf8), value: Array("v".utf8))]).encoded()
+        // version 1, one operation, header 1<<2|0, value length 1, "k", "v", CRC-32C
+        let body: [UInt8] = [0x01, 0x01, 0x04, 0x01, 0x6B, 0x76]
+        let crc = CRC32C.checksum(body)
+        let trailer = [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)]
+        #expect(bytes == body + trailer)
+    }
+
+    @Test func viewHandsOutBorrowedOperationsInOrder() throws {
+        let operations: [LogOperation] = [
+            .set(key: [1, 2], value: [3]),
+            .delete(key: [4]),
+            .set(key: [5], value: []),
+        ]
+        let bytes = try LogRecord(operations).encoded()
+        var seen: [LogOperation] = []
+        try bytes.withUnsafeBytes { raw in
+            let view = try LogRecordView(validating: raw)
+            #expect(view.operationCount == 3)
+            view.forEachOperation { kind, key, value in
+                switch kind {
+                case .set: seen.append(.set(key: Array(key), value: Array(value)))
+                case .delete:
+                    #expect(value.isEmpty)
+                    seen.append(.delete(key: Array(key)))
+                }
+            }
+        }
+        #expect(seen == operations)
+    }
+
+    @Test func emptyRecordIsRejected() {
+        #expect(throws: LogRecordError.noOperations) { try LogRecord([]).encoded() }
+    }
+
+    @Test func emptyKeyIsRejected() {
+        #expect(throws: LogRecordError.emptyKey(operationIndex: 1)) {
+            try LogRecord([.delete(key: [1]), .set(key: [], value: [1])]).encoded()
+        }
+        #expect(throws: LogRecordError.emptyKey(operationIndex: 0)) { try LogRecord([.delete(key: [])]).encoded() }
+    }
+
+    @Test func overlongKeyIsRejected() {
+        let key = [UInt8](repeating: 1, count: WhyCacheLimits.maximumKeyLength + 1)
+        #expect(throws: LogRecordError.keyTooLong(operationIndex: 0, length: key.count)) {
+            try LogRecord([.set(key: key, value: [])]).encoded()
+        }
+    }
+
+    @Test func overlongValueIsRejected() {
+        let value = [UInt8](repeating: 0, count: WhyCacheLimits.maximumValueLength + 1)
+        #expect(throws: LogRecordError.valueTooLong(operationIndex: 0, length: value.count)) {
+            try LogRecord([.set(key: [1], value: value)]).encoded()
+        }
+    }
+
+    @Test func longestValueRoundTrips() throws {
+        let value = [UInt8](repeating: 0x5A, count: WhyCacheLimits.maximumValueLength)
+        let bytes = try LogRecord([.set(key: [1], value: value)]).encoded()
+        // key, a four-byte value length, and version + count + header + checksum
+        #expect(bytes.count == WhyCacheLimits.maximumValueLength + 1 + 4 + 7)
+        try bytes.withUnsafeBytes { raw in
+            let view = try LogRecordView(validating: raw)
+            view.forEachOperation { _, key, decoded in
+                #expect(Array(key) == [1])
+                #expect(decoded.count == value.count)
+            }
+        }
+    }
+}
+
+/// A small deterministic random number generator (SplitMix64), so that
+/// randomized tests are reproducible.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension LogOperation {
+    /// A random set or delete with a key of 1...40 bytes and a value of 0...300 bytes.
+    static func random(using generator: inout SeededGenerator) -> LogOperation {
+        let key = (0..<Int.random(in: 1...40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        if Bool.random(using: &generator) {
+            return .delete(key: key)
+        }
+        let value = (0..<Int.random(in: 0...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return .set(key: key, value: value)
+    }
+}
