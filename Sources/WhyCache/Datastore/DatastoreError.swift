@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a datastore operation failed.
+public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The datastore cannot be reached at the moment (a server is down, a
+    /// connection was lost). Retrying later may succeed.
+    case unavailable(reason: String)
+
+    /// A system call failed. `errno` is the error number it reported.
+    case ioFailure(operation: String, path: String, errno: Int32)
+
+    /// The location is not a datastore of this kind (not initialized, or
+    /// holding something else). ``Datastore/createIfMissing()`` creates one.
+    case notADatastore(path: String, reason: String)
+
+    /// Stored data is damaged: a record or file failed its checksum or broke
+    /// the format. `location` names the file and byte offset (or table and
+    /// row); `updateID` is the affected or expected record when known.
+    case corruptRecord(location: String, updateID: UInt64?, reason: String)
+
+    /// The records a reader asked for were removed by a history rewrite: the
+    /// oldest record left is `firstRetainedUpdateID`. The reader must rebuild
+    /// its state from the latest checkpoint, then read the log after it.
+    case historyRewritten(firstRetainedUpdateID: UInt64)
+
+    /// A payload is larger than the datastore accepts; nothing was written.
+    case recordTooLarge(size: Int, maximum: Int)
+
+    /// Another holder has the maintenance lock of this log.
+    case maintenanceLockHeld
+
+    /// Records through `updateID` cannot be removed: no published checkpoint
+    /// at or after `updateID` exists, so the state they produce would be lost.
+    case noCheckpointCovers(updateID: UInt64)
+
+    /// The checkpoint at `updateID` does not exist (or no longer exists).
+    case checkpointNotFound(updateID: UInt64)
+
+    /// The request does not make sense in the datastore's current state (for
+    /// example a checkpoint beyond the end of the log, or using a finished writer).
+    case invalidRequest(reason: String)
+
+    /// The datastore was configured with values it cannot work with.
+    case invalidConfiguration(reason: String)
+
+    /// A human-readable explanation of the error.
+    public var description: String {
+        switch self {
+        case .unavailable(let reason):
+            "datastore unavailable: \(reason)"
+        case .ioFailure(let operation, let path, let code):
+            "\(operation) failed for \(path): \(String(cString: strerror(code))) (errno \(code))"
+        case .notADatastore(let path, let reason):
+            "\(path) is not a WhyCache datastore: \(reason)"
+        case .corruptRecord(let location, let updateID, let reason):
+            if let updateID {
+                "corrupt log data at \(location) (update \(updateID)): \(reason)"
+            } else {
+                "corrupt log data at \(location): \(reason)"
+            }
+        case .historyRewritten(let first):
+            "the requested records were removed by a history rewrite (the oldest record left is \(first)); rebuild from the latest checkpoint"
+        case .recordTooLarge(let size, let maximum):
+            "a \(size)-byte record is larger than the maximum of \(maximum) bytes; nothing was written"
+        case .maintenanceLockHeld:
+            "another process holds the maintenance lock of this log"
+        case .noCheckpointCovers(let updateID):
+            "cannot remove records through \(updateID): no published checkpoint at or after it"
+        case .checkpointNotFound(let updateID):
+            "no checkpoint at update \(updateID)"
+        case .invalidRequest(let reason):
+            "invalid datastore request: \(reason)"
+        case .invalidConfiguration(let reason):
+            "invalid datastore configuration: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,260 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// The segment files of one file datastore: reading ranges of records,
+/// finding the end of the log, appending frames, dropping old segments.
+///
+/// All methods block on file I/O; ``FileDatastore`` calls them on its own
+/// dispatch queues. Appending and removing require the caller to hold the
+/// datastore's append lock (see ``FileDatastore``); reading needs no lock.
+///
+/// Invariants of the directory that this type keeps:
+/// - A segment is named by the id of its first frame, and frames inside it
+///   carry consecutive ids.
+/// - A new segment is created (complete with its header, then renamed into
+///   place) only after the previous one was verified to its end and holds at
+///   least one frame, so it is named after the previous one's last id + 1 and
+///   no segment but the last can end in a torn frame.
+/// - Only the last segment grows; only bytes after its last valid frame are
+///   ever truncated.
+/// - The last segment is never removed, so the newest id is always readable.
+final class SegmentLog: Sendable {
+    /// Where the files are.
+    let layout: FileDatastoreLayout
+
+    /// How the files are sized and synchronized.
+    let options: FileDatastoreOptions
+
+    /// What this process knows about the segments.
+    private let catalog: Mutex<SegmentCatalog>
+
+    /// The bytes of frames between two positions remembered in the catalog.
+    private static let markInterval = 64 << 10
+
+    /// The end of the log found by ``tail()``.
+    struct Tail {
+        /// The last segment.
+        var segment: UInt64
+        /// Where its valid frames end.
+        var offset: Int
+        /// The id the next record gets.
+        var nextID: UInt64
+        /// Whether invalid bytes (an unfinished write) follow the valid frames.
+        var hasTornBytes: Bool
+    }
+
+    /// Creates the log of `layout`.
+    init(layout: FileDatastoreLayout, options: FileDatastoreOptions) {
+        self.layout = layout
+        self.options = options
+        self.catalog = Mutex(SegmentCatalog(markInterval: Self.markInterval))
+    }
+
+    // MARK: Reading
+
+    /// The records with ids in `(after, through]`, at most one page of `limits`.
+    func read(after: UInt64, through: UInt64?, limits: DatastorePageLimits) throws(DatastoreError) -> [LogEntry] {
+        guard after < UInt64.max, through.map({ $0 > after }) ?? true else { return [] }
+        let first = after + 1
+        return try retryingIfSegmentVanished { () throws(DatastoreError) -> [LogEntry] in
+            guard let segment = try locate(first) else {
+                throw .corruptRecord(location: layout.directory, updateID: first, reason: "no segment file holds this record")
+            }
+            let start = catalog.withLock { $0.start(in: segment, for: first) }
+            var entries: [LogEntry] = []
+            var bytes = 0
+            _ = try walk(segment: segment, from: start, payloadsFrom: first) { updateID, payload in
+                if let through, updateID > through { return false }
+                entries.append(LogEntry(updateID: updateID, payload: payload))
+                bytes += payload.count
+                return entries.count < limits.maximumCount && bytes < limits.maximumBytes && updateID != through
+            }
+            return entries
+        }
+    }
+
+    /// Finds the end of the log: the last segment and its last valid frame.
+    func tail() throws(DatastoreError) -> Tail {
+        try retryingIfSegmentVanished { () throws(DatastoreError) -> Tail in
+            var segment = catalog.withLock { $0.lastSegment }
+            if segment == nil {
+                try refreshSegments()
+                segment = catalog.withLock { $0.lastSegment }
+            }
+            guard let segment else {
+                throw .notADatastore(path: layout.directory, reason: "it holds no segment files")
+            }
+            let start = catalog.withLock { $0.verifiedEnd(of: segment) }
+            return try walk(segment: segment, from: start, payloadsFrom: .max) { _, _ in true }
+        }
+    }
+
+    // MARK: Writing (the caller holds the append lock)
+
+    /// Appends `payloads` as frames with consecutive ids after the current end
+    /// of the log, first truncating an unfinished write left by a dead
+    /// appender and starting a new segment when the last one is full.
+    ///
+    /// - Precondition: the caller holds the append lock; every payload fits in a frame.
+    func append(_ payloads: [[UInt8]]) throws(DatastoreError) -> [UInt64] {
+        let durable = options.syncPolicy == .always
+        var end = try tail()
+        var file = try FileDescriptor.open(layout.segmentPath(end.segment), flags: O_WRONLY)
+        defer { file.close() }
+        if end.hasTornBytes {
+            try file.truncate(to: end.offset)
+            if durable { try file.synchronizeData() }
+        }
+        if end.offset >= options.segmentSize && end.nextID > end.segment {
+            try createSegment(end.nextID)
+            file.close()
+            file = try FileDescriptor.open(layout.segmentPath(end.nextID), flags: O_WRONLY)
+            end = Tail(segment: end.nextID, offset: FileHeader.size, nextID: end.nextID, hasTornBytes: false)
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(payloads.reduce(0) { $0 + LogFrame.headerSize + $1.count })
+        for (index, payload) in payloads.enumerated() {
+            LogFrame.append(updateID: end.nextID + UInt64(index), payload: payload, to: &bytes)
+        }
+        try file.write(bytes, at: end.offset)
+        if durable { try file.synchronizeData() }
+        let written = SegmentCatalog.Mark(updateID: end.nextID + UInt64(payloads.count), offset: end.offset + bytes.count)
+        catalog.withLock { $0.record(segment: end.segment, found: [], end: written) }
+        return (0..<UInt64(payloads.count)).map { end.nextID + $0 }
+    }
+
+    /// Creates the segment whose first record will be `firstUpdateID`: the
+    /// header is written to a temporary file that is then renamed into place.
+    func createSegment(_ firstUpdateID: UInt64) throws(DatastoreError) {
+        let header = FileHeader(kind: .segment, value: firstUpdateID).encoded
+        try FileSystem.replaceAtomically(layout.segmentPath(firstUpdateID), with: header, durable: options.syncPolicy == .always)
+        catalog.withLock { $0.add(segment: firstUpdateID) }
+    }
+
+    /// Deletes the segments all of whose records have ids up to `updateID`;
+    /// the last segment always stays.
+    func removeSegments(through updateID: UInt64) throws(DatastoreError) {
+        let segments = try layout.segmentIDs()
+        for (segment, next) in zip(segments, segments.dropFirst()) where next <= updateID &+ 1 {
+            try FileSystem.remove(layout.segmentPath(segment))
+            catalog.withLock { $0.remove(segment: segment) }
+        }
+        if options.syncPolicy == .always { try FileSystem.synchronizeDirectory(layout.directory) }
+    }
+
+    // MARK: Walking frames
+
+    /// Reads frames from `start` in `segment`, and on into the following
+    /// segments, until the end of the log or until `visit` returns false.
+    ///
+    /// `visit` receives each frame with an id of at least `payloadsFrom`.
+    /// Verified positions are recorded in the catalog.
+    ///
+    /// An invalid frame is a torn tail — "not written yet" — only when its bytes
+    /// reach the end of the last segment; anything else is corruption.
+    private func walk(
+        segment startSegment: UInt64, from start: SegmentCatalog.Mark, payloadsFrom: UInt64,
+        visit: (UInt64, [UInt8]) -> Bool
+    ) throws(DatastoreError) -> Tail {
+        var segment = startSegment
+        var mark = start
+        // Whether a later segment exists, which means this one is complete.
+        var sealed = false
+        while true {
+            let path = layout.segmentPath(segment)
+            let file = try FileDescriptor.open(path, flags: O_RDONLY)
+            defer { file.close() }
+            if mark.offset == FileHeader.size { try verifyHeader(of: file, segment: segment) }
+            var scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
+            var found: [SegmentCatalog.Mark] = []
+            var lastMark = mark.offset
+            var torn = false
+            var stopped = false
+            scanning: while true {
+                switch try scanner.next(wantPayload: scanner.nextID >= payloadsFrom) {
+                case .frame(let updateID, let offset, _, let payload):
+                    if offset - lastMark >= Self.markInterval {
+                        found.append(SegmentCatalog.Mark(updateID: updateID, offset: offset))
+                        lastMark = offset
+                    }
+                    if let payload, !visit(updateID, payload) {
+                        stopped = true
+                        break scanning
+                    }
+                case .end:
+                    break scanning
+                case .invalid(let reason, let reachesEnd):
+                    guard reachesEnd, !sealed else {
+                        throw .corruptRecord(location: "\(path) at byte \(scanner.offset)", updateID: scanner.nextID, reason: reason)
+                    }
+                    torn = true
+                    break scanning
+                }
+            }
+            let verified = SegmentCatalog.Mark(updateID: scanner.nextID, offset: scanner.offset)
+            catalog.withLock { $0.record(segment: segment, found: found, end: verified) }
+            if stopped {
+                return Tail(segment: segment, offset: scanner.offset, nextID: scanner.nextID, hasTornBytes: false)
+            }
+            let next = scanner.nextID
+            if next > segment, FileSystem.exists(layout.segmentPath(next)) {
+                catalog.withLock { $0.add(segment: next) }
+                if torn {
+                    // The write that looked unfinished must have completed before the
+                    // next segment was created: read this segment again, now sealed.
+                    sealed = true
+                    mark = verified
+                } else {
+                    segment = next
+                    mark = SegmentCatalog.Mark(updateID: next, offset: FileHeader.size)
+                    sealed = false
+                }
+                continue
+            }
+            return Tail(segment: segment, offset: scanner.offset, nextID: scanner.nextID, hasTornBytes: torn)
+        }
+    }
+
+    private func verifyHeader(of file: FileDescriptor, segment: UInt64) throws(DatastoreError) {
+        let bytes = try file.read(count: FileHeader.size, at: 0)
+        switch FileHeader.decode(bytes, expecting: .segment) {
+        case .success(let header) where header.value == segment:
+            return
+        case .success(let header):
+            throw .corruptRecord(location: file.path, updateID: segment, reason: "the header names first id \(header.value)")
+        case .failure(let failure):
+            throw .corruptRecord(location: file.path, updateID: segment, reason: "invalid segment header: \(failure)")
+        }
+    }
+
+    // MARK: Finding segments
+
+    /// The segment that holds `updateID`, listing the directory only when the
+    /// catalog knows no candidate.
+    private func locate(_ updateID: UInt64) throws(DatastoreError) -> UInt64? {
+        if let segment = catalog.withLock({ $0.segment(containing: updateID) }) { return segment }
+        try refreshSegments()
+        return catalog.withLock { $0.segment(containing: updateID) }
+    }
+
+    /// Reloads the list of segments from the directory.
+    private func refreshSegments() throws(DatastoreError) {
+        let segments = try layout.segmentIDs()
+        catalog.withLock { $0.reset(segments: segments) }
+    }
+
+    /// Runs `body`; if a segment it opened had been removed by another process,
+    /// reloads the list of segments and runs it once more.
+    private func retryingIfSegmentVanished<T>(_ body: () throws(DatastoreError) -> T) throws(DatastoreError) -> T {
+        do {
+            return try body()
+        } catch .ioFailure(let operation, _, ENOENT) where operation == "open" {
+            try refreshSegments()
+            return try body()
+        }
+    }
+}
