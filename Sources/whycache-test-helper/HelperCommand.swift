@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A command of the test helper: receives the arguments after its name.
+typealias HelperCommandBody = @Sendable ([String]) throws -> Void
+
+enum HelperCommand {
+    /// Every command, by name. Each `*Commands.swift` file contributes one table.
+    static let all: [String: HelperCommandBody] = StateCommands.table.merging(DatastoreCommands.table) { a, _ in a }
+
+    /// A usage error raised by a command that was given bad arguments.
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Parses `arguments[index]` as an integer or throws a usage error.
+    static func integer<T: FixedWidthInteger>(_ arguments: [String], _ index: Int, _ what: String) throws -> T {
+        guard index < arguments.count, let value = T(arguments[index]) else {
+            throw UsageError(description: "argument \(index + 1) (\(what)) must be an integer")
+        }
+        return value
+    }
+
+    /// `arguments[index]` or a usage error.
+    static func string(_ arguments: [String], _ index: Int, _ what: String) throws -> String {
+        guard index < arguments.count else {
+            throw UsageError(description: "missing argument \(index + 1) (\(what))")
+        }
+        return arguments[index]
+    }
+
+    /// Prints one line to stdout and flushes it at once, so that a test reading
+    /// the pipe sees it even if this process is killed right after.
+    static func say(_ line: String) {
+        writeAll(STDOUT_FILENO, line + "\n")
+    }
+
+    /// Prints one line to stderr.
+    static func complain(_ line: String) {
+        writeAll(STDERR_FILENO, line + "\n")
+    }
+
+    private static func writeAll(_ descriptor: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}
