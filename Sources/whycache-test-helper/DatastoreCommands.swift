@@ -18,6 +18,7 @@ enum DatastoreCommands {
         "datastore-append": append,
         "datastore-append-forever": appendForever,
         "datastore-bench": bench,
+        "record-bench": recordBench,
     ]
 
     /// `datastore-append DIR TAG COUNT always|never`: appends COUNT payloads
@@ -95,6 +96,39 @@ enum DatastoreCommands {
             HelperCommand.say("reads_per_s \(Int(Double(read) / seconds(readTime)))")
             HelperCommand.say("read_mib_per_s \(Int(Double(bytes) / seconds(readTime) / 1_048_576))")
         }
+    }
+
+    /// `record-bench COUNT KEYS`: encodes COUNT records of KEYS sets each (keys of
+    /// 13 bytes, values of 100 bytes), then decodes them with ``LogRecordView``;
+    /// prints `encode_keys_per_s` and `decode_keys_per_s`.
+    static func recordBench(_ arguments: [String]) throws {
+        let count: Int = try HelperCommand.integer(arguments, 0, "count")
+        let keys: Int = try HelperCommand.integer(arguments, 1, "keys per record")
+        let clock = ContinuousClock()
+        let value = [UInt8](repeating: 0x61, count: 100)
+        var records: [[UInt8]] = []
+        records.reserveCapacity(count)
+        let encodeTime = try clock.measure {
+            for index in 0..<count {
+                let operations = (0..<keys).map { key in
+                    LogOperation.set(key: Array("key:\(index):\(key)".utf8.prefix(13)), value: value)
+                }
+                records.append(try LogRecord(operations).encoded())
+            }
+        }
+        var checksum = 0
+        let decodeTime = try clock.measure {
+            for record in records {
+                try record.withUnsafeBytes { bytes in
+                    let view = try LogRecordView(validating: bytes)
+                    view.forEachOperation { _, key, value in checksum &+= key.count &+ value.count }
+                }
+            }
+        }
+        let total = Double(count * keys)
+        HelperCommand.say("encode_keys_per_s \(Int(total / seconds(encodeTime)))")
+        HelperCommand.say("decode_keys_per_s \(Int(total / seconds(decodeTime)))")
+        HelperCommand.say("checksum \(checksum)")
     }
 
     /// The payload number `index` of `tag`, with `size` filler bytes.
