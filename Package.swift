@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "WhyCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "WhyCache", targets: ["WhyCache"]),
+        .executable(name: "whycache-tool", targets: ["whycache-tool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+    ],
+    targets: [
+        // Tiny C helpers the Swift compiler cannot express (cache prefetch hints).
+        .target(name: "CWhyCacheSupport"),
+        .target(
+            name: "WhyCache",
+            dependencies: [
+                "CWhyCacheSupport",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .executableTarget(
+            name: "whycache-tool",
+            dependencies: [
+                "WhyCache",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Workloads shared by the tests and the test helper (not a product).
+        .target(name: "WhyCacheTestSupport"),
+        // Spawned by the tests as a real separate process (readers, writers, crash victims).
+        .executableTarget(
+            name: "whycache-test-helper",
+            dependencies: ["WhyCache", "WhyCacheTestSupport"]
+        ),
+        .testTarget(
+            name: "WhyCacheTests",
+            dependencies: ["WhyCache", "WhyCacheTestSupport", "whycache-test-helper"]
+        ),
+    ]
+)

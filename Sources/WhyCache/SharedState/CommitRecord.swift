@@ -1,0 +1,81 @@
+/// One published state of the file: the root of its tree and the log position
+/// it corresponds to.
+///
+/// A commit record is a 128-byte heap block, written in full (with its
+/// checksum) before the writer publishes its offset in the header's commit
+/// pointer, and never changed afterwards. A reader that loaded the pointer
+/// therefore sees a complete record; it is retired like any other block when
+/// a later commit replaces it. Layout: `FileLayout.commit*`.
+struct CommitRecord: Equatable {
+    var transaction: UInt64
+    var updateID: UInt64
+    var root: UInt64
+    var keyCount: UInt64
+    var heapEnd: UInt64
+    var bootID: BootID
+    var time: UInt64
+
+    /// Writes the record, checksum last, into `block` (at least 128 bytes).
+    func write(to block: UnsafeMutableRawBufferPointer) {
+        for index in 0..<FileLayout.commitRecordSize { block[index] = 0 }
+        func put(_ value: UInt64, _ offset: Int) {
+            block.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+        }
+        block.storeBytes(of: FileLayout.commitMagic.littleEndian, toByteOffset: FileLayout.commitMagicOffset, as: UInt32.self)
+        put(transaction, FileLayout.commitTransactionOffset)
+        put(updateID, FileLayout.commitUpdateIDOffset)
+        put(root, FileLayout.commitRootOffset)
+        put(keyCount, FileLayout.commitKeyCountOffset)
+        put(heapEnd, FileLayout.commitHeapEndOffset)
+        put(bootID.high, FileLayout.commitBootIDOffset)
+        put(bootID.low, FileLayout.commitBootIDOffset + 8)
+        put(time, FileLayout.commitTimeOffset)
+        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[8..<FileLayout.commitRecordSize]))
+        block.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.commitChecksumOffset, as: UInt32.self)
+    }
+
+    /// Reads and validates the record at `offset` of `file`: it must lie in
+    /// the heap, within the file, carry its magic and checksum, and describe a
+    /// heap that the file covers.
+    init(at offset: Int, in file: MappedFile) throws(StateFileError) {
+        guard offset & 7 == 0, offset >= file.heapStart, offset <= file.mapSize - FileLayout.commitRecordSize,
+            file.fileCovers(offset + FileLayout.commitRecordSize)
+        else {
+            throw .corrupted(path: file.path, reason: "commit pointer \(offset) is outside the file")
+        }
+        let block = UnsafeRawBufferPointer(start: file.base + offset, count: FileLayout.commitRecordSize)
+        func get(_ at: Int) -> UInt64 { UInt64(littleEndian: block.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        let magic = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitMagicOffset, as: UInt32.self))
+        let stored = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitChecksumOffset, as: UInt32.self))
+        guard magic == FileLayout.commitMagic,
+            stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[8..<FileLayout.commitRecordSize]))
+        else {
+            throw .corrupted(path: file.path, reason: "commit record at \(offset) fails its checksum")
+        }
+        transaction = get(FileLayout.commitTransactionOffset)
+        updateID = get(FileLayout.commitUpdateIDOffset)
+        root = get(FileLayout.commitRootOffset)
+        keyCount = get(FileLayout.commitKeyCountOffset)
+        heapEnd = get(FileLayout.commitHeapEndOffset)
+        bootID = BootID(high: get(FileLayout.commitBootIDOffset), low: get(FileLayout.commitBootIDOffset + 8))
+        time = get(FileLayout.commitTimeOffset)
+        guard heapEnd >= UInt64(offset + FileLayout.commitRecordSize), heapEnd <= UInt64(file.mapSize),
+            file.fileCovers(Int(heapEnd)), transaction >= 1
+        else {
+            throw .corrupted(path: file.path, reason: "commit record at \(offset) describes a heap the file does not hold")
+        }
+    }
+
+    init(
+        transaction: UInt64, updateID: UInt64, root: UInt64, keyCount: UInt64, heapEnd: UInt64, bootID: BootID,
+        time: UInt64
+    ) {
+        self.transaction = transaction
+        self.updateID = updateID
+        self.root = root
+        self.keyCount = keyCount
+        self.heapEnd = heapEnd
+        self.bootID = bootID
+        self.time = time
+    }
+}

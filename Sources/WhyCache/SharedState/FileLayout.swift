@@ -1,0 +1,96 @@
+// The byte layout of the shared-state file. docs/FORMAT.md explains every
+// structure and its crash-safety argument; this file is the single place in
+// the code where offsets and sizes are defined.
+//
+//   offset 0          header page (4 KiB): identity, geometry, the commit
+//                     pointer, the writer area (allocator state)
+//   offset 4096       reader table: `readerSlotCount` slots of 64 bytes
+//   offset heapStart  the heap: blocks (tree nodes, leaves, commit records,
+//                     retire lists), 8-byte aligned, sizes from `SizeClass`
+//
+// All integers are little-endian (the file is only shared between processes
+// of one machine; `formatVersion` changes if that ever changes).
+
+enum FileLayout {
+    /// `"WhyCache"` in ASCII, read as a little-endian UInt64.
+    static let magic: UInt64 = 0x6568_6361_4379_6857
+    static let formatVersion: UInt32 = 1
+
+    static let pageSize = 4096
+    static let headerSize = 4096
+
+    // MARK: Header: immutable after creation, covered by `headerChecksum`.
+    static let magicOffset = 0  // UInt64
+    static let formatVersionOffset = 8  // UInt32
+    static let readerSlotCountOffset = 12  // UInt32
+    static let mapSizeOffset = 16  // UInt64: the largest size the file may reach
+    static let heapStartOffset = 24  // UInt64
+    static let fileIdentifierOffset = 32  // 16 random bytes
+    static let creationFlagsOffset = 48  // UInt32, bit 0: durable commits
+    static let headerChecksumOffset = 60  // UInt32: CRC-32C of bytes 0..<60
+    static let checksummedHeaderLength = 60
+
+    // MARK: Header: shared mutable words (atomics), each on its own cache line.
+    /// Offset of the current commit record. Written only by the writer, with a
+    /// release store, after everything it points to is in place.
+    static let currentCommitOffset = 64
+    /// Non-zero once the file was discarded or replaced (see `SharedStateFile.remove`).
+    static let retiredOffset = 128
+    /// One past the highest reader slot ever claimed (a hint for the writer's scan).
+    static let readerSlotHighWaterOffset = 192
+
+    // MARK: Writer area: read and written only by the holder of the writer lock.
+    /// Non-zero while a write transaction may have changed the allocator
+    /// state; a writer that finds it non-zero rebuilds that state (recovery).
+    static let writerDirtyOffset = 256  // UInt64: the transaction id in progress
+    static let bumpOffset = 264  // UInt64: end of the carved part of the heap
+    static let freeBytesOffset = 272  // UInt64: bytes on the free lists
+    static let pendingHeadOffset = 280  // UInt64: newest retire list, 0 = none
+    static let pendingBytesOffset = 288  // UInt64: bytes listed by retire lists
+    static let freeListHeadsOffset = 512  // UInt64 × SizeClass.count
+    // 512 + 8 × 108 = 1376 < 4096.
+
+    // MARK: Reader table.
+    static let readerTableOffset = 4096
+    static let readerSlotSize = 64
+    static let slotPinnedTransactionOffset = 0  // UInt64, 0 = not reading
+    static let slotOwnerOffset = 8  // UInt64: owner pid, 0 = free
+    /// Reader slot `i` is owned while its owner holds an open-file-description
+    /// write lock on the byte at `readerLockBase + i` (far beyond any real data:
+    /// byte-range locks need not cover existing bytes).
+    static let readerLockBase: Int64 = 1 << 60
+
+    static let defaultReaderSlotCount = 1024
+    static let maximumReaderSlotCount = 1 << 16
+
+    static func heapStart(readerSlotCount: Int) -> Int {
+        roundUp(readerTableOffset + readerSlotCount * readerSlotSize, to: pageSize)
+    }
+
+    // MARK: Commit record: a 128-byte heap block, immutable once published.
+    static let commitRecordSize = 128
+    static let commitMagic: UInt32 = 0x7263_4357  // "WCcr"
+    static let commitMagicOffset = 0  // UInt32
+    static let commitChecksumOffset = 4  // UInt32: CRC-32C of bytes 8..<128
+    static let commitTransactionOffset = 8  // UInt64
+    static let commitUpdateIDOffset = 16  // UInt64
+    static let commitRootOffset = 24  // UInt64: node reference, 0 = empty tree
+    static let commitKeyCountOffset = 32  // UInt64
+    static let commitHeapEndOffset = 40  // UInt64: every block of this state ends at or before it
+    static let commitBootIDOffset = 48  // 16 bytes: zero for durable commits
+    static let commitTimeOffset = 64  // UInt64: wall-clock nanoseconds since 1970
+    // 72..<128 reserved, zero.
+
+    // MARK: Retire list: a heap block naming blocks that old readers may still read.
+    static let retireListHeaderSize = 24
+    static let retireTransactionOffset = 0  // UInt64: the commit that retired them
+    static let retireOlderOffset = 8  // UInt64: the next older retire list, 0 = none
+    static let retireCountOffset = 16  // UInt64
+    // then `count` × UInt64: block offset | size class << 56
+    static let retireListCapacity = (32768 - retireListHeaderSize) / 8
+
+    @inline(__always)
+    static func roundUp(_ value: Int, to alignment: Int) -> Int {
+        (value + alignment - 1) & ~(alignment - 1)
+    }
+}

@@ -1,0 +1,353 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Atomics
+
+/// The state file, open and mapped into this process.
+///
+/// One `MappedFile` reserves `mapSize` bytes of address space once, at open,
+/// over the whole file; the file grows underneath the mapping (`fallocate`)
+/// and the new bytes become visible to every process that has it mapped, so
+/// readers never remap. This type owns every system call of the state layer
+/// and the raw base pointer; the typed views (`TrieReader`, the allocator, the
+/// reader table) go through it.
+///
+/// Invariant: every offset that a published commit record can reach is below
+/// that record's heap end, which is at most the file size, which is at most
+/// `mapSize`; so a reader that checks offsets against the heap end never
+/// touches a page past the end of the file (which would raise SIGBUS).
+final class MappedFile: @unchecked Sendable {
+    // @unchecked: all stored properties are immutable after init, except
+    // `knownSize`, which is atomic. The mapped bytes are shared memory whose
+    // concurrency rules are those of docs/FORMAT.md.
+
+    let path: String
+    let descriptor: Int32
+    let base: UnsafeMutableRawPointer
+    let mapSize: Int
+    let heapStart: Int
+    let readerSlotCount: Int
+    let durable: Bool
+    /// A lower bound of the file size, refreshed with `fstat` when a larger
+    /// size is needed.
+    private let knownSize: ManagedAtomic<Int>
+
+    /// Opens the state file at `path`, creating it if it does not exist.
+    /// Creation is race-free: the file is built under a temporary name and
+    /// linked into place only when complete, so every process either creates
+    /// it or opens the one another process created.
+    static func openOrCreate(path: String, options: SharedStateFile.Options) throws(StateFileError) -> MappedFile {
+        for _ in 0..<8 {
+            let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+            if fd >= 0 { return try MappedFile(path: path, descriptor: fd) }
+            guard errno == ENOENT else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
+            if !options.createIfMissing { throw .systemCallFailed(call: "open", path: path, errno: ENOENT) }
+            try create(path: path, options: options)
+        }
+        throw .systemCallFailed(call: "open", path: path, errno: ENOENT)
+    }
+
+    /// Builds an empty state file and links it at `path` unless a file is already there.
+    private static func create(path: String, options: SharedStateFile.Options) throws(StateFileError) {
+        let slots = options.readerSlotCount
+        let heapStart = FileLayout.heapStart(readerSlotCount: slots)
+        let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, options.permissions)
+        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: temporary, errno: errno) }
+        defer {
+            Glibc.close(fd)
+            unlink(temporary)
+        }
+        let initialSize = heapStart + FileLayout.commitRecordSize
+        let rc = posix_fallocate(fd, 0, off_t(initialSize))
+        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: temporary, errno: rc) }
+
+        var header = [UInt8](repeating: 0, count: initialSize)
+        header.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: FileLayout.magic.littleEndian, toByteOffset: FileLayout.magicOffset, as: UInt64.self)
+            raw.storeBytes(of: FileLayout.formatVersion.littleEndian, toByteOffset: FileLayout.formatVersionOffset, as: UInt32.self)
+            raw.storeBytes(of: UInt32(slots).littleEndian, toByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)
+            raw.storeBytes(of: UInt64(options.maximumFileSize).littleEndian, toByteOffset: FileLayout.mapSizeOffset, as: UInt64.self)
+            raw.storeBytes(of: UInt64(heapStart).littleEndian, toByteOffset: FileLayout.heapStartOffset, as: UInt64.self)
+            var generator = SystemRandomNumberGenerator()
+            raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset, as: UInt64.self)
+            raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset + 8, as: UInt64.self)
+            let flags: UInt32 = options.durability == .systemCrash ? 1 : 0
+            raw.storeBytes(of: flags.littleEndian, toByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self)
+            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
+            raw.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self)
+            raw.storeBytes(of: UInt64(heapStart).littleEndian, toByteOffset: FileLayout.currentCommitOffset, as: UInt64.self)
+            raw.storeBytes(of: UInt64(initialSize).littleEndian, toByteOffset: FileLayout.bumpOffset, as: UInt64.self)
+            // The first commit record: transaction 1, update id 0, empty tree.
+            let record = UnsafeMutableRawBufferPointer(rebasing: raw[heapStart..<initialSize])
+            CommitRecord(
+                transaction: 1, updateID: 0, root: 0, keyCount: 0, heapEnd: UInt64(initialSize),
+                bootID: options.durability == .systemCrash ? BootID.zero : BootID.current, time: wallClockNanoseconds()
+            ).write(to: record)
+        }
+        let written = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        guard written == initialSize else { throw .systemCallFailed(call: "pwrite", path: temporary, errno: errno) }
+        if options.durability == .systemCrash { fsync(fd) }
+        if link(temporary, path) != 0 && errno != EEXIST {
+            throw .systemCallFailed(call: "link", path: path, errno: errno)
+        }
+    }
+
+    /// Maps an open state file after validating its header.
+    private init(path: String, descriptor fd: Int32) throws(StateFileError) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw .systemCallFailed(call: "fstat", path: path, errno: code)
+        }
+        let size = Int(info.st_size)
+        var header = [UInt8](repeating: 0, count: FileLayout.headerSize)
+        let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        do {
+            try MappedFile.validateHeader(header, readCount: got, fileSize: size, path: path)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        let fields = header.withUnsafeBytes { raw in
+            (
+                slots: Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self))),
+                mapSize: Int(UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.mapSizeOffset, as: UInt64.self))),
+                heapStart: Int(UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.heapStartOffset, as: UInt64.self))),
+                flags: UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self))
+            )
+        }
+        let mapped = mmap(nil, fields.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)
+        guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
+            let code = errno
+            Glibc.close(fd)
+            throw .systemCallFailed(call: "mmap", path: path, errno: code)
+        }
+        self.path = path
+        self.descriptor = fd
+        self.base = mapped
+        self.mapSize = fields.mapSize
+        self.heapStart = fields.heapStart
+        self.readerSlotCount = fields.slots
+        self.durable = fields.flags & 1 != 0
+        self.knownSize = ManagedAtomic(size)
+    }
+
+    /// Checks the immutable header: magic, version, checksum and geometry.
+    static func validateHeader(_ header: [UInt8], readCount: Int, fileSize: Int, path: String) throws(StateFileError) {
+        guard readCount >= 8, fileSize >= 8 else { throw .notAStateFile(path: path) }
+        try header.withUnsafeBytes { raw in
+            Result { () throws(StateFileError) in try validateHeader(raw, readCount: readCount, fileSize: fileSize, path: path) }
+        }.get()
+    }
+
+    private static func validateHeader(
+        _ raw: UnsafeRawBufferPointer, readCount: Int, fileSize: Int, path: String
+    ) throws(StateFileError) {
+            guard UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.magicOffset, as: UInt64.self)) == FileLayout.magic else {
+                throw .notAStateFile(path: path)
+            }
+            guard readCount >= FileLayout.headerSize, fileSize >= FileLayout.headerSize else {
+                throw .truncated(path: path, size: fileSize, required: FileLayout.headerSize)
+            }
+            let version = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.formatVersionOffset, as: UInt32.self))
+            let stored = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self))
+            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
+            guard stored == actual else {
+                // A different version may lay the header out differently; say so first.
+                if version != FileLayout.formatVersion {
+                    throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.formatVersion)
+                }
+                throw .corrupted(path: path, reason: "header checksum mismatch")
+            }
+            guard version == FileLayout.formatVersion else {
+                throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.formatVersion)
+            }
+            let slots = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)))
+            let mapSize = UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.mapSizeOffset, as: UInt64.self))
+            let heapStart = UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.heapStartOffset, as: UInt64.self))
+            guard slots >= 1, slots <= FileLayout.maximumReaderSlotCount,
+                heapStart == UInt64(FileLayout.heapStart(readerSlotCount: slots)),
+                mapSize >= heapStart, mapSize <= UInt64(SharedStateFile.Options.largestMaximumFileSize)
+            else {
+                throw .corrupted(path: path, reason: "impossible header geometry")
+            }
+            guard fileSize >= Int(heapStart) + FileLayout.commitRecordSize else {
+                throw .truncated(path: path, size: fileSize, required: Int(heapStart) + FileLayout.commitRecordSize)
+            }
+            guard fileSize <= Int(mapSize) else {
+                throw .corrupted(path: path, reason: "file is larger than its maximum size")
+            }
+    }
+
+    deinit {
+        munmap(base, mapSize)
+        Glibc.close(descriptor)
+    }
+
+    // MARK: Size and growth
+
+    /// Whether `end` lies within the file, refreshing the known size with
+    /// `fstat` if needed. Used to validate commit records before trusting them.
+    func fileCovers(_ end: Int) -> Bool {
+        if end <= knownSize.load(ordering: .relaxed) { return true }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return false }
+        let size = Int(info.st_size)
+        knownSize.store(size, ordering: .relaxed)
+        return end <= size
+    }
+
+    /// The current size of the file.
+    func currentSize() throws(StateFileError) -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .systemCallFailed(call: "fstat", path: path, errno: errno) }
+        knownSize.store(Int(info.st_size), ordering: .relaxed)
+        return Int(info.st_size)
+    }
+
+    /// Grows the file so that it covers at least `end` bytes. Only the writer
+    /// calls this. Space is reserved with `posix_fallocate`, so that a full
+    /// disk is an error here instead of a SIGBUS on a later store.
+    func grow(toCover end: Int) throws(StateFileError) {
+        let size = try currentSize()
+        guard end > size else { return }
+        guard end <= mapSize else { throw .fileFull(path: path, limit: mapSize) }
+        let step = max(4 << 20, size / 32)
+        let target = min(mapSize, FileLayout.roundUp(max(end, size + step), to: 1 << 20))
+        let rc = posix_fallocate(descriptor, 0, off_t(target))
+        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: path, errno: rc) }
+        knownSize.store(target, ordering: .relaxed)
+    }
+
+    /// Flushes written bytes to stable storage (durable mode only).
+    func synchronize() throws(StateFileError) {
+        guard fdatasync(descriptor) == 0 else { throw .systemCallFailed(call: "fdatasync", path: path, errno: errno) }
+    }
+
+    // MARK: Typed access to the mapping
+
+    /// An atomic view of the 8-byte word at `offset`.
+    /// The caller guarantees `offset` is 8-aligned and within the mapped file.
+    @inline(__always)
+    func atomicWord(at offset: Int) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: (base + offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    /// The 8-byte word at `offset`, read plainly (writer area and blocks).
+    /// The caller guarantees `offset` is 8-aligned and within the file.
+    @inline(__always)
+    func word(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// Stores an 8-byte word at `offset` plainly.
+    /// The caller guarantees `offset` is 8-aligned, within the file, and that
+    /// no reader can observe the word (a block it owns, or the writer area).
+    @inline(__always)
+    func setWord(_ value: UInt64, at offset: Int) {
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// The 16-byte identity of the file, fixed at creation.
+    var fileIdentifier: (UInt64, UInt64) {
+        (word(at: FileLayout.fileIdentifierOffset), word(at: FileLayout.fileIdentifierOffset + 8))
+    }
+
+    // MARK: Locks
+
+    /// Takes the cross-process writer lock: an `flock` on a descriptor opened
+    /// for this purpose (a new open file description, so that it also
+    /// excludes other threads of this process). The kernel releases it if the
+    /// process dies. Returns the descriptor to pass to `unlockWriter`, or nil
+    /// when `wait` is false and another writer holds the lock.
+    func lockWriter(wait: Bool) throws(StateFileError) -> Int32? {
+        // Reopen the inode we have mapped, not whatever the path names now.
+        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
+        while flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            Glibc.close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw .systemCallFailed(call: "flock", path: path, errno: code)
+        }
+        return fd
+    }
+
+    /// Releases the writer lock taken by `lockWriter`.
+    func unlockWriter(_ fd: Int32) {
+        Glibc.close(fd)  // closing the last descriptor of the description drops the flock
+    }
+
+    /// Tries to take the open-file-description write lock on reader-slot byte
+    /// `slot`. Returns false if another open file description holds it.
+    func tryLockReaderSlot(_ slot: Int) -> Bool {
+        var lock = readerLock(slot, type: Int16(F_WRLCK))
+        return fcntl(descriptor, MappedFile.ofdSetLock, &lock) == 0
+    }
+
+    /// Releases the reader-slot lock of `slot` held through this file's descriptor.
+    func unlockReaderSlot(_ slot: Int) {
+        var lock = readerLock(slot, type: Int16(F_UNLCK))
+        _ = fcntl(descriptor, MappedFile.ofdSetLock, &lock)
+    }
+
+    private func readerLock(_ slot: Int, type: Int16) -> flock {
+        var lock = flock()
+        lock.l_type = type
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(FileLayout.readerLockBase + Int64(slot))
+        lock.l_len = 1
+        lock.l_pid = 0  // required to be 0 for open-file-description locks
+        return lock
+    }
+
+    /// `F_OFD_SETLK` (Linux): a byte-range lock owned by the open file
+    /// description, released when the process that holds it dies.
+    private static let ofdSetLock: Int32 = 37
+}
+
+/// Wall-clock time in nanoseconds since 1970 (for commit timestamps and lag).
+func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+/// The identity of the current boot of this machine, used to notice that a
+/// commit made without `fsync` may not have survived a restart.
+struct BootID: Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    static let zero = BootID(high: 0, low: 0)
+
+    /// Read once from `/proc/sys/kernel/random/boot_id` (a UUID); zero when
+    /// unavailable, which disables the check.
+    static let current: BootID = {
+        let fd = Glibc.open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .zero }
+        defer { Glibc.close(fd) }
+        var text = [UInt8](repeating: 0, count: 64)
+        let count = text.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return .zero }
+        var digits: [UInt8] = []
+        for byte in text[0..<count] {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digits.append(byte - UInt8(ascii: "a") + 10)
+            default: continue
+            }
+        }
+        guard digits.count == 32 else { return .zero }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for digit in digits[0..<16] { high = high << 4 | UInt64(digit) }
+        for digit in digits[16..<32] { low = low << 4 | UInt64(digit) }
+        return BootID(high: high, low: low)
+    }()
+}

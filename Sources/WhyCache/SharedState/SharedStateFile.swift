@@ -1,0 +1,316 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An ordered map from byte-string keys to byte-string values, plus the log
+/// position (update id) it corresponds to, kept in one memory-mapped file that
+/// any number of processes and threads use at once.
+///
+/// - Reads (``value(forKey:)``, ``withValue(forKey:_:)``, ``contains(_:)``,
+///   ``snapshot()``) never lock, never wait for a writer and never block one.
+///   Each read sees one committed state; a ``StateSnapshot`` extends that to
+///   any number of reads and iterations.
+/// - Writes go through a ``WriteTransaction``: one writer at a time across all
+///   processes, all-or-nothing publication.
+/// - A process killed at any instruction, reader or writer, leaves the file
+///   holding the state before or after the interrupted transaction.
+///
+/// The file is a cache of the change log, never the only copy of anything:
+/// when it is damaged (an error such as ``StateFileError/corrupted(path:reason:)``),
+/// discard it with ``remove(at:)`` and rebuild it from the log.
+///
+/// The mapping is released when the last reference to the instance (and to
+/// every snapshot taken from it) goes away.
+///
+/// See docs/FORMAT.md for the file format and its crash-safety argument.
+public final class SharedStateFile: Sendable {
+    /// How to open or create a state file.
+    public struct Options: Sendable {
+        /// Whether ``SharedStateFile/open(at:options:)`` creates a missing file. Default: true.
+        public var createIfMissing = true
+        /// The largest size the file may reach, fixed when the file is created;
+        /// each process reserves this much address space once, so that growth
+        /// never remaps. Default: 64 GiB.
+        public var maximumFileSize = 64 << 30
+        /// How many threads (across all processes) may read at the same
+        /// instant; fixed when the file is created. Default: 1024.
+        public var readerSlotCount = FileLayout.defaultReaderSlotCount
+        /// What a committed transaction survives; fixed when the file is created.
+        public var durability = Durability.processCrash
+        /// Permission bits for a new file. Default: 0o644.
+        public var permissions: mode_t = 0o644
+
+        /// The largest allowed ``maximumFileSize``: 64 TiB.
+        public static let largestMaximumFileSize = 1 << 46
+
+        /// The guarantee a commit gives.
+        public enum Durability: Sendable, Hashable {
+            /// Commits survive the crash of any process, not of the machine: no
+            /// `fsync`. After a restart of the machine the file refuses to open
+            /// (``StateFileError/notDurableAcrossRestart(path:)``) and is rebuilt
+            /// from the log. The right choice for a cache in `/dev/shm` or tmpfs.
+            case processCrash
+            /// Every commit is flushed with `fdatasync` before and after it is
+            /// published, so it also survives an operating-system crash.
+            case systemCrash
+        }
+
+        /// The default options.
+        public init() {}
+    }
+
+    /// The path the file was opened at.
+    public let path: String
+    let mapped: MappedFile
+    let readers: ReaderTable
+
+    private init(mapped: MappedFile) {
+        self.path = mapped.path
+        self.mapped = mapped
+        self.readers = ReaderTable(file: mapped)
+    }
+
+    /// Opens the state file at `path`, creating an empty one (update id 0) if
+    /// none exists and `options.createIfMissing` is set. Any number of
+    /// processes may do this at the same moment: all of them end up sharing
+    /// one file.
+    public static func open(at path: String, options: Options = Options()) throws(StateFileError) -> SharedStateFile {
+        guard options.readerSlotCount >= 1, options.readerSlotCount <= FileLayout.maximumReaderSlotCount,
+            options.maximumFileSize >= 1 << 20, options.maximumFileSize <= Options.largestMaximumFileSize
+        else {
+            throw .corrupted(path: path, reason: "invalid options: reader slots 1...\(FileLayout.maximumReaderSlotCount), maximum file size 1 MiB...64 TiB")
+        }
+        let file = SharedStateFile(mapped: try MappedFile.openOrCreate(path: path, options: options))
+        // Validate the current commit now, so that a damaged file fails at open.
+        let pin = try file.readers.pin()
+        file.readers.unpin(pin)
+        let commit = try CommitRecord(at: pin.commitOffset, in: file.mapped)
+        if commit.bootID != .zero, BootID.current != .zero, commit.bootID != BootID.current {
+            throw .notDurableAcrossRestart(path: path)
+        }
+        return file
+    }
+
+    /// Discards the state file at `path`: marks it retired, so that processes
+    /// that still have it open can notice (``isRetired``), and unlinks it.
+    /// Those processes keep reading the old contents safely until they reopen.
+    /// Removing a file that does not exist is not an error.
+    public static func remove(at path: String) throws(StateFileError) {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        if fd >= 0 {
+            var magic: UInt64 = 0
+            if pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic {
+                var one = UInt64(1).littleEndian
+                _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
+            }
+            Glibc.close(fd)
+        }
+        if unlink(path) != 0 && errno != ENOENT {
+            throw .systemCallFailed(call: "unlink", path: path, errno: errno)
+        }
+    }
+
+    /// Whether this file was discarded or replaced by ``remove(at:)``; a
+    /// process that sees this should reopen the path.
+    public var isRetired: Bool {
+        mapped.atomicWord(at: FileLayout.retiredOffset).load(ordering: .relaxed) != 0
+    }
+
+    /// Marks this file as retired without unlinking it (used when another file
+    /// replaces it by rename).
+    public func markRetired() {
+        mapped.atomicWord(at: FileLayout.retiredOffset).store(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// A 16-byte random identity given to the file when it was created, as hex.
+    public var fileIdentifier: String {
+        let (high, low) = mapped.fileIdentifier
+        return hex(high) + hex(low)
+    }
+
+    // MARK: Reading
+
+    /// Pins the current state for any number of consistent reads.
+    public func snapshot() throws(StateFileError) -> StateSnapshot {
+        StateSnapshot(file: self, pin: try readers.pin())
+    }
+
+    /// The update id of the current state.
+    public func updateID() throws(StateFileError) -> UInt64 {
+        let pin = try readers.pin()
+        defer { readers.unpin(pin) }
+        return pin.updateID
+    }
+
+    /// The value stored under `key` in the current state, or nil.
+    @inlinable
+    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
+        try withBorrowedBytes(key) { bytes in
+            Result { () throws(StateFileError) in
+                try self.withValue(forKeyBytes: bytes) { (value) throws(StateFileError) in value.map { Array($0) } }
+            }
+        }.get()
+    }
+
+    /// Whether `key` is present in the current state.
+    @inlinable
+    public func contains(_ key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
+        try withBorrowedBytes(key) { bytes in
+            Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes) { $0 != nil } }
+        }.get()
+    }
+
+    /// Calls `body` with the value under `key` as a buffer in shared memory
+    /// (no copy) or nil; the buffer is valid only during the call.
+    @inlinable
+    public func withValue<Result, Failure: Error>(
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws -> Result {
+        try withBorrowedBytes(key) { bytes in
+            Swift.Result { () throws in try self.withValue(forKeyBytes: bytes, body) }
+        }.get()
+    }
+
+    /// Calls `body` with the value under the borrowed `key` as a buffer in
+    /// shared memory (no copy) or nil. The fastest read: no allocation.
+    public func withValue<Result, Failure: Error>(
+        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws -> Result {
+        try Self.validate(key: key)
+        let pin = try readers.pin()
+        defer { readers.unpin(pin) }
+        let found = try TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root)
+        return try body(found)
+    }
+
+    @usableFromInline
+    func withValue<Result>(
+        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
+    ) throws(StateFileError) -> Result {
+        try Self.validate(key: key)
+        let pin = try readers.pin()
+        defer { readers.unpin(pin) }
+        return try body(TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root))
+    }
+
+    /// Throws unless `key` has a valid length.
+    @inline(__always)
+    static func validate(key: UnsafeRawBufferPointer) throws(StateFileError) {
+        guard key.count >= WhyCacheLimits.minimumKeyLength, key.count <= WhyCacheLimits.maximumKeyLength else {
+            throw .invalidKeyLength(key.count)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Starts a write transaction, waiting for the writer lock if another
+    /// thread or process holds it. Do not call from a Swift concurrency task
+    /// that must not block; use ``tryBeginWrite()`` there.
+    public func beginWrite() throws(StateFileError) -> WriteTransaction {
+        // A non-nil result is guaranteed when waiting.
+        guard let transaction = try makeTransaction(wait: true) else { throw .tooManyReaders(limit: 0) }
+        return transaction
+    }
+
+    /// Starts a write transaction if no other writer holds the lock; nil otherwise.
+    public func tryBeginWrite() throws(StateFileError) -> WriteTransaction? {
+        try makeTransaction(wait: false)
+    }
+
+    /// Runs `body` in a write transaction and commits it when `body` returns;
+    /// abandons it when `body` throws.
+    public func write<Result>(_ body: (WriteTransaction) throws -> Result) throws -> Result {
+        let transaction = try beginWrite()
+        do {
+            let result = try body(transaction)
+            try transaction.commit()
+            return result
+        } catch {
+            transaction.abandon()
+            throw error
+        }
+    }
+
+    private func makeTransaction(wait: Bool) throws(StateFileError) -> WriteTransaction? {
+        guard let lock = try mapped.lockWriter(wait: wait) else { return nil }
+        do {
+            let offset = Int(mapped.atomicWord(at: FileLayout.currentCommitOffset).load(ordering: .sequentiallyConsistent))
+            let commit = try CommitRecord(at: offset, in: mapped)
+            if mapped.word(at: FileLayout.writerDirtyOffset) != 0 {
+                // The previous writer died mid-transaction (or could not clean up).
+                try SpaceAllocator.recover(file: mapped, commit: commit, commitOffset: offset)
+            }
+            let transaction = commit.transaction + 1
+            mapped.setWord(transaction, at: FileLayout.writerDirtyOffset)
+            var allocator = SpaceAllocator(file: mapped, transaction: transaction)
+            let newest = allocator.newestRetiredTransaction
+            if newest != 0 {
+                let oldest = readers.oldestPinned(checkingLivenessBelow: newest + 1)
+                try allocator.reclaim(oldestPinned: oldest)
+            }
+            return WriteTransaction(file: self, lock: lock, base: commit, baseOffset: offset, allocator: allocator)
+        } catch {
+            mapped.unlockWriter(lock)
+            throw error
+        }
+    }
+
+    // MARK: Maintenance
+
+    /// Counters describing the file, for monitoring.
+    public func statistics() throws(StateFileError) -> StateFileStatistics {
+        let pin = try readers.pin()
+        defer { readers.unpin(pin) }
+        func shared(_ offset: Int) -> Int {
+            Int(truncatingIfNeeded: mapped.atomicWord(at: offset).load(ordering: .relaxed))
+        }
+        return StateFileStatistics(
+            updateID: pin.updateID, keyCount: Int(pin.keyCount), transaction: pin.transaction,
+            fileSize: try mapped.currentSize(), heapBytes: pin.heapEnd - mapped.heapStart,
+            freeBytes: shared(FileLayout.freeBytesOffset), retiredBytes: shared(FileLayout.pendingBytesOffset),
+            readerSlotsInUse: readers.ownedSlotCount(), readerSlotCount: mapped.readerSlotCount,
+            maximumFileSize: mapped.mapSize, commitTimeNanoseconds: pin.time)
+    }
+
+    /// Checks the whole current state: every node and leaf inside the heap,
+    /// the structural invariants of the tree, keys in strictly ascending
+    /// order, and the key count. Returns the number of keys.
+    public func verify() throws(StateFileError) -> Int {
+        let snapshot = try snapshot()
+        defer { snapshot.close() }
+        return try TrieVerifier(reader: snapshot.reader).verify(root: snapshot.pin.root, keyCount: snapshot.pin.keyCount)
+    }
+}
+
+/// Counters describing a state file at one moment.
+public struct StateFileStatistics: Sendable, Hashable, Codable {
+    /// The update id of the current state.
+    public var updateID: UInt64
+    /// The number of keys in the current state.
+    public var keyCount: Int
+    /// The number of the last committed transaction.
+    public var transaction: UInt64
+    /// The size of the file in bytes.
+    public var fileSize: Int
+    /// The bytes of the heap carved into blocks so far.
+    public var heapBytes: Int
+    /// Bytes on the free lists, ready for reuse.
+    public var freeBytes: Int
+    /// Bytes replaced by committed transactions that wait until no reader can see them.
+    public var retiredBytes: Int
+    /// Reader slots held by processes (live, or dead and not yet reclaimed).
+    public var readerSlotsInUse: Int
+    /// The number of reader slots in the file.
+    public var readerSlotCount: Int
+    /// The largest size the file may reach.
+    public var maximumFileSize: Int
+    /// When the current state was committed (nanoseconds since 1970).
+    public var commitTimeNanoseconds: UInt64
+}
+
+private func hex(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
+}

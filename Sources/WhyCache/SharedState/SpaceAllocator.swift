@@ -1,0 +1,273 @@
+/// Hands out and takes back heap blocks for one write transaction.
+///
+/// State (all in the header's writer area, touched only under the writer lock):
+/// - a free list per `SizeClass`: free blocks linked through their first word;
+/// - the bump pointer: the end of the carved heap; blocks beyond it come from
+///   growing the file;
+/// - the retire lists: blocks replaced by committed transactions that old
+///   readers may still be reading, newest list first, each tagged with the
+///   transaction that retired them.
+///
+/// **Crash safety.** A transaction pops free blocks and overwrites them, so
+/// the free lists are only trustworthy between transactions. The writer sets
+/// the dirty word before its first change and clears it after it commits or
+/// abandons; a writer that finds it set (its predecessor died) calls
+/// `recover`, which rebuilds every list from what the last commit can reach.
+/// The tree itself never depends on this: a crash leaves the last published
+/// commit intact, because nothing it reaches is ever written in place.
+struct SpaceAllocator {
+    let file: MappedFile
+    let writer: NodeWriter
+    let transaction: UInt64
+    /// Blocks at or above this offset were carved by this transaction.
+    let transactionStartBump: Int
+    /// Committed blocks this transaction replaced: `offset | class << 56`.
+    private(set) var retired: [UInt64] = []
+    /// Whether this transaction took any block (and so may have overwritten free space).
+    private(set) var hasAllocated = false
+
+    init(file: MappedFile, transaction: UInt64) {
+        self.file = file
+        self.writer = NodeWriter(base: file.base)
+        self.transaction = transaction
+        self.transactionStartBump = Int(file.word(at: FileLayout.bumpOffset))
+    }
+
+    // MARK: Writer-area fields
+
+    private func head(_ sizeClass: SizeClass) -> Int {
+        Int(file.word(at: FileLayout.freeListHeadsOffset + sizeClass.index * 8))
+    }
+    private func setHead(_ offset: Int, _ sizeClass: SizeClass) {
+        file.setWord(UInt64(offset), at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
+    }
+    private func adjust(_ field: Int, by delta: Int) {
+        file.setWord(UInt64(bitPattern: Int64(bitPattern: file.word(at: field)) &+ Int64(delta)), at: field)
+    }
+    var bump: Int { Int(file.word(at: FileLayout.bumpOffset)) }
+
+    // MARK: Allocation
+
+    /// A block of at least `size` bytes, owned by this transaction.
+    mutating func allocate(_ size: Int) throws(StateFileError) -> Int {
+        guard let sizeClass = SizeClass(fitting: size) else { throw .valueTooLong(size) }
+        hasAllocated = true
+        let offset = head(sizeClass)
+        if offset != 0 {
+            guard offset & 7 == 0, offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
+                throw .corrupted(path: file.path, reason: "free list \(sizeClass.index) points outside the heap")
+            }
+            setHead(Int(file.word(at: offset)), sizeClass)
+            adjust(FileLayout.freeBytesOffset, by: -sizeClass.blockSize)
+            return offset
+        }
+        let start = bump
+        let end = start + sizeClass.blockSize
+        try file.grow(toCover: end)
+        file.setWord(UInt64(end), at: FileLayout.bumpOffset)
+        return start
+    }
+
+    /// Returns a block nobody else can see (never published, or reclaimed) to its free list.
+    mutating func free(_ offset: Int, size: Int) {
+        guard let sizeClass = SizeClass(fitting: size) else { return }
+        push(offset, sizeClass)
+    }
+
+    private mutating func push(_ offset: Int, _ sizeClass: SizeClass) {
+        file.setWord(UInt64(head(sizeClass)), at: offset)
+        setHead(offset, sizeClass)
+        adjust(FileLayout.freeBytesOffset, by: sizeClass.blockSize)
+    }
+
+    /// Releases a committed block that readers may still be reading.
+    mutating func retire(_ offset: Int, size: Int) {
+        guard let sizeClass = SizeClass(fitting: size) else { return }
+        retired.append(UInt64(offset) | UInt64(sizeClass.index) << 56)
+    }
+
+    // MARK: Retire lists
+
+    /// Frees every retire list that no live reader can still need: lists
+    /// retired by transaction `x <= oldestPinned`.
+    mutating func reclaim(oldestPinned: UInt64) throws(StateFileError) {
+        var newer = 0
+        var list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        while list != 0 {
+            try checkRetireList(list)
+            if file.word(at: list + FileLayout.retireTransactionOffset) <= oldestPinned { break }
+            newer = list
+            list = Int(file.word(at: list + FileLayout.retireOlderOffset))
+        }
+        guard list != 0 else { return }
+        // Detach first, then free: the lists below `newer` are no longer reachable.
+        if newer == 0 {
+            file.setWord(0, at: FileLayout.pendingHeadOffset)
+        } else {
+            file.setWord(0, at: newer + FileLayout.retireOlderOffset)
+        }
+        while list != 0 {
+            try checkRetireList(list)
+            let older = Int(file.word(at: list + FileLayout.retireOlderOffset))
+            let count = Int(file.word(at: list + FileLayout.retireCountOffset))
+            for index in 0..<count {
+                let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
+                guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
+                    throw .corrupted(path: file.path, reason: "retire list entry with an unknown size class")
+                }
+                let offset = Int(entry & 0x00FF_FFFF_FFFF_FFFF)
+                guard offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
+                    throw .corrupted(path: file.path, reason: "retire list entry outside the heap")
+                }
+                push(offset, sizeClass)
+                adjust(FileLayout.pendingBytesOffset, by: -sizeClass.blockSize)
+            }
+            free(list, size: FileLayout.retireListHeaderSize + count * 8)
+            list = older
+        }
+    }
+
+    /// The transaction of the newest retire list, or 0 when there is none.
+    var newestRetiredTransaction: UInt64 {
+        let list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        return list == 0 ? 0 : file.word(at: list + FileLayout.retireTransactionOffset)
+    }
+
+    private func checkRetireList(_ list: Int) throws(StateFileError) {
+        guard list & 7 == 0, list >= file.heapStart, list + FileLayout.retireListHeaderSize <= bump,
+            file.word(at: list + FileLayout.retireCountOffset) <= UInt64(FileLayout.retireListCapacity),
+            list + FileLayout.retireListHeaderSize + Int(file.word(at: list + FileLayout.retireCountOffset)) * 8 <= bump
+        else {
+            throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
+        }
+    }
+
+    /// Writes this transaction's retired blocks into retire lists tagged with
+    /// its transaction id and links them in front of the existing ones. Called
+    /// by commit before publishing; see `recover` for why an unpublished list
+    /// is harmless.
+    mutating func writeRetireLists() throws(StateFileError) {
+        var start = 0
+        let entries = retired
+        while start < entries.count {
+            let count = min(FileLayout.retireListCapacity, entries.count - start)
+            let list = try allocate(FileLayout.retireListHeaderSize + count * 8)
+            file.setWord(transaction, at: list + FileLayout.retireTransactionOffset)
+            file.setWord(file.word(at: FileLayout.pendingHeadOffset), at: list + FileLayout.retireOlderOffset)
+            file.setWord(UInt64(count), at: list + FileLayout.retireCountOffset)
+            var bytes = 0
+            for index in 0..<count {
+                let entry = entries[start + index]
+                file.setWord(entry, at: list + FileLayout.retireListHeaderSize + index * 8)
+                bytes += SizeClass(index: Int(entry >> 56))?.blockSize ?? 0
+            }
+            adjust(FileLayout.pendingBytesOffset, by: bytes)
+            file.setWord(UInt64(list), at: FileLayout.pendingHeadOffset)
+            start += count
+        }
+        retired.removeAll()
+    }
+
+    // MARK: Recovery
+
+    /// Rebuilds the free lists and retire lists from the last published commit.
+    ///
+    /// Live blocks are: the commit record, every node and leaf its tree
+    /// reaches, and the retire lists of committed transactions with every
+    /// block they name (old readers may be reading those). Retire lists tagged
+    /// with a transaction newer than the commit were written by a writer that
+    /// died before publishing; the blocks they name are still in the tree, so
+    /// the lists are dropped. Everything else below the commit's heap end is
+    /// carved into free blocks; the heap beyond it is unused.
+    static func recover(file: MappedFile, commit: CommitRecord, commitOffset: Int) throws(StateFileError) {
+        var live: [(offset: Int, size: Int)] = [(commitOffset, FileLayout.commitRecordSize)]
+        let reader = TrieReader(file: file, heapEnd: Int(commit.heapEnd))
+        try collectTree(commit.root, reader: reader, depth: 0, into: &live)
+
+        let heapEnd = Int(commit.heapEnd)
+        var list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        var keptHead = 0
+        var lastKept = 0
+        var pendingBytes = 0
+        var remaining = 1 << 32  // guards against a cycle in a damaged chain
+        while list != 0 {
+            remaining -= 1
+            guard remaining > 0, list & 7 == 0, list >= file.heapStart, list + FileLayout.retireListHeaderSize <= heapEnd
+            else { throw .corrupted(path: file.path, reason: "retire list chain leaves the heap") }
+            let count = Int(file.word(at: list + FileLayout.retireCountOffset))
+            guard count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= heapEnd else {
+                throw .corrupted(path: file.path, reason: "retire list at \(list) is too long")
+            }
+            let older = Int(file.word(at: list + FileLayout.retireOlderOffset))
+            if file.word(at: list + FileLayout.retireTransactionOffset) <= commit.transaction {
+                if lastKept == 0 { keptHead = list } else { file.setWord(UInt64(list), at: lastKept + FileLayout.retireOlderOffset) }
+                lastKept = list
+                live.append((list, SizeClass(fitting: FileLayout.retireListHeaderSize + count * 8)?.blockSize ?? 0))
+                for index in 0..<count {
+                    let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
+                    guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
+                        throw .corrupted(path: file.path, reason: "retire list entry with an unknown size class")
+                    }
+                    live.append((Int(entry & 0x00FF_FFFF_FFFF_FFFF), sizeClass.blockSize))
+                    pendingBytes += sizeClass.blockSize
+                }
+            }
+            list = older
+        }
+        if lastKept != 0 { file.setWord(0, at: lastKept + FileLayout.retireOlderOffset) }
+
+        live.sort { $0.offset < $1.offset }
+        for index in 0..<SizeClass.count { file.setWord(0, at: FileLayout.freeListHeadsOffset + index * 8) }
+        var freeBytes = 0
+        var cursor = file.heapStart
+        var allocator = SpaceAllocator(file: file, transaction: 0)
+        func carve(_ end: Int) {
+            // Cut the gap [cursor, end) into the largest blocks that fit.
+            while end - cursor >= 8 {
+                var sizeClass = SizeClass(fitting: min(end - cursor, SizeClass.largestBlock))!
+                if sizeClass.blockSize > end - cursor { sizeClass = SizeClass(index: sizeClass.index - 1)! }
+                allocator.push(cursor, sizeClass)
+                freeBytes += sizeClass.blockSize
+                cursor += sizeClass.blockSize
+            }
+        }
+        file.setWord(0, at: FileLayout.freeBytesOffset)
+        for block in live {
+            guard block.offset >= cursor || block.offset + block.size <= cursor else {
+                throw .corrupted(path: file.path, reason: "blocks overlap at \(block.offset)")
+            }
+            guard block.offset >= file.heapStart, block.offset + block.size <= heapEnd else {
+                throw .corrupted(path: file.path, reason: "block at \(block.offset) lies outside the heap")
+            }
+            if block.offset > cursor { carve(block.offset) }
+            cursor = max(cursor, block.offset + block.size)
+        }
+        carve(heapEnd)
+        file.setWord(UInt64(heapEnd), at: FileLayout.bumpOffset)
+        file.setWord(UInt64(freeBytes), at: FileLayout.freeBytesOffset)
+        file.setWord(UInt64(keptHead), at: FileLayout.pendingHeadOffset)
+        file.setWord(UInt64(pendingBytes), at: FileLayout.pendingBytesOffset)
+    }
+
+    private static func collectTree(
+        _ reference: UInt64, reader: TrieReader, depth: Int, into live: inout [(offset: Int, size: Int)]
+    ) throws(StateFileError) {
+        guard reference != 0 else { return }
+        guard depth <= WhyCacheLimits.maximumKeyLength + 1, live.count <= (reader.limit - reader.heapStart) / 8 else {
+            throw reader.corrupted("the tree reaches more blocks than the heap holds")
+        }
+        // A block occupies its whole size class, not just the bytes it uses.
+        if NodeRef.isLeaf(reference) {
+            let leaf = try reader.leaf(reference)
+            live.append((NodeRef.offset(reference), SizeClass(fitting: leaf.blockSize)?.blockSize ?? leaf.blockSize))
+            return
+        }
+        let node = try reader.inner(reference)
+        live.append((NodeRef.offset(reference), SizeClass(fitting: node.blockSize)?.blockSize ?? node.blockSize))
+        try collectTree(node.terminal, reader: reader, depth: depth + 1, into: &live)
+        let slots = node.isDense ? 256 : node.count
+        for index in 0..<slots {
+            try collectTree(node.child(at: index), reader: reader, depth: depth + 1, into: &live)
+        }
+    }
+}

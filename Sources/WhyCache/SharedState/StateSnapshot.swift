@@ -1,0 +1,168 @@
+/// A pinned, consistent view of a shared-state file at one commit.
+///
+/// Everything read through one snapshot — any number of lookups and whole
+/// iterations — sees the same point in time, however many transactions other
+/// processes commit meanwhile. Taking a snapshot never waits for a writer and
+/// never blocks one; while it is open, the blocks it can see are not reused,
+/// so keep snapshots short-lived (a request, an iteration) and call ``close()``
+/// when done (or let it be released). Buffers handed out by a snapshot's
+/// closures point into shared memory and are valid only during the call.
+///
+/// A snapshot may be used from any thread, one at a time per cursor.
+public final class StateSnapshot: @unchecked Sendable {
+    // @unchecked: the pinned state is immutable; `closed` is only changed by
+    // `close()`, which the documentation makes the caller's last call.
+
+    /// The file this snapshot reads (kept open while the snapshot lives).
+    public let file: SharedStateFile
+    /// The log position this state corresponds to.
+    public let updateID: UInt64
+    /// The number of keys in this state.
+    public let count: Int
+    /// When the transaction that produced this state committed (nanoseconds since 1970).
+    public let commitTimeNanoseconds: UInt64
+
+    let pin: Pin
+    let reader: TrieReader
+    private var closed = false
+
+    init(file: SharedStateFile, pin: Pin) {
+        self.file = file
+        self.pin = pin
+        self.updateID = pin.updateID
+        self.count = Int(pin.keyCount)
+        self.commitTimeNanoseconds = pin.time
+        self.reader = TrieReader(file: file.mapped, heapEnd: pin.heapEnd)
+    }
+
+    deinit { close() }
+
+    /// Releases the snapshot: the space it kept alive may be reused. Reading
+    /// after `close()` fails with ``StateFileError/closed(path:)``.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        file.readers.unpin(pin)
+    }
+
+    /// The value stored under `key`, or nil.
+    @inlinable
+    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
+        try withBorrowedBytes(key) { bytes in
+            Result { () throws(StateFileError) in try self.value(forKeyBytes: bytes) }
+        }.get()
+    }
+
+    /// Calls `body` with the value stored under `key` as a buffer in shared
+    /// memory (no copy), or with nil when the key is absent.
+    @inlinable
+    public func withValue<Result>(
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws -> Result
+    ) throws -> Result {
+        try withBorrowedBytes(key) { bytes in
+            Swift.Result { () throws in try self.withValue(forKeyBytes: bytes, body) }
+        }.get()
+    }
+
+    /// Whether `key` is present.
+    @inlinable
+    public func contains(_ key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
+        try withBorrowedBytes(key) { bytes in
+            Result { () throws(StateFileError) in try self.lookup(bytes) != nil }
+        }.get()
+    }
+
+    /// Calls `body` with each key and value in `range`, in ascending key order,
+    /// as buffers valid during the call; stops early when `body` returns false.
+    public func forEach(
+        in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try checkOpen()
+        let cursor = TrieCursor(reader: reader, root: pin.root, range: range)
+        while try cursor.next() {
+            if try !body(cursor.currentKey, cursor.currentValue) { return }
+        }
+    }
+
+    /// A cursor over the entries in `range`, in ascending key order. It keeps
+    /// this snapshot alive.
+    public func makeCursor(in range: KeyRange = .all) -> StateCursor {
+        StateCursor(snapshot: self, range: range)
+    }
+
+    /// The entries in `range` as arrays, in ascending key order.
+    public func entries(in range: KeyRange = .all) throws -> [(key: [UInt8], value: [UInt8])] {
+        var result: [(key: [UInt8], value: [UInt8])] = []
+        try forEach(in: range) { key, value in
+            result.append((Array(key), Array(value)))
+            return true
+        }
+        return result
+    }
+
+    /// The keys in `range`, in ascending order.
+    public func keys(in range: KeyRange = .all) throws -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        try forEach(in: range) { key, _ in
+            result.append(Array(key))
+            return true
+        }
+        return result
+    }
+
+    @usableFromInline
+    func value(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> [UInt8]? {
+        try lookup(key).map { Array($0) }
+    }
+
+    @usableFromInline
+    func lookup(_ key: UnsafeRawBufferPointer) throws(StateFileError) -> UnsafeRawBufferPointer? {
+        try checkOpen()
+        try SharedStateFile.validate(key: key)
+        return try reader.lookup(key, root: pin.root)
+    }
+
+    @usableFromInline
+    func withValue<Result>(
+        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
+    ) throws -> Result {
+        try checkOpen()
+        try SharedStateFile.validate(key: key)
+        return try body(reader.lookup(key, root: pin.root))
+    }
+
+    private func checkOpen() throws(StateFileError) {
+        if closed { throw .closed(path: file.path) }
+    }
+}
+
+/// A position in the ordered entries of a ``StateSnapshot``.
+///
+/// ```swift
+/// var cursor = snapshot.makeCursor(in: .prefix(Array("user:".utf8)))
+/// while let (key, value) = try cursor.next() { ... }
+/// ```
+public struct StateCursor {
+    private let snapshot: StateSnapshot
+    private let cursor: TrieCursor
+
+    init(snapshot: StateSnapshot, range: KeyRange) {
+        self.snapshot = snapshot
+        self.cursor = TrieCursor(reader: snapshot.reader, root: snapshot.pin.root, range: range)
+    }
+
+    /// The next entry, copied out, or nil at the end of the range.
+    public mutating func next() throws(StateFileError) -> (key: [UInt8], value: [UInt8])? {
+        guard try cursor.next() else { return nil }
+        return (Array(cursor.currentKey), Array(cursor.currentValue))
+    }
+
+    /// Moves to the next entry and calls `body` with borrowed buffers (no
+    /// copy); returns nil at the end of the range.
+    public mutating func next<Result>(
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result? {
+        guard try cursor.next() else { return nil }
+        return try body(cursor.currentKey, cursor.currentValue)
+    }
+}

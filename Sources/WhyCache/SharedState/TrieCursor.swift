@@ -1,0 +1,178 @@
+import CWhyCacheSupport
+
+/// Walks the keys of one pinned snapshot in ascending byte order, from the
+/// first key `>= lower` to the last key `< upper`.
+///
+/// The walk is a depth-first traversal with an explicit stack (one frame per
+/// inner node, at most one per key byte), and the current key assembled in a
+/// buffer as it descends. Positioning at `lower` costs one descent: a frame is
+/// "tight" while the path equals `lower`'s first bytes, and only tight frames
+/// compare against it. Leaves a few positions ahead are prefetched, because
+/// leaves are allocated in write order, not key order.
+final class TrieCursor {
+    private struct Frame {
+        var node: InnerView
+        /// -1: terminal not visited yet; otherwise the next sparse position or dense byte.
+        var position: Int
+        /// Key bytes up to and including this node's prefix.
+        var pathLength: Int
+        var tight: Bool
+    }
+
+    private let reader: TrieReader
+    private let lower: [UInt8]?
+    private let upper: [UInt8]?
+    private var frames: [Frame] = []
+    private let key: UnsafeMutableRawPointer
+    private var pending: UInt64
+    private var finished = false
+
+    /// The key of the current entry (valid until the next call to `next`).
+    private(set) var currentKey = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The value of the current entry, inside the mapping (valid while the snapshot is pinned).
+    private(set) var currentValue = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    private static let keyCapacity = 2 * WhyCacheLimits.maximumKeyLength + 8
+
+    init(reader: TrieReader, root: UInt64, range: KeyRange) {
+        self.reader = reader
+        self.lower = range.lowerBound
+        self.upper = range.upperBound
+        self.pending = root
+        key = UnsafeMutableRawPointer.allocate(byteCount: Self.keyCapacity, alignment: 8)
+        frames.reserveCapacity(16)
+    }
+
+    deinit { key.deallocate() }
+
+    /// Moves to the next entry; false at the end of the range.
+    func next() throws(StateFileError) -> Bool {
+        if finished { return false }
+        if pending != 0 {
+            let root = pending
+            pending = 0
+            if try enter(root, pathLength: 0, tight: lower != nil) { return try emitIfInRange() }
+        }
+        while !frames.isEmpty {
+            let top = frames.count - 1
+            let node = frames[top].node
+            if frames[top].position == -1 {
+                frames[top].position = firstPosition(of: frames[top])
+                if node.terminal != 0 && !(frames[top].tight && lower!.count > frames[top].pathLength) {
+                    let leaf = try reader.leaf(node.terminal)
+                    guard leaf.suffixLength == 0 else { throw reader.corrupted("terminal leaf with a suffix") }
+                    currentKey = UnsafeRawBufferPointer(start: key, count: frames[top].pathLength)
+                    currentValue = leaf.value
+                    return try emitIfInRange()
+                }
+            }
+            var position = frames[top].position
+            var child: UInt64 = 0
+            var byte: UInt8 = 0
+            if node.isDense {
+                while position < 256 {
+                    child = node.child(at: position)
+                    if child != 0 { break }
+                    position += 1
+                }
+                byte = UInt8(truncatingIfNeeded: position)
+            } else if position < node.count {
+                child = node.child(at: position)
+                byte = node.key(at: position)
+                if position + 4 < node.count { prefetch(node.child(at: position + 4)) }
+            }
+            guard child != 0 else {
+                frames.removeLast()
+                continue
+            }
+            frames[top].position = position + 1
+            let pathLength = frames[top].pathLength
+            key.storeBytes(of: byte, toByteOffset: pathLength, as: UInt8.self)
+            let tight = frames[top].tight && byte == lower![pathLength]
+            if try enter(child, pathLength: pathLength + 1, tight: tight) { return try emitIfInRange() }
+        }
+        finished = true
+        return false
+    }
+
+    /// Positions on `reference`: a leaf becomes the current entry (returns
+    /// true unless it lies below `lower`); an inner node is pushed.
+    private func enter(_ reference: UInt64, pathLength: Int, tight: Bool) throws(StateFileError) -> Bool {
+        if NodeRef.isLeaf(reference) {
+            let leaf = try reader.leaf(reference)
+            let length = pathLength + leaf.suffixLength
+            guard length <= WhyCacheLimits.maximumKeyLength else { throw reader.corrupted("key longer than the limit") }
+            (key + pathLength).copyMemory(from: leaf.pointer + NodeKind.leafHeaderSize, byteCount: leaf.suffixLength)
+            currentKey = UnsafeRawBufferPointer(start: key, count: length)
+            currentValue = leaf.value
+            if tight, let lower, compare(currentKey, lower) < 0 { return false }
+            return true
+        }
+        let node = try reader.inner(reference)
+        let length = pathLength + node.prefixLength
+        guard length < WhyCacheLimits.maximumKeyLength || (length == WhyCacheLimits.maximumKeyLength && node.count == 0) else {
+            throw reader.corrupted("node path longer than the key limit")
+        }
+        (key + pathLength).copyMemory(from: node.pointer + NodeKind.headerSize, byteCount: node.prefixLength)
+        var stillTight = tight
+        if tight, let lower {
+            let compared = min(length, lower.count) - pathLength
+            if compared > 0 {
+                let order = lower.withUnsafeBytes { bound in
+                    memcmp(key + pathLength, bound.baseAddress! + pathLength, compared)
+                }
+                if order < 0 { return false }  // the whole subtree lies below `lower`
+                if order > 0 { stillTight = false }
+            }
+            if lower.count <= length { stillTight = false }
+        }
+        if !node.isDense {
+            for index in 0..<min(4, node.count) { prefetch(node.child(at: index)) }
+        }
+        frames.append(Frame(node: node, position: -1, pathLength: length, tight: stillTight))
+        return false
+    }
+
+    /// The first child position to visit in `frame`, skipping children below `lower`.
+    private func firstPosition(of frame: Frame) -> Int {
+        guard frame.tight, let lower, lower.count > frame.pathLength else { return 0 }
+        let byte = lower[frame.pathLength]
+        return frame.node.isDense ? Int(byte) : frame.node.sparseLowerBound(byte)
+    }
+
+    private func emitIfInRange() throws(StateFileError) -> Bool {
+        if let upper, compare(currentKey, upper) >= 0 {
+            finished = true
+            frames.removeAll()
+            return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    private func prefetch(_ reference: UInt64) {
+        guard NodeRef.isLeaf(reference) else { return }
+        let offset = NodeRef.offset(reference)
+        guard offset < reader.limit else { return }
+        whycache_prefetch(reader.base + offset)
+        whycache_prefetch(reader.base + offset + 64)
+    }
+}
+
+/// Lexicographic comparison of unsigned byte strings: negative, zero or positive.
+func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
+    b.withUnsafeBytes { b in
+        let shared = min(a.count, b.count)
+        if shared > 0 {
+            let order = memcmp(a.baseAddress!, b.baseAddress!, shared)
+            if order != 0 { return Int(order) }
+        }
+        return a.count - b.count
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,185 @@
+/// A batch of changes to a shared-state file, published atomically.
+///
+/// At most one write transaction exists per file at a time, across all
+/// processes: ``SharedStateFile/beginWrite()`` takes a cross-process lock that
+/// the kernel releases if the process dies. Changes are invisible to readers
+/// (including snapshots taken before and during the transaction) until
+/// ``commit()``, which publishes all of them, with the new update id, by one
+/// atomic store. ``abandon()`` — or releasing the transaction without
+/// committing — discards them. A transaction belongs to one thread at a time.
+///
+/// If an operation fails midway (for example the file is full), the
+/// transaction is invalidated: ``commit()`` then abandons it and throws
+/// ``StateFileError/transactionInvalidated``. Invalid arguments (key or value
+/// length) are rejected before anything changes and do not invalidate it.
+public final class WriteTransaction {
+    /// The file being written.
+    public let file: SharedStateFile
+    private let lockDescriptor: Int32
+    private let base: CommitRecord
+    private let baseOffset: Int
+    private var trie: TrieWriter
+    private var changed = false
+    private var invalidated = false
+    private var finished = false
+
+    /// The update id the state will carry once committed. Starts at the
+    /// update id of the state the transaction began from.
+    public private(set) var updateID: UInt64
+
+    init(file: SharedStateFile, lock: Int32, base: CommitRecord, baseOffset: Int, allocator: SpaceAllocator) {
+        self.file = file
+        self.lockDescriptor = lock
+        self.base = base
+        self.baseOffset = baseOffset
+        self.trie = TrieWriter(allocator: allocator, root: base.root, keyCount: base.keyCount)
+        self.updateID = base.updateID
+    }
+
+    deinit { abandon() }
+
+    /// The number of keys, including this transaction's changes.
+    public var count: Int { Int(trie.keyCount) }
+
+    /// The update id of the state this transaction started from.
+    public var baseUpdateID: UInt64 { base.updateID }
+
+    /// Sets the update id to publish with the changes. It may not be lower
+    /// than the base state's: the state never moves backwards.
+    public func setUpdateID(_ updateID: UInt64) throws(StateFileError) {
+        try checkActive()
+        guard updateID >= base.updateID else {
+            throw .updateIDMovedBackwards(current: base.updateID, proposed: updateID)
+        }
+        self.updateID = updateID
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    @inlinable
+    public func setValue(_ value: some Sequence<UInt8>, forKey key: some Sequence<UInt8>) throws(StateFileError) {
+        try withBorrowedBytes(key) { keyBytes in
+            withBorrowedBytes(value) { valueBytes in
+                Result { () throws(StateFileError) in try self.setValue(bytes: valueBytes, forKeyBytes: keyBytes) }
+            }
+        }.get()
+    }
+
+    /// Removes `key`; returns whether it was present.
+    @inlinable
+    @discardableResult
+    public func removeValue(forKey key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
+        try withBorrowedBytes(key) { keyBytes in
+            Result { () throws(StateFileError) in try self.removeValue(forKeyBytes: keyBytes) }
+        }.get()
+    }
+
+    /// The value under `key` as this transaction sees it (its own changes included).
+    @inlinable
+    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
+        try withBorrowedBytes(key) { keyBytes in
+            Result { () throws(StateFileError) in try self.value(forKeyBytes: keyBytes) }
+        }.get()
+    }
+
+    /// Stores `value` under `key` (both borrowed buffers).
+    public func setValue(bytes value: UnsafeRawBufferPointer, forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) {
+        try checkActive()
+        try SharedStateFile.validate(key: key)
+        guard value.count <= WhyCacheLimits.maximumValueLength else { throw .valueTooLong(value.count) }
+        do {
+            try trie.set(key, value)
+            changed = true
+        } catch {
+            invalidated = true
+            throw error
+        }
+    }
+
+    /// Removes `key` (a borrowed buffer); returns whether it was present.
+    @discardableResult
+    public func removeValue(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> Bool {
+        try checkActive()
+        try SharedStateFile.validate(key: key)
+        do {
+            let removed = try trie.remove(key)
+            changed = changed || removed
+            return removed
+        } catch {
+            invalidated = true
+            throw error
+        }
+    }
+
+    @usableFromInline
+    func value(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> [UInt8]? {
+        try checkActive()
+        try SharedStateFile.validate(key: key)
+        return try trie.reader.lookup(key, root: trie.root).map { Array($0) }
+    }
+
+    /// Publishes every change and the update id atomically, then releases the
+    /// writer lock. A transaction that changed nothing publishes nothing.
+    public func commit() throws(StateFileError) {
+        guard !finished else { throw .transactionFinished }
+        if invalidated {
+            abandon()
+            throw .transactionInvalidated
+        }
+        let mapped = file.mapped
+        if !changed && updateID == base.updateID {
+            finish(clean: !trie.allocator.hasAllocated)
+            return
+        }
+        do {
+            trie.allocator.retire(baseOffset, size: FileLayout.commitRecordSize)
+            try trie.allocator.writeRetireLists()
+            let recordOffset = try trie.allocator.allocate(FileLayout.commitRecordSize)
+            let record = CommitRecord(
+                transaction: trie.allocator.transaction, updateID: updateID, root: trie.root, keyCount: trie.keyCount,
+                heapEnd: UInt64(trie.allocator.bump), bootID: mapped.durable ? .zero : BootID.current,
+                time: wallClockNanoseconds())
+            record.write(to: UnsafeMutableRawBufferPointer(start: mapped.base + recordOffset, count: FileLayout.commitRecordSize))
+            if mapped.durable { try mapped.synchronize() }
+            // The publication: after this store, new readers see the new state.
+            mapped.atomicWord(at: FileLayout.currentCommitOffset).store(UInt64(recordOffset), ordering: .sequentiallyConsistent)
+            if mapped.durable { try? mapped.synchronize() }
+        } catch {
+            finish(clean: false)
+            throw error
+        }
+        mapped.setWord(0, at: FileLayout.writerDirtyOffset)
+        finished = true
+        mapped.unlockWriter(lockDescriptor)
+    }
+
+    /// Discards every change and releases the writer lock. Does nothing if the
+    /// transaction already finished.
+    public func abandon() {
+        guard !finished else { return }
+        finish(clean: !trie.allocator.hasAllocated)
+    }
+
+    /// Ends the transaction. When blocks were taken, the free lists are
+    /// rebuilt from the last commit; if even that fails, the dirty word stays
+    /// set and the next writer retries the recovery.
+    private func finish(clean: Bool) {
+        finished = true
+        let mapped = file.mapped
+        if clean {
+            mapped.setWord(0, at: FileLayout.writerDirtyOffset)
+        } else {
+            do {
+                try SpaceAllocator.recover(file: mapped, commit: base, commitOffset: baseOffset)
+                mapped.setWord(0, at: FileLayout.writerDirtyOffset)
+            } catch {
+                // Left dirty on purpose: see above.
+            }
+        }
+        mapped.unlockWriter(lockDescriptor)
+    }
+
+    private func checkActive() throws(StateFileError) {
+        if finished { throw .transactionFinished }
+        if invalidated { throw .transactionInvalidated }
+    }
+}

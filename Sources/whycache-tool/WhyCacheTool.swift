@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `whycache-tool`: operate WhyCache state files from the shell.
+@main
+struct WhyCacheTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whycache-tool",
+        abstract: "Operate WhyCache shared-state files: inspect, verify, benchmark, demo.",
+        subcommands: [StatCommand.self, VerifyCommand.self]
+    )
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// A running `whycache-test-helper` process: a real, separate process that a
+/// test starts, reads from, waits for, or kills.
+final class HelperProcess: @unchecked Sendable {
+    /// The path of the helper executable, next to the test bundle in the build folder.
+    static let executableURL: URL = {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // The test binary is either `.build/<config>/WhyCachePackageTests.xctest`
+        // (a file on Linux) or a bundle directory further down on macOS.
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("whycache-test-helper")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("whycache-test-helper")
+    }()
+
+    let process = Process()
+    private let output = Pipe()
+    private let errors = Pipe()
+
+    /// Starts `whycache-test-helper arguments...`.
+    init(_ arguments: [String]) throws {
+        process.executableURL = Self.executableURL
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+    }
+
+    var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Sends `signal` (e.g. `SIGKILL`) to the process.
+    func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Reads lines from stdout until one satisfies `predicate`; returns it, or
+    /// nil at end of output.
+    func readLine(until predicate: (String) -> Bool = { _ in true }) -> String? {
+        while true {
+            guard let line = nextLine() else { return nil }
+            if predicate(line) { return line }
+        }
+    }
+
+    private var pending = Data()
+    private func nextLine() -> String? {
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending = Data(pending[(newline + 1)...])
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            pending.append(chunk)
+        }
+    }
+
+    /// Waits for exit; returns the exit status, the remaining stdout lines and stderr.
+    @discardableResult
+    func finish() -> (status: Int32, lines: [String], errors: String) {
+        var lines: [String] = []
+        while let line = nextLine() { lines.append(line) }
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let status = process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
+        return (status, lines, errorText)
+    }
+
+    /// Runs the helper to completion and expects exit status 0; returns its stdout lines.
+    static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+        let helper = try HelperProcess(arguments)
+        let result = helper.finish()
+        #expect(result.status == 0, "helper \(arguments) failed: \(result.errors)", sourceLocation: sourceLocation)
+        return result.lines
+    }
+}
+
+/// A fresh temporary directory, removed when the value is dropped by `withTemporaryDirectory`.
+func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
+    let path = NSTemporaryDirectory() + "whycache-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
+
+/// Async variant of ``withTemporaryDirectory(_:)``.
+func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws -> R {
+    let path = NSTemporaryDirectory() + "whycache-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
