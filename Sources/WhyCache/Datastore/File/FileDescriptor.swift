@@ -51,10 +51,13 @@ struct FileDescriptor: Sendable {
         guard count > 0 else { return [] }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            // The kernel writes at most `buffer.count - done` bytes past `done`.
+            // `pread` initializes at most `count - done` bytes from `base + done`,
+            // all inside the `count`-byte buffer; only those are marked initialized.
+            initialized = 0
+            guard let base = buffer.baseAddress else { return }
             var done = 0
             while done < count {
-                let result = pread(raw, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                let result = pread(raw, base + done, count - done, off_t(offset + done))
                 if result > 0 {
                     done += result
                 } else if result == 0 {
@@ -74,9 +77,11 @@ struct FileDescriptor: Sendable {
     func write(_ bytes: [UInt8], at offset: Int) throws(DatastoreError) {
         var failure: Int32 = 0
         bytes.withUnsafeBytes { buffer in
+            // `pwrite` reads at most `buffer.count - done` bytes from `base + done`.
+            guard let base = buffer.baseAddress else { return }
             var done = 0
             while done < buffer.count {
-                let result = pwrite(raw, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+                let result = pwrite(raw, base + done, buffer.count - done, off_t(offset + done))
                 if result >= 0 {
                     done += result
                 } else if errno != EINTR {

@@ -71,7 +71,7 @@ enum FileSystem {
     /// `durable`, and renames it over `path`: readers see the old file or the
     /// new one, never a mix.
     static func replaceAtomically(_ path: String, with bytes: [UInt8], durable: Bool) throws(DatastoreError) {
-        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = FileDatastoreLayout.temporaryPath(for: path)
         let file = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
         do {
             defer { file.close() }

@@ -76,6 +76,11 @@ struct SegmentCatalog: Sendable {
         segmentIDs.append(segment)
     }
 
+    /// Forgets the verified positions of `segment`, keeping the segment itself.
+    mutating func forget(segment: UInt64) {
+        marks[segment] = nil
+    }
+
     /// Forgets a removed segment.
     mutating func remove(segment: UInt64) {
         segmentIDs.removeAll { $0 == segment }

@@ -170,6 +170,14 @@ final class SegmentLog: Sendable {
             defer { file.close() }
             if mark.offset == FileHeader.size { try verifyHeader(of: file, segment: segment) }
             var scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
+            if scanner.end < mark.offset {
+                // Verified frames vanished (the file was cut by hand): forget what this
+                // process knew about the segment and verify it again from its start.
+                catalog.withLock { $0.forget(segment: segment) }
+                mark = SegmentCatalog.Mark(updateID: segment, offset: FileHeader.size)
+                try verifyHeader(of: file, segment: segment)
+                scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
+            }
             var found: [SegmentCatalog.Mark] = []
             var lastMark = mark.offset
             var torn = false
