@@ -1,7 +1,7 @@
 /// What a log operation does to its key.
 ///
 /// The raw value is the two-bit kind stored in the record format
-/// (see `docs/FORMAT-LOG.md`).
+/// (see `docs/FORMAT.md`).
 public enum LogOperationKind: UInt8, Sendable, Hashable, CaseIterable {
     /// The key is given a value, replacing any previous one.
     case set = 0

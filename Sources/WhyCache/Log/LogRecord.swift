@@ -1,7 +1,7 @@
 /// An ordered list of changes that the log stores and replays as one unit.
 ///
 /// A record is what a datastore keeps under one update id. Its encoding is
-/// versioned and checksummed (see `docs/FORMAT-LOG.md`); a record of a
+/// versioned and checksummed (see `docs/FORMAT.md`); a record of a
 /// single small key costs eight bytes more than its key and value.
 ///
 /// ```swift

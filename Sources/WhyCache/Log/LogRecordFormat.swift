@@ -7,7 +7,7 @@
 /// ```
 ///
 /// `crc` is the CRC-32C of every byte before it. Varints are unsigned LEB128
-/// in their shortest form. `docs/FORMAT-LOG.md` describes the format byte by byte.
+/// in their shortest form. `docs/FORMAT.md` describes the format byte by byte.
 @usableFromInline
 enum LogRecordFormat {
     /// The format version written in the first byte of every record.

@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func documentedExampleMatches() throws {
-        // The worked example of docs/FORMAT-LOG.md.
+        // The worked example of docs/FORMAT.md.
         let set = try LogRecord([.set(key: Array("color".utf8), value: Array("blue".utf8))]).encoded()
         #expect(set == [0x01, 0x01, 0x14, 0x04, 0x63, 0x6F, 0x6C, 0x6F, 0x72, 0x62, 0x6C, 0x75, 0x65, 0x98, 0x59, 0x69, 0xFF])
         let delete = try LogRecord([.delete(key: Array("color".utf8))]).encoded()

@@ -43,7 +43,7 @@ import Synchronization
 /// end of the log reads only new bytes. The directory is listed only when a
 /// needed segment is unknown.
 ///
-/// The layout on disk is described byte by byte in `docs/FORMAT-LOG.md`.
+/// The layout on disk is described byte by byte in `docs/FORMAT.md`.
 public final class FileDatastore: Datastore {
     /// The directory holding the datastore's files.
     public let directory: String

@@ -17,7 +17,7 @@ import Darwin
 /// ```
 ///
 /// Ids in names are zero-padded to 20 decimal digits so that names sort like
-/// the ids they hold. `docs/FORMAT-LOG.md` describes every file byte by byte.
+/// the ids they hold. `docs/FORMAT.md` describes every file byte by byte.
 struct FileDatastoreLayout: Sendable {
     /// The datastore's directory.
     let directory: String
