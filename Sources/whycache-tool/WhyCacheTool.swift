@@ -6,6 +6,6 @@ struct WhyCacheTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
         abstract: "Operate WhyCache shared-state files: inspect, verify, benchmark, demo.",
-        subcommands: [StatCommand.self, VerifyCommand.self]
+        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, BenchCommand.self, DemoWorkerCommand.self]
     )
 }

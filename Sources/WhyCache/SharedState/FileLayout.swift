@@ -47,6 +47,11 @@ enum FileLayout {
     static let freeBytesOffset = 272  // UInt64: bytes on the free lists
     static let pendingHeadOffset = 280  // UInt64: newest retire list, 0 = none
     static let pendingBytesOffset = 288  // UInt64: bytes listed by retire lists
+    /// The boot of the machine on which the writer area was last trusted
+    /// (16 bytes). After an operating-system crash the pages of the writer
+    /// area and of the blocks a transaction overwrote reach the disk in no
+    /// particular order, so a writer on a new boot rebuilds the allocator state.
+    static let writerBootIDOffset = 296
     static let freeListHeadsOffset = 512  // UInt64 × SizeClass.count
     // 512 + 8 × 108 = 1376 < 4096.
 

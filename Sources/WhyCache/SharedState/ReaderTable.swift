@@ -220,7 +220,7 @@ final class ReaderTable: @unchecked Sendable {
     /// reader must not pin old data forever).
     func oldestPinned(checkingLivenessBelow threshold: UInt64) -> UInt64 {
         var oldest = UInt64.max
-        let count = min(Int(highWater.load(ordering: .sequentiallyConsistent)), file.readerSlotCount)
+        let count = Int(min(highWater.load(ordering: .sequentiallyConsistent), UInt64(file.readerSlotCount)))
         for slot in 0..<count {
             let pinned = slotPinned(slot).load(ordering: .sequentiallyConsistent)
             guard pinned != 0 else { continue }
@@ -239,7 +239,7 @@ final class ReaderTable: @unchecked Sendable {
     /// The number of reader slots currently owned by some process (live or
     /// not yet found dead), for statistics.
     func ownedSlotCount() -> Int {
-        let count = min(Int(highWater.load(ordering: .relaxed)), file.readerSlotCount)
+        let count = Int(min(highWater.load(ordering: .relaxed), UInt64(file.readerSlotCount)))
         var owned = 0
         for slot in 0..<count where slotOwner(slot).load(ordering: .relaxed) != 0 { owned += 1 }
         return owned

@@ -185,6 +185,19 @@ public final class SharedStateFile: Sendable {
         return try body(found)
     }
 
+    /// Copies the value under the borrowed `key` into `buffer` (as much of
+    /// it as fits) and returns the value's full length, or nil when the key is
+    /// absent. No allocation and no closure: the read for hot loops.
+    public func copyValue(forKeyBytes key: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(StateFileError) -> Int? {
+        try Self.validate(key: key)
+        let pin = try readers.pin()
+        defer { readers.unpin(pin) }
+        guard let value = try TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root) else { return nil }
+        let count = min(value.count, buffer.count)
+        if count > 0 { buffer.baseAddress!.copyMemory(from: value.baseAddress!, byteCount: count) }
+        return value.count
+    }
+
     @usableFromInline
     func withValue<Result>(
         forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
@@ -238,10 +251,18 @@ public final class SharedStateFile: Sendable {
         do {
             let offset = Int(mapped.atomicWord(at: FileLayout.currentCommitOffset).load(ordering: .sequentiallyConsistent))
             let commit = try CommitRecord(at: offset, in: mapped)
-            if mapped.word(at: FileLayout.writerDirtyOffset) != 0 {
-                // The previous writer died mid-transaction (or could not clean up).
+            let boot = BootID.current
+            let writerBoot = BootID(
+                high: mapped.word(at: FileLayout.writerBootIDOffset), low: mapped.word(at: FileLayout.writerBootIDOffset + 8))
+            if mapped.word(at: FileLayout.writerDirtyOffset) != 0 || writerBoot != boot {
+                // The previous writer died mid-transaction (or could not clean
+                // up), or the machine restarted since the allocator state was
+                // last trusted (see `FileLayout.writerBootIDOffset`).
                 try SpaceAllocator.recover(file: mapped, commit: commit, commitOffset: offset)
+                mapped.setWord(boot.high, at: FileLayout.writerBootIDOffset)
+                mapped.setWord(boot.low, at: FileLayout.writerBootIDOffset + 8)
             }
+            try SpaceAllocator.checkWriterArea(file: mapped, commit: commit)
             let transaction = commit.transaction + 1
             mapped.setWord(transaction, at: FileLayout.writerDirtyOffset)
             var allocator = SpaceAllocator(file: mapped, transaction: transaction)

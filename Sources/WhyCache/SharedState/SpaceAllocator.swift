@@ -30,21 +30,21 @@ struct SpaceAllocator {
         self.file = file
         self.writer = NodeWriter(base: file.base)
         self.transaction = transaction
-        self.transactionStartBump = Int(file.word(at: FileLayout.bumpOffset))
+        self.transactionStartBump = Int(truncatingIfNeeded: file.word(at: FileLayout.bumpOffset))
     }
 
     // MARK: Writer-area fields
 
     private func head(_ sizeClass: SizeClass) -> Int {
-        Int(file.word(at: FileLayout.freeListHeadsOffset + sizeClass.index * 8))
+        Int(truncatingIfNeeded: file.word(at: FileLayout.freeListHeadsOffset + sizeClass.index * 8))
     }
     private func setHead(_ offset: Int, _ sizeClass: SizeClass) {
-        file.setWord(UInt64(offset), at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
+        file.setWord(UInt64(truncatingIfNeeded: offset), at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
     }
     private func adjust(_ field: Int, by delta: Int) {
         file.setWord(UInt64(bitPattern: Int64(bitPattern: file.word(at: field)) &+ Int64(delta)), at: field)
     }
-    var bump: Int { Int(file.word(at: FileLayout.bumpOffset)) }
+    var bump: Int { Int(truncatingIfNeeded: file.word(at: FileLayout.bumpOffset)) }
 
     // MARK: Allocation
 
@@ -57,7 +57,7 @@ struct SpaceAllocator {
             guard offset & 7 == 0, offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
                 throw .corrupted(path: file.path, reason: "free list \(sizeClass.index) points outside the heap")
             }
-            setHead(Int(file.word(at: offset)), sizeClass)
+            setHead(Int(truncatingIfNeeded: file.word(at: offset)), sizeClass)
             adjust(FileLayout.freeBytesOffset, by: -sizeClass.blockSize)
             return offset
         }
@@ -75,7 +75,7 @@ struct SpaceAllocator {
     }
 
     private mutating func push(_ offset: Int, _ sizeClass: SizeClass) {
-        file.setWord(UInt64(head(sizeClass)), at: offset)
+        file.setWord(UInt64(truncatingIfNeeded: head(sizeClass)), at: offset)
         setHead(offset, sizeClass)
         adjust(FileLayout.freeBytesOffset, by: sizeClass.blockSize)
     }
@@ -92,12 +92,12 @@ struct SpaceAllocator {
     /// retired by transaction `x <= oldestPinned`.
     mutating func reclaim(oldestPinned: UInt64) throws(StateFileError) {
         var newer = 0
-        var list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        var list = Int(truncatingIfNeeded: file.word(at: FileLayout.pendingHeadOffset))
         while list != 0 {
             try checkRetireList(list)
             if file.word(at: list + FileLayout.retireTransactionOffset) <= oldestPinned { break }
             newer = list
-            list = Int(file.word(at: list + FileLayout.retireOlderOffset))
+            list = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
         }
         guard list != 0 else { return }
         // Detach first, then free: the lists below `newer` are no longer reachable.
@@ -108,8 +108,8 @@ struct SpaceAllocator {
         }
         while list != 0 {
             try checkRetireList(list)
-            let older = Int(file.word(at: list + FileLayout.retireOlderOffset))
-            let count = Int(file.word(at: list + FileLayout.retireCountOffset))
+            let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
+            let count = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset))
             for index in 0..<count {
                 let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
                 guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
@@ -127,16 +127,34 @@ struct SpaceAllocator {
         }
     }
 
+    /// Checks the words of the writer area that the allocator trusts (they
+    /// are shared, not covered by a checksum): the bump pointer must lie
+    /// between the current commit's heap end and the end of the file, and the
+    /// newest retire list inside the carved heap. Free-list heads and links
+    /// are checked when used (`allocate`), retire lists when walked.
+    static func checkWriterArea(file: MappedFile, commit: CommitRecord) throws(StateFileError) {
+        let bump = file.word(at: FileLayout.bumpOffset)
+        guard bump & 7 == 0, bump >= commit.heapEnd, bump <= UInt64(file.mapSize), file.fileCovers(Int(bump)) else {
+            throw .corrupted(path: file.path, reason: "the allocator's heap end \(bump) is outside the file")
+        }
+        let list = file.word(at: FileLayout.pendingHeadOffset)
+        guard list == 0 || (list & 7 == 0 && list >= UInt64(file.heapStart) && list <= bump - UInt64(FileLayout.retireListHeaderSize))
+        else {
+            throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
+        }
+    }
+
     /// The transaction of the newest retire list, or 0 when there is none.
     var newestRetiredTransaction: UInt64 {
-        let list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        let list = Int(truncatingIfNeeded: file.word(at: FileLayout.pendingHeadOffset))
         return list == 0 ? 0 : file.word(at: list + FileLayout.retireTransactionOffset)
     }
 
     private func checkRetireList(_ list: Int) throws(StateFileError) {
-        guard list & 7 == 0, list >= file.heapStart, list + FileLayout.retireListHeaderSize <= bump,
+        // Written so that no damaged word can overflow the arithmetic.
+        guard list & 7 == 0, list >= file.heapStart, list <= bump - FileLayout.retireListHeaderSize,
             file.word(at: list + FileLayout.retireCountOffset) <= UInt64(FileLayout.retireListCapacity),
-            list + FileLayout.retireListHeaderSize + Int(file.word(at: list + FileLayout.retireCountOffset)) * 8 <= bump
+            list + FileLayout.retireListHeaderSize + Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset)) * 8 <= bump
         else {
             throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
         }
@@ -185,20 +203,20 @@ struct SpaceAllocator {
         try collectTree(commit.root, reader: reader, depth: 0, into: &live)
 
         let heapEnd = Int(commit.heapEnd)
-        var list = Int(file.word(at: FileLayout.pendingHeadOffset))
+        var list = Int(truncatingIfNeeded: file.word(at: FileLayout.pendingHeadOffset))
         var keptHead = 0
         var lastKept = 0
         var pendingBytes = 0
         var remaining = 1 << 32  // guards against a cycle in a damaged chain
         while list != 0 {
             remaining -= 1
-            guard remaining > 0, list & 7 == 0, list >= file.heapStart, list + FileLayout.retireListHeaderSize <= heapEnd
+            guard remaining > 0, list & 7 == 0, list >= file.heapStart, list <= heapEnd - FileLayout.retireListHeaderSize
             else { throw .corrupted(path: file.path, reason: "retire list chain leaves the heap") }
-            let count = Int(file.word(at: list + FileLayout.retireCountOffset))
-            guard count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= heapEnd else {
+            let count = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset))
+            guard count >= 0, count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= heapEnd else {
                 throw .corrupted(path: file.path, reason: "retire list at \(list) is too long")
             }
-            let older = Int(file.word(at: list + FileLayout.retireOlderOffset))
+            let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
             if file.word(at: list + FileLayout.retireTransactionOffset) <= commit.transaction {
                 if lastKept == 0 { keptHead = list } else { file.setWord(UInt64(list), at: lastKept + FileLayout.retireOlderOffset) }
                 lastKept = list

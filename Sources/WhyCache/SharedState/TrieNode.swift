@@ -51,7 +51,8 @@ enum NodeKind {
     @inline(__always) static func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
 
     /// The capacity a sparse node gets when it must hold `count` children.
-    @inline(__always) static func sparseCapacity(for count: Int) -> Int { max(4, (count + 3) & ~3) }
+    /// (Even counts: a node that grew inside one transaction wastes at most one slot.)
+    @inline(__always) static func sparseCapacity(for count: Int) -> Int { max(4, (count + 1) & ~1) }
 
     /// Block size of an inner node.
     @inline(__always)
@@ -157,16 +158,19 @@ struct TrieReader {
     let heapStart: Int
     /// The snapshot's heap end: no valid block extends past it.
     let limit: Int
-    let path: String
+    /// Only for error messages. Unowned and unretained, because a reader is
+    /// created for every lookup and reference counting would cost more than
+    /// the lookup's arithmetic; whoever creates a reader keeps the file alive.
+    unowned(unsafe) let file: MappedFile
 
     init(file: MappedFile, heapEnd: Int) {
         base = UnsafeRawPointer(file.base)
         heapStart = file.heapStart
         limit = heapEnd
-        path = file.path
+        self.file = file
     }
 
-    func corrupted(_ reason: String) -> StateFileError { .corrupted(path: path, reason: reason) }
+    func corrupted(_ reason: String) -> StateFileError { .corrupted(path: file.path, reason: reason) }
 
     @inline(__always)
     func leaf(_ reference: UInt64) throws(StateFileError) -> LeafView {

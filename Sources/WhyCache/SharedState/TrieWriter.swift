@@ -339,7 +339,7 @@ struct TrieWriter {
                 release(node, at: nodeOffset)
                 return reference(of: smaller)
             }
-            if !node.isDense && node.capacity - node.count >= 8 {
+            if !node.isDense && node.capacity - node.count >= 6 {
                 let smaller = try makeInner(kind: NodeKind.sparse, prefix: ByteConcatenation(node.prefix), capacity: NodeKind.sparseCapacity(for: node.count))
                 for index in 0..<node.count {
                     writer.setKey(node.key(at: index), at: index, of: smaller)

@@ -1,0 +1,305 @@
+import ArgumentParser
+import Foundation
+import WhyCache
+
+/// `whycache-tool bench …`: release-built benchmarks that print one JSON object per line.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run benchmarks; each prints one JSON object per line: {\"metric\", \"value\", \"unit\", \"keys\", …}.",
+        subcommands: [BenchStateCommand.self, BenchChildCommand.self])
+}
+
+/// One line of benchmark output.
+struct Measurement: Encodable {
+    var metric: String
+    var value: Double
+    var unit: String
+    var keys: Int
+    var transactionKeys: Int? = nil
+    var cpuNanosecondsPerOperation: Double? = nil
+    var note: String? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case metric, value, unit, keys, note
+        case transactionKeys = "transaction_keys"
+        case cpuNanosecondsPerOperation = "cpu_ns_per_op"
+    }
+
+    func emit() {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let data = try? encoder.encode(self) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+    }
+}
+
+/// `whycache-tool bench state`: workload W against the shared-state file.
+struct BenchStateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state",
+        abstract: "Workload W (keys user:%08d, 100-byte values) against the shared-state file.")
+
+    @Option(name: .long, help: "Number of keys N.")
+    var keys = 1_000_000
+
+    @Option(name: .long, help: "Folder for the state files (default: /dev/shm when present, else the temporary folder).")
+    var directory: String?
+
+    @Option(name: .long, help: "Seconds per read measurement.")
+    var seconds = 3.0
+
+    @Flag(name: .long, help: "Skip the 20x overwrite space check (the slowest part).")
+    var skipOverwrite = false
+
+    func run() throws {
+        let folder = directory ?? (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+        let path = "\(folder)/whycache-bench-\(getpid()).state"
+        defer { try? SharedStateFile.remove(at: path) }
+        let n = UInt32(keys)
+        let order = Workload.permutation(n)
+
+        // Load in one transaction, then in batches of 1000.
+        try? SharedStateFile.remove(at: path)
+        let batched = try load(path: path + ".batched", order: order, batch: 1000)
+        try? SharedStateFile.remove(at: path + ".batched")
+        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, transactionKeys: 1000).emit()
+        let single = try load(path: path, order: order, batch: 0)
+        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, transactionKeys: keys).emit()
+        let file = try SharedStateFile.open(at: path)
+        let loadedSize = try file.statistics().fileSize
+        Measurement(metric: "file_bytes_per_key", value: Double(loadedSize) / Double(keys), unit: "bytes", keys: keys).emit()
+
+        // Reads in this process.
+        let scan = try scanNanosecondsPerKey(file)
+        let get = try BenchReader.run(file: file, keys: n, seconds: seconds, seed: 1000)
+        Measurement(metric: "get_ns", value: get.nanosecondsPerOperation, unit: "ns", keys: keys,
+                    cpuNanosecondsPerOperation: get.cpuNanosecondsPerOperation).emit()
+        Measurement(metric: "scan_ns_per_key", value: scan, unit: "ns", keys: keys).emit()
+
+        // Reads in separate processes.
+        let two = try runChildren(path: path, roles: ["reader", "reader"])
+        let total = two.reduce(0) { $0 + $1.operationsPerSecond } / 1e6
+        Measurement(metric: "get_2proc_total_mops", value: total, unit: "Mops/s", keys: keys,
+                    note: "scaling \(String(format: "%.2f", total / (1e9 / get.nanosecondsPerOperation / 1e6)))x over one process").emit()
+        let alone = try runChildren(path: path, roles: ["reader"])[0]
+        let contended = try runChildren(path: path, roles: ["reader", "writer"])
+        let reader = contended[0]
+        Measurement(metric: "get_under_writer_fraction", value: reader.operationsPerSecond / alone.operationsPerSecond,
+                    unit: "ratio", keys: keys,
+                    note: "reader alone \(Int(alone.nanosecondsPerOperation)) ns/get, under writer \(Int(reader.nanosecondsPerOperation)) ns/get; writer \(Int(contended[1].operationsPerSecond)) puts/s in 1000-put transactions").emit()
+
+        if !skipOverwrite {
+            let ratio = try overwriteRatio(file: file, keys: n, rounds: 20, loadedSize: loadedSize)
+            Measurement(metric: "overwrite_20x_file_ratio", value: ratio, unit: "ratio", keys: keys,
+                        note: "file size after overwriting every key 20 times (batches of 1000) / after the first load").emit()
+        }
+    }
+
+    /// Loads every key in `order`, committing every `batch` keys (0: one transaction).
+    private func load(path: String, order: [UInt32], batch: Int) throws -> Double {
+        let file = try SharedStateFile.open(at: path)
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
+        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
+        defer {
+            key.deallocate()
+            value.deallocate()
+        }
+        let start = monotonicSeconds()
+        var transaction = try file.beginWrite()
+        for (index, i) in order.enumerated() {
+            Workload.makeKey(key.baseAddress!, i)
+            Workload.makeValue(value.baseAddress!, i, version: 0)
+            try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+            if batch > 0 && (index + 1) % batch == 0 {
+                try transaction.commit()
+                transaction = try file.beginWrite()
+            }
+        }
+        try transaction.setUpdateID(1)
+        try transaction.commit()
+        return Double(order.count) / (monotonicSeconds() - start)
+    }
+
+    /// Full ordered iteration with every value copied out: one warm-up pass,
+    /// then the best of three.
+    private func scanNanosecondsPerKey(_ file: SharedStateFile) throws -> Double {
+        var best = Double.infinity
+        let out = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { out.deallocate() }
+        for pass in 0..<4 {
+            let snapshot = try file.snapshot()
+            var count = 0
+            var sum: UInt64 = 0
+            let start = monotonicSeconds()
+            try snapshot.forEach { key, value in
+                out.copyMemory(from: value.baseAddress!, byteCount: min(value.count, 4096))
+                sum &+= UInt64(out.load(fromByteOffset: count % 64, as: UInt8.self)) &+ UInt64(key[key.count - 1])
+                count += 1
+                return true
+            }
+            let elapsed = monotonicSeconds() - start
+            blackHole(sum)
+            snapshot.close()
+            if pass > 0 { best = min(best, elapsed * 1e9 / Double(count)) }
+        }
+        return best
+    }
+
+    /// Overwrites every key `rounds` times in batches of 1000 and returns the
+    /// final file size over `loadedSize`.
+    private func overwriteRatio(file: SharedStateFile, keys: UInt32, rounds: Int, loadedSize: Int) throws -> Double {
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
+        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
+        defer {
+            key.deallocate()
+            value.deallocate()
+        }
+        for round in 1...rounds {
+            var i: UInt32 = 0
+            while i < keys {
+                let transaction = try file.beginWrite()
+                let end = min(keys, i + 1000)
+                while i < end {
+                    Workload.makeKey(key.baseAddress!, i)
+                    Workload.makeValue(value.baseAddress!, i, version: UInt32(round))
+                    try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+                    i += 1
+                }
+                try transaction.commit()
+            }
+        }
+        return Double(try file.statistics().fileSize) / Double(loadedSize)
+    }
+
+    /// Runs one child process per role, released at the same moment; returns
+    /// their results in role order.
+    private func runChildren(path: String, roles: [String]) throws -> [ChildResult] {
+        let startAt = monotonicSeconds() + 1.5
+        var processes: [(Process, Pipe)] = []
+        for role in roles {
+            let process = Process()
+            let output = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            process.arguments = [
+                "bench", "child", "--role", role, "--state", path, "--keys", String(keys), "--seconds", String(seconds),
+                "--start-at", String(startAt),
+            ]
+            process.standardOutput = output
+            try process.run()
+            processes.append((process, output))
+        }
+        var results: [ChildResult] = []
+        for (process, output) in processes {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw ValidationError("benchmark child failed") }
+            results.append(try JSONDecoder().decode(ChildResult.self, from: data))
+        }
+        return results
+    }
+}
+
+/// What a benchmark child reports.
+struct ChildResult: Codable {
+    var role: String
+    var operations: Double
+    var seconds: Double
+    var cpuSeconds: Double
+    var operationsPerSecond: Double { operations / seconds }
+    var nanosecondsPerOperation: Double { seconds * 1e9 / operations }
+    var cpuNanosecondsPerOperation: Double { cpuSeconds * 1e9 / operations }
+}
+
+/// Random gets of existing keys, each value copied out into a local buffer.
+enum BenchReader {
+    static func run(file: SharedStateFile, keys: UInt32, seconds: Double, seed: UInt64, startAt: Double? = nil) throws -> ChildResult {
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 8)
+        defer {
+            key.deallocate()
+            out.deallocate()
+        }
+        // Map every page of this process's view first (steady state, not first touch).
+        try file.snapshot().forEach { _, value in
+            blackHole(UInt64(value[0]))
+            return true
+        }
+        if let startAt { while monotonicSeconds() < startAt { usleep(1000) } }
+        var state = seed
+        var operations = 0
+        var sum: UInt64 = 0
+        let cpuStart = cpuSeconds()
+        let start = monotonicSeconds()
+        var elapsed = 0.0
+        repeat {
+            for _ in 0..<1024 {
+                Workload.makeKey(key.baseAddress!, Workload.random(below: keys, &state))
+                guard let length = try file.copyValue(forKeyBytes: UnsafeRawBufferPointer(key), into: out) else {
+                    throw ValidationError("missing key in benchmark")
+                }
+                sum &+= UInt64(out[length - 1])
+            }
+            operations += 1024
+            elapsed = monotonicSeconds() - start
+        } while elapsed < seconds
+        blackHole(sum)
+        return ChildResult(role: "reader", operations: Double(operations), seconds: elapsed, cpuSeconds: cpuSeconds() - cpuStart)
+    }
+}
+
+/// `whycache-tool bench child`: one reader or writer process of a benchmark
+/// (started by `bench state`; prints one JSON object).
+struct BenchChildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "child", abstract: "A benchmark worker process (internal).", shouldDisplay: false)
+
+    @Option var role: String
+    @Option var state: String
+    @Option var keys: Int
+    @Option var seconds: Double
+    @Option var startAt: Double
+
+    func run() throws {
+        let file = try SharedStateFile.open(at: state)
+        let result: ChildResult
+        switch role {
+        case "reader":
+            result = try BenchReader.run(file: file, keys: UInt32(keys), seconds: seconds, seed: UInt64(getpid()), startAt: startAt)
+        case "writer":
+            result = try write(file)
+        default:
+            throw ValidationError("unknown role \(role)")
+        }
+        print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+    }
+
+    /// Overwrites random keys in transactions of 1000 until the time is up.
+    private func write(_ file: SharedStateFile) throws -> ChildResult {
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
+        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
+        defer {
+            key.deallocate()
+            value.deallocate()
+        }
+        while monotonicSeconds() < startAt { usleep(1000) }
+        var state: UInt64 = 777
+        var version: UInt32 = 1
+        var operations = 0
+        let cpuStart = cpuSeconds()
+        let start = monotonicSeconds()
+        var elapsed = 0.0
+        repeat {
+            let transaction = try file.beginWrite()
+            for _ in 0..<1000 {
+                let i = Workload.random(below: UInt32(keys), &state)
+                Workload.makeKey(key.baseAddress!, i)
+                Workload.makeValue(value.baseAddress!, i, version: version)
+                version &+= 1
+                try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+            }
+            try transaction.commit()
+            operations += 1000
+            elapsed = monotonicSeconds() - start
+        } while elapsed < seconds
+        return ChildResult(role: "writer", operations: Double(operations), seconds: elapsed, cpuSeconds: cpuSeconds() - cpuStart)
+    }
+}

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Workload W, identical to the LMDB anchor benchmark's (shared/anchors/common.h):
+/// keys `user:%08d` (13 bytes) for i in 0..<N inserted in a Fisher-Yates
+/// permutation (seed 42); values of 100 pseudo-random bytes derived from
+/// (i, version); lookups of uniformly random existing keys.
+enum Workload {
+    static let keyLength = 13
+    static let valueLength = 100
+
+    /// SplitMix64 step, as in the anchor.
+    @inline(__always)
+    static func splitmix64(_ state: inout UInt64) -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..<n (multiply-shift), as in the anchor.
+    @inline(__always)
+    static func random(below n: UInt32, _ state: inout UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: ((splitmix64(&state) >> 32) &* UInt64(n)) >> 32)
+    }
+
+    /// Writes key `i` ("user:%08d") into `key` (13 bytes).
+    @inline(__always)
+    static func makeKey(_ key: UnsafeMutableRawPointer, _ i: UInt32) {
+        let prefix: (UInt8, UInt8, UInt8, UInt8, UInt8) = (0x75, 0x73, 0x65, 0x72, 0x3A)
+        key.storeBytes(of: prefix.0, toByteOffset: 0, as: UInt8.self)
+        key.storeBytes(of: prefix.1, toByteOffset: 1, as: UInt8.self)
+        key.storeBytes(of: prefix.2, toByteOffset: 2, as: UInt8.self)
+        key.storeBytes(of: prefix.3, toByteOffset: 3, as: UInt8.self)
+        key.storeBytes(of: prefix.4, toByteOffset: 4, as: UInt8.self)
+        var rest = i
+        for digit in stride(from: 12, through: 5, by: -1) {
+            key.storeBytes(of: UInt8(0x30 + rest % 10), toByteOffset: digit, as: UInt8.self)
+            rest /= 10
+        }
+    }
+
+    /// Writes the 100-byte value of key `i` at `version` into `value`.
+    @inline(__always)
+    static func makeValue(_ value: UnsafeMutableRawPointer, _ i: UInt32, version: UInt32) {
+        var state = (UInt64(version) << 32 | UInt64(i)) ^ 0x5_DEEC_E66D
+        for word in 0..<12 {
+            value.storeBytes(of: splitmix64(&state), toByteOffset: 8 * word, as: UInt64.self)
+        }
+        value.storeBytes(of: UInt32(truncatingIfNeeded: splitmix64(&state)), toByteOffset: 96, as: UInt32.self)
+    }
+
+    /// The insertion order: a Fisher-Yates permutation of 0..<n with seed 42.
+    static func permutation(_ n: UInt32) -> [UInt32] {
+        var order = (0..<n).map { $0 }
+        var state: UInt64 = 42
+        var i = n - 1
+        while i > 0 {
+            let j = random(below: i + 1, &state)
+            order.swapAt(Int(i), Int(j))
+            i -= 1
+        }
+        return order
+    }
+}
+
+/// Monotonic wall-clock seconds.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+/// CPU seconds (user + system) used by this process so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
+}
+
+/// Keeps a value alive so the optimizer cannot delete the work that made it.
+@_optimize(none)
+func blackHole(_ value: UInt64) {}
