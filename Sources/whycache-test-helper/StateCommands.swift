@@ -22,6 +22,7 @@ enum StateCommands {
         "state-script-writer": scriptWriter,
         "state-pin-and-hold": pinAndHold,
         "state-open": openFile,
+        "state-read-all": readAll,
     ]
 
     /// `state-group-writer PATH GROUPS KEYS TRANSACTIONS`: commits TRANSACTIONS
@@ -127,11 +128,96 @@ enum StateCommands {
         while true { sleep(60) }
     }
 
-    /// `state-open PATH`: opens (or creates) the file and prints its identity.
+    /// `state-open PATH [GO]`: opens (or creates) the file and prints its
+    /// identity. With GO, first prints `waiting` and waits until a file exists
+    /// at GO, so that a test can release many processes at the same moment.
     static func openFile(_ arguments: [String]) throws {
         let path = try HelperCommand.string(arguments, 0, "path")
+        if arguments.count > 1 {
+            let go = arguments[1]
+            HelperCommand.say("waiting")
+            while access(go, F_OK) != 0 { usleep(200) }
+        }
         let file = try SharedStateFile.open(at: path)
         HelperCommand.say("file \(file.fileIdentifier) update \(try file.updateID())")
+    }
+
+    /// `state-read-all PATH`: opens an existing file (possibly damaged on
+    /// purpose), verifies it, reads everything (full and prefix iteration,
+    /// point reads of every key and of missing keys, statistics), runs one
+    /// write transaction and reads again. Prints `ok N` (N keys read) or
+    /// `error CASE: DESCRIPTION` for a `StateFileError`, `other-error ...` for
+    /// any other error, and exits 0 in every case: a crash shows as a signal.
+    static func readAll(_ arguments: [String]) throws {
+        let path = try HelperCommand.string(arguments, 0, "path")
+        do {
+            let count = try readEverything(path)
+            HelperCommand.say("ok \(count)")
+        } catch let error as StateFileError {
+            HelperCommand.say("error \(caseName(error)): \(error)")
+        } catch {
+            HelperCommand.say("other-error \(type(of: error)): \(error)")
+        }
+    }
+
+    private static func readEverything(_ path: String) throws -> Int {
+        var options = SharedStateFile.Options()
+        options.createIfMissing = false
+        let file = try SharedStateFile.open(at: path, options: options)
+        _ = try file.statistics()
+        _ = try file.verify()
+        let snapshot = try file.snapshot()
+        let entries = try snapshot.entries()
+        for (key, value) in entries {
+            guard try snapshot.value(forKey: key) == value, try file.contains(key) else {
+                throw StateFileError.corrupted(path: path, reason: "read-all: a point read disagrees with the iteration")
+            }
+        }
+        for probe in ["a", "k1", "missing-key", "\u{FF}"] {
+            _ = try file.value(forKey: Array(probe.utf8))
+        }
+        var prefixed = 0
+        for first in Set(entries.prefix(64).compactMap(\.key.first)) {
+            prefixed += try snapshot.keys(in: .prefix([first])).count
+        }
+        _ = prefixed
+        if let middle = entries.dropFirst(entries.count / 2).first {
+            _ = try snapshot.entries(in: KeyRange(from: middle.key, upTo: entries.last?.key))
+        }
+        snapshot.close()
+        // One write transaction on the damaged file, then everything again.
+        try file.write { transaction in
+            if let first = entries.first { try transaction.removeValue(forKey: first.key) }
+            if let last = entries.last { try transaction.setValue([], forKey: last.key) }
+            try transaction.setValue(Array("written by read-all".utf8), forKey: Array("read-all/new".utf8))
+            try transaction.setUpdateID(transaction.baseUpdateID + 1)
+        }
+        let count = try file.verify()
+        _ = try file.snapshot().entries()
+        guard try file.value(forKey: Array("read-all/new".utf8)) == Array("written by read-all".utf8) else {
+            throw StateFileError.corrupted(path: path, reason: "read-all: the written key reads back wrong")
+        }
+        return count
+    }
+
+    /// The name of the case of `error`, for tests that expect a specific one.
+    static func caseName(_ error: StateFileError) -> String {
+        switch error {
+        case .invalidKeyLength: "invalidKeyLength"
+        case .valueTooLong: "valueTooLong"
+        case .notAStateFile: "notAStateFile"
+        case .unsupportedFormatVersion: "unsupportedFormatVersion"
+        case .truncated: "truncated"
+        case .corrupted: "corrupted"
+        case .notDurableAcrossRestart: "notDurableAcrossRestart"
+        case .tooManyReaders: "tooManyReaders"
+        case .fileFull: "fileFull"
+        case .updateIDMovedBackwards: "updateIDMovedBackwards"
+        case .transactionFinished: "transactionFinished"
+        case .transactionInvalidated: "transactionInvalidated"
+        case .closed: "closed"
+        case .systemCallFailed: "systemCallFailed"
+        }
     }
 
     static func monotonicSeconds() -> Double {
