@@ -84,8 +84,7 @@ enum StateCommands {
             }
             snapshot.close()
             // Unpinned reads too: each must see one whole commit.
-            let first = try file.value(forKey: Array("g\(group)/0".utf8))
-            _ = first
+            _ = try file.value(forKey: Array("g\(group)/0".utf8))
             reads += 1
         }
         HelperCommand.say("reads \(reads) torn \(torn)")

@@ -259,22 +259,40 @@ final class MappedFile: @unchecked Sendable {
 
     // MARK: Locks
 
-    /// Takes the cross-process writer lock: an `flock` on a descriptor opened
-    /// for this purpose (a new open file description, so that it also
-    /// excludes other threads of this process). The kernel releases it if the
-    /// process dies. Returns the descriptor to pass to `unlockWriter`, or nil
-    /// when `wait` is false and another writer holds the lock.
-    func lockWriter(wait: Bool) throws(StateFileError) -> Int32? {
-        // Reopen the inode we have mapped, not whatever the path names now.
-        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
-        while flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+    /// Takes the cross-process writer lock, waiting while another writer
+    /// holds it: an `flock` on a descriptor opened for this purpose (a new
+    /// open file description, so that it also excludes other threads of this
+    /// process). The kernel releases it if the process dies. Returns the
+    /// descriptor to pass to `unlockWriter`.
+    func lockWriter() throws(StateFileError) -> Int32 {
+        let fd = try openLockDescriptor()
+        while flock(fd, LOCK_EX) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            Glibc.close(fd)
+            throw .systemCallFailed(call: "flock", path: path, errno: code)
+        }
+        return fd
+    }
+
+    /// Takes the writer lock like `lockWriter`, or returns nil at once when
+    /// another writer holds it.
+    func tryLockWriter() throws(StateFileError) -> Int32? {
+        let fd = try openLockDescriptor()
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
             Glibc.close(fd)
             if code == EWOULDBLOCK { return nil }
             throw .systemCallFailed(call: "flock", path: path, errno: code)
         }
+        return fd
+    }
+
+    /// A new descriptor of the inode we have mapped (not whatever the path names now).
+    private func openLockDescriptor() throws(StateFileError) -> Int32 {
+        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
         return fd
     }
 

@@ -189,13 +189,12 @@ public final class SharedStateFile: Sendable {
     /// it as fits) and returns the value's full length, or nil when the key is
     /// absent. No allocation and no closure: the read for hot loops.
     public func copyValue(forKeyBytes key: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(StateFileError) -> Int? {
-        try Self.validate(key: key)
-        let pin = try readers.pin()
-        defer { readers.unpin(pin) }
-        guard let value = try TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root) else { return nil }
-        let count = min(value.count, buffer.count)
-        if count > 0 { buffer.baseAddress!.copyMemory(from: value.baseAddress!, byteCount: count) }
-        return value.count
+        try withValue(forKeyBytes: key) { (value) throws(StateFileError) -> Int? in
+            guard let value else { return nil }
+            let count = min(value.count, buffer.count)
+            if count > 0 { buffer.baseAddress!.copyMemory(from: value.baseAddress!, byteCount: count) }
+            return value.count
+        }
     }
 
     @usableFromInline
@@ -222,14 +221,13 @@ public final class SharedStateFile: Sendable {
     /// thread or process holds it. Do not call from a Swift concurrency task
     /// that must not block; use ``tryBeginWrite()`` there.
     public func beginWrite() throws(StateFileError) -> WriteTransaction {
-        // A non-nil result is guaranteed when waiting.
-        guard let transaction = try makeTransaction(wait: true) else { throw .tooManyReaders(limit: 0) }
-        return transaction
+        try makeTransaction(lock: mapped.lockWriter())
     }
 
     /// Starts a write transaction if no other writer holds the lock; nil otherwise.
     public func tryBeginWrite() throws(StateFileError) -> WriteTransaction? {
-        try makeTransaction(wait: false)
+        guard let lock = try mapped.tryLockWriter() else { return nil }
+        return try makeTransaction(lock: lock)
     }
 
     /// Runs `body` in a write transaction and commits it when `body` returns;
@@ -246,8 +244,8 @@ public final class SharedStateFile: Sendable {
         }
     }
 
-    private func makeTransaction(wait: Bool) throws(StateFileError) -> WriteTransaction? {
-        guard let lock = try mapped.lockWriter(wait: wait) else { return nil }
+    /// Starts a transaction under the writer lock `lock` (released on failure).
+    private func makeTransaction(lock: Int32) throws(StateFileError) -> WriteTransaction {
         do {
             let offset = Int(mapped.atomicWord(at: FileLayout.currentCommitOffset).load(ordering: .sequentiallyConsistent))
             let commit = try CommitRecord(at: offset, in: mapped)

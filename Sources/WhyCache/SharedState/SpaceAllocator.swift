@@ -236,7 +236,6 @@ struct SpaceAllocator {
 
         live.sort { $0.offset < $1.offset }
         for index in 0..<SizeClass.count { file.setWord(0, at: FileLayout.freeListHeadsOffset + index * 8) }
-        var freeBytes = 0
         var cursor = file.heapStart
         var allocator = SpaceAllocator(file: file, transaction: 0)
         func carve(_ end: Int) {
@@ -244,8 +243,7 @@ struct SpaceAllocator {
             while end - cursor >= 8 {
                 var sizeClass = SizeClass(fitting: min(end - cursor, SizeClass.largestBlock))!
                 if sizeClass.blockSize > end - cursor { sizeClass = SizeClass(index: sizeClass.index - 1)! }
-                allocator.push(cursor, sizeClass)
-                freeBytes += sizeClass.blockSize
+                allocator.push(cursor, sizeClass)  // counts the bytes in freeBytes
                 cursor += sizeClass.blockSize
             }
         }
@@ -262,7 +260,6 @@ struct SpaceAllocator {
         }
         carve(heapEnd)
         file.setWord(UInt64(heapEnd), at: FileLayout.bumpOffset)
-        file.setWord(UInt64(freeBytes), at: FileLayout.freeBytesOffset)
         file.setWord(UInt64(keptHead), at: FileLayout.pendingHeadOffset)
         file.setWord(UInt64(pendingBytes), at: FileLayout.pendingBytesOffset)
     }

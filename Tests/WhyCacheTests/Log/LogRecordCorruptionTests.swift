@@ -1,5 +1,6 @@
 import Testing
 @testable import WhyCache
+import WhyCacheTestSupport
 
 /// Damaged, truncated and foreign bytes are always a typed error, never a crash
 /// and never a silently different record.

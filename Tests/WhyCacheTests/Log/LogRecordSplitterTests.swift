@@ -1,5 +1,6 @@
 import Testing
 @testable import WhyCache
+import WhyCacheTestSupport
 
 /// The splitter keeps order, respects the size limit and is all or nothing.
 @Suite struct LogRecordSplitterTests {

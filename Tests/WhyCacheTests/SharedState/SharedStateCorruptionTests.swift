@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WhyCache
+import WhyCacheTestSupport
 
 /// Damaged state files: random byte flips and truncations must give a typed
 /// error or a usable file, never a crash; specific damage gives the specific

@@ -1,24 +1,13 @@
 import Testing
 import WhyCache
+import WhyCacheTestSupport
 
 /// A seeded random workload checked operation by operation against a plain
 /// dictionary and sorted keys.
 @Suite struct SharedStateModelTests {
-    /// A small deterministic generator (SplitMix64), so failures replay.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Keys drawn from a small alphabet so that prefixes, shared paths and
     /// node splits and merges happen constantly; some long, some binary.
-    static func randomKey(_ random: inout SplitMix) -> [UInt8] {
+    static func randomKey(_ random: inout SeededGenerator) -> [UInt8] {
         let alphabet: [UInt8] = [0x00, 0x01, 0x61, 0x62, 0x63, 0x7F, 0x80, 0xFE, 0xFF]
         switch random.next() % 20 {
         case 0: return [UInt8](repeating: alphabet[Int(random.next() % 9)], count: 900 + Int(random.next() % 125))
@@ -31,7 +20,7 @@ import WhyCache
     func randomOperationsMatchADictionary(seed: UInt64) throws {
         try withTemporaryDirectory { directory in
             let file = try SharedStateFile.open(at: directory + "/state")
-            var random = SplitMix(state: seed)
+            var random = SeededGenerator(seed: seed)
             var model: [[UInt8]: [UInt8]] = [:]
             var transaction = try file.beginWrite()
             var pending = model
