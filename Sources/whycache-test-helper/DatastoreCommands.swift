@@ -28,7 +28,7 @@ enum DatastoreCommands {
         let tag = try HelperCommand.string(arguments, 1, "tag")
         let count: Int = try HelperCommand.integer(arguments, 2, "count")
         let policy = try syncPolicy(arguments, 3)
-        try waitFor {
+        try HelperCommand.waitFor {
             let store = try FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: policy, segmentSize: 64 << 10))
             try await store.createIfMissing()
             for index in 0..<count {
@@ -45,7 +45,7 @@ enum DatastoreCommands {
         let directory = try HelperCommand.string(arguments, 0, "directory")
         let tag = try HelperCommand.string(arguments, 1, "tag")
         let maximumSize: Int = try HelperCommand.integer(arguments, 2, "maximum size")
-        try waitFor {
+        try HelperCommand.waitFor {
             let store = try FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
             try await store.createIfMissing()
             var index = 0
@@ -69,7 +69,7 @@ enum DatastoreCommands {
         let size: Int = try HelperCommand.integer(arguments, 2, "size")
         let policy = try syncPolicy(arguments, 3)
         let tasks: Int = try HelperCommand.integer(arguments, 4, "tasks")
-        try waitFor {
+        try HelperCommand.waitFor {
             let store = try FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: policy))
             try await store.createIfMissing()
             let record = [UInt8](repeating: 0x5A, count: size)
@@ -149,24 +149,4 @@ enum DatastoreCommands {
         return max(Double(whole) + Double(fraction) / 1e18, 1e-9)
     }
 
-    /// Runs async `body` to completion from this synchronous command.
-    private static func waitFor(_ body: @escaping @Sendable () async throws -> Void) throws {
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                try await body()
-            } catch {
-                outcome.failure.withLock { $0 = error }
-            }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.failure.withLock({ $0 }) { throw error }
-    }
-
-    /// Carries an error out of the task in ``waitFor(_:)``.
-    private final class Outcome: Sendable {
-        let failure = Mutex<(any Error)?>(nil)
-    }
 }

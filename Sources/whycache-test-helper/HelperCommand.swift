@@ -3,13 +3,17 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
+import Synchronization
 
 /// A command of the test helper: receives the arguments after its name.
 typealias HelperCommandBody = @Sendable ([String]) throws -> Void
 
 enum HelperCommand {
     /// Every command, by name. Each `*Commands.swift` file contributes one table.
-    static let all: [String: HelperCommandBody] = StateCommands.table.merging(DatastoreCommands.table) { a, _ in a }
+    static let all: [String: HelperCommandBody] = StateCommands.table
+        .merging(DatastoreCommands.table) { a, _ in a }
+        .merging(CacheCommands.table) { a, _ in a }
 
     /// A usage error raised by a command that was given bad arguments.
     struct UsageError: Error, CustomStringConvertible {
@@ -30,6 +34,27 @@ enum HelperCommand {
             throw UsageError(description: "missing argument \(index + 1) (\(what))")
         }
         return arguments[index]
+    }
+
+    /// Runs async `body` to completion from this synchronous command.
+    static func waitFor(_ body: @escaping @Sendable () async throws -> Void) throws {
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await body()
+            } catch {
+                outcome.failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Carries an error out of the task in ``waitFor(_:)``.
+    private final class Outcome: Sendable {
+        let failure = Mutex<(any Error)?>(nil)
     }
 
     /// Prints one line to stdout and flushes it at once, so that a test reading

@@ -14,6 +14,8 @@ struct CommitRecord: Equatable {
     var heapEnd: UInt64
     var bootID: BootID
     var time: UInt64
+    /// Bits defined by `FileLayout.commitFlagInitialized`; others are zero.
+    var flags: UInt64
 
     /// Writes the record, checksum last, into `block` (at least 128 bytes).
     func write(to block: UnsafeMutableRawBufferPointer) {
@@ -30,6 +32,7 @@ struct CommitRecord: Equatable {
         put(bootID.high, FileLayout.commitBootIDOffset)
         put(bootID.low, FileLayout.commitBootIDOffset + 8)
         put(time, FileLayout.commitTimeOffset)
+        put(flags, FileLayout.commitFlagsOffset)
         let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[8..<FileLayout.commitRecordSize]))
         block.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.commitChecksumOffset, as: UInt32.self)
     }
@@ -59,6 +62,7 @@ struct CommitRecord: Equatable {
         heapEnd = get(FileLayout.commitHeapEndOffset)
         bootID = BootID(high: get(FileLayout.commitBootIDOffset), low: get(FileLayout.commitBootIDOffset + 8))
         time = get(FileLayout.commitTimeOffset)
+        flags = get(FileLayout.commitFlagsOffset)
         guard heapEnd >= UInt64(offset + FileLayout.commitRecordSize), heapEnd <= UInt64(file.mapSize),
             file.fileCovers(Int(heapEnd)), transaction >= 1
         else {
@@ -68,7 +72,7 @@ struct CommitRecord: Equatable {
 
     init(
         transaction: UInt64, updateID: UInt64, root: UInt64, keyCount: UInt64, heapEnd: UInt64, bootID: BootID,
-        time: UInt64
+        time: UInt64, flags: UInt64
     ) {
         self.transaction = transaction
         self.updateID = updateID
@@ -77,5 +81,6 @@ struct CommitRecord: Equatable {
         self.heapEnd = heapEnd
         self.bootID = bootID
         self.time = time
+        self.flags = flags
     }
 }

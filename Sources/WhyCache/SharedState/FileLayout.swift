@@ -84,6 +84,10 @@ enum FileLayout {
     static let commitHeapEndOffset = 40  // UInt64: every block of this state ends at or before it
     static let commitBootIDOffset = 48  // 16 bytes: zero for durable commits
     static let commitTimeOffset = 64  // UInt64: wall-clock nanoseconds since 1970
+    static let commitFlagsOffset = 72  // UInt64: see `commitFlagInitialized`
+    /// Commit flag: the state was built from a change log (by a cache's
+    /// update or a restore), as opposed to a file that was only created.
+    static let commitFlagInitialized: UInt64 = 1
     // 72..<128 reserved, zero.
 
     // MARK: Retire list: a heap block naming blocks that old readers may still read.

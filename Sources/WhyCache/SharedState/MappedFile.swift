@@ -84,7 +84,8 @@ final class MappedFile: @unchecked Sendable {
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[heapStart..<initialSize])
             CommitRecord(
                 transaction: 1, updateID: 0, root: 0, keyCount: 0, heapEnd: UInt64(initialSize),
-                bootID: options.durability == .systemCrash ? BootID.zero : BootID.current, time: wallClockNanoseconds()
+                bootID: options.durability == .systemCrash ? BootID.zero : BootID.current, time: wallClockNanoseconds(),
+                flags: 0
             ).write(to: record)
         }
         let written = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }

@@ -17,6 +17,7 @@ struct Pin {
     let keyCount: UInt64
     let heapEnd: Int
     let time: UInt64
+    let flags: UInt64
 }
 
 /// The reader slots of one open state file, as used by this process.
@@ -141,7 +142,8 @@ final class ReaderTable: @unchecked Sendable {
             root: record.load(fromByteOffset: FileLayout.commitRootOffset, as: UInt64.self),
             keyCount: record.load(fromByteOffset: FileLayout.commitKeyCountOffset, as: UInt64.self),
             heapEnd: Int(truncatingIfNeeded: record.load(fromByteOffset: FileLayout.commitHeapEndOffset, as: UInt64.self)),
-            time: record.load(fromByteOffset: FileLayout.commitTimeOffset, as: UInt64.self))
+            time: record.load(fromByteOffset: FileLayout.commitTimeOffset, as: UInt64.self),
+            flags: record.load(fromByteOffset: FileLayout.commitFlagsOffset, as: UInt64.self))
     }
 
     /// Takes an idle local entry, starting at a position derived from the

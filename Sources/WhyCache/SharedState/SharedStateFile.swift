@@ -97,19 +97,36 @@ public final class SharedStateFile: Sendable {
     /// that still have it open can notice (``isRetired``), and unlinks it.
     /// Those processes keep reading the old contents safely until they reopen.
     /// Removing a file that does not exist is not an error.
+    ///
+    /// Every file this unlinks is marked first, even when other processes
+    /// replace the file at `path` at the same moment: the file at the path is
+    /// marked, then moved aside by `rename` (which takes whatever file the
+    /// path names at that instant), and a file moved aside that was not the
+    /// one marked is marked too before it is unlinked. A remover that dies
+    /// after marking leaves a retired file at the path; whoever opens it next
+    /// finds it retired and finishes the removal.
     public static func remove(at path: String) throws(StateFileError) {
+        markRetired(at: path)
+        let aside = "\(path).removing.\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        guard rename(path, aside) == 0 else {
+            if errno == ENOENT { return }
+            throw .systemCallFailed(call: "rename", path: path, errno: errno)
+        }
+        markRetired(at: aside)
+        if unlink(aside) != 0 && errno != ENOENT {
+            throw .systemCallFailed(call: "unlink", path: aside, errno: errno)
+        }
+    }
+
+    /// Sets the retired mark of the state file at `path`, if it is one.
+    private static func markRetired(at path: String) {
         let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        if fd >= 0 {
-            var magic: UInt64 = 0
-            if pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic {
-                var one = UInt64(1).littleEndian
-                _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
-            }
-            Glibc.close(fd)
-        }
-        if unlink(path) != 0 && errno != ENOENT {
-            throw .systemCallFailed(call: "unlink", path: path, errno: errno)
-        }
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var magic: UInt64 = 0
+        guard pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic else { return }
+        var one = UInt64(1).littleEndian
+        _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
     }
 
     /// Whether this file was discarded or replaced by ``remove(at:)``; a
@@ -127,7 +144,7 @@ public final class SharedStateFile: Sendable {
     /// A 16-byte random identity given to the file when it was created, as hex.
     public var fileIdentifier: String {
         let (high, low) = mapped.fileIdentifier
-        return hex(high) + hex(low)
+        return Hex.encode(high) + Hex.encode(low)
     }
 
     // MARK: Reading
@@ -230,6 +247,20 @@ public final class SharedStateFile: Sendable {
         return try makeTransaction(lock: lock)
     }
 
+    /// Waits for the writer lock and returns it as a token for
+    /// ``beginWrite(holding:)``, so that the wait can happen on a thread that
+    /// may block while the transaction is used from a Swift task.
+    func waitForWriterLock() throws(StateFileError) -> WriterLockToken {
+        WriterLockToken(descriptor: try mapped.lockWriter())
+    }
+
+    /// Starts a write transaction under a lock taken by ``waitForWriterLock()``
+    /// on this file. The lock is released when the transaction finishes, or
+    /// at once when starting fails.
+    func beginWrite(holding token: WriterLockToken) throws(StateFileError) -> WriteTransaction {
+        try makeTransaction(lock: token.descriptor)
+    }
+
     /// Runs `body` in a write transaction and commits it when `body` returns;
     /// abandons it when `body` throws.
     public func write<Result>(_ body: (WriteTransaction) throws -> Result) throws -> Result {
@@ -290,7 +321,8 @@ public final class SharedStateFile: Sendable {
             fileSize: try mapped.currentSize(), heapBytes: pin.heapEnd - mapped.heapStart,
             freeBytes: shared(FileLayout.freeBytesOffset), retiredBytes: shared(FileLayout.pendingBytesOffset),
             readerSlotsInUse: readers.ownedSlotCount(), readerSlotCount: mapped.readerSlotCount,
-            maximumFileSize: mapped.mapSize, commitTimeNanoseconds: pin.time)
+            maximumFileSize: mapped.mapSize, commitTimeNanoseconds: pin.time,
+            isInitialized: pin.flags & FileLayout.commitFlagInitialized != 0)
     }
 
     /// Checks the whole current state: every node and leaf inside the heap,
@@ -301,6 +333,13 @@ public final class SharedStateFile: Sendable {
         defer { snapshot.close() }
         return try TrieVerifier(reader: snapshot.reader).verify(root: snapshot.pin.root, keyCount: snapshot.pin.keyCount)
     }
+}
+
+/// The writer lock of a state file, taken but not yet turned into a
+/// transaction (see ``SharedStateFile/waitForWriterLock()``).
+struct WriterLockToken: Sendable {
+    /// The descriptor whose `flock` is the lock.
+    let descriptor: Int32
 }
 
 /// Counters describing a state file at one moment.
@@ -327,9 +366,7 @@ public struct StateFileStatistics: Sendable, Hashable, Codable {
     public var maximumFileSize: Int
     /// When the current state was committed (nanoseconds since 1970).
     public var commitTimeNanoseconds: UInt64
-}
-
-private func hex(_ value: UInt64) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 16 - digits.count) + digits
+    /// Whether the current state was built from a change log (see
+    /// ``WriteTransaction/markInitialized()``).
+    public var isInitialized: Bool
 }

@@ -21,6 +21,10 @@ public final class StateSnapshot: @unchecked Sendable {
     public let count: Int
     /// When the transaction that produced this state committed (nanoseconds since 1970).
     public let commitTimeNanoseconds: UInt64
+    /// Whether this state was built from a change log, rather than being the
+    /// empty state of a file that was only created (see
+    /// ``WriteTransaction/markInitialized()``).
+    public let isInitialized: Bool
 
     let pin: Pin
     let reader: TrieReader
@@ -32,6 +36,7 @@ public final class StateSnapshot: @unchecked Sendable {
         self.updateID = pin.updateID
         self.count = Int(pin.keyCount)
         self.commitTimeNanoseconds = pin.time
+        self.isInitialized = pin.flags & FileLayout.commitFlagInitialized != 0
         self.reader = TrieReader(file: file.mapped, heapEnd: pin.heapEnd)
     }
 
@@ -91,23 +96,35 @@ public final class StateSnapshot: @unchecked Sendable {
     }
 
     /// The entries in `range` as arrays, in ascending key order.
-    public func entries(in range: KeyRange = .all) throws -> [(key: [UInt8], value: [UInt8])] {
+    public func entries(in range: KeyRange = .all) throws(StateFileError) -> [(key: [UInt8], value: [UInt8])] {
         var result: [(key: [UInt8], value: [UInt8])] = []
-        try forEach(in: range) { key, value in
-            result.append((Array(key), Array(value)))
-            return true
-        }
+        try collect(in: range) { key, value in result.append((Array(key), Array(value))) }
         return result
     }
 
     /// The keys in `range`, in ascending order.
-    public func keys(in range: KeyRange = .all) throws -> [[UInt8]] {
+    public func keys(in range: KeyRange = .all) throws(StateFileError) -> [[UInt8]] {
         var result: [[UInt8]] = []
-        try forEach(in: range) { key, _ in
-            result.append(Array(key))
-            return true
-        }
+        try collect(in: range) { key, _ in result.append(Array(key)) }
         return result
+    }
+
+    /// The values in `range`, in ascending order of their keys.
+    public func values(in range: KeyRange = .all) throws(StateFileError) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        try collect(in: range) { _, value in result.append(Array(value)) }
+        return result
+    }
+
+    /// Calls `body` with every entry in `range`, in ascending key order.
+    private func collect(
+        in range: KeyRange, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
+    ) throws(StateFileError) {
+        try checkOpen()
+        let cursor = TrieCursor(reader: reader, root: pin.root, range: range)
+        while try cursor.next() {
+            body(cursor.currentKey, cursor.currentValue)
+        }
     }
 
     @usableFromInline

@@ -27,6 +27,10 @@ public final class WriteTransaction {
     /// update id of the state the transaction began from.
     public private(set) var updateID: UInt64
 
+    /// Whether the state will be marked as built from a change log once
+    /// committed (see ``markInitialized()``). Starts as the base state's mark.
+    public private(set) var isInitialized: Bool
+
     init(file: SharedStateFile, lock: Int32, base: CommitRecord, baseOffset: Int, allocator: SpaceAllocator) {
         self.file = file
         self.lockDescriptor = lock
@@ -34,6 +38,7 @@ public final class WriteTransaction {
         self.baseOffset = baseOffset
         self.trie = TrieWriter(allocator: allocator, root: base.root, keyCount: base.keyCount)
         self.updateID = base.updateID
+        self.isInitialized = base.flags & FileLayout.commitFlagInitialized != 0
     }
 
     deinit { abandon() }
@@ -52,6 +57,14 @@ public final class WriteTransaction {
             throw .updateIDMovedBackwards(current: base.updateID, proposed: updateID)
         }
         self.updateID = updateID
+    }
+
+    /// Marks the state as built from a change log: the mark a cache sets on
+    /// its first update and that ``StateSnapshot/isInitialized`` reports. It
+    /// is never cleared; a state to rebuild is a new file.
+    public func markInitialized() throws(StateFileError) {
+        try checkActive()
+        isInitialized = true
     }
 
     /// Stores `value` under `key`, replacing any previous value.
@@ -126,7 +139,8 @@ public final class WriteTransaction {
             throw .transactionInvalidated
         }
         let mapped = file.mapped
-        if !changed && updateID == base.updateID {
+        let flags = isInitialized ? base.flags | FileLayout.commitFlagInitialized : base.flags
+        if !changed && updateID == base.updateID && flags == base.flags {
             finish(clean: !trie.allocator.hasAllocated)
             return
         }
@@ -137,7 +151,7 @@ public final class WriteTransaction {
             let record = CommitRecord(
                 transaction: trie.allocator.transaction, updateID: updateID, root: trie.root, keyCount: trie.keyCount,
                 heapEnd: UInt64(trie.allocator.bump), bootID: mapped.durable ? .zero : BootID.current,
-                time: wallClockNanoseconds())
+                time: wallClockNanoseconds(), flags: flags)
             record.write(to: UnsafeMutableRawBufferPointer(start: mapped.base + recordOffset, count: FileLayout.commitRecordSize))
             if mapped.durable { try mapped.synchronize() }
             // The publication: after this store, new readers see the new state.

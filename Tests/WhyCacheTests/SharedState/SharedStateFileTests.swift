@@ -11,8 +11,6 @@ import WhyCache
         }
     }
 
-    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
     @Test func emptyFileHasNothing() throws {
         try withFile { file, _ in
             #expect(try file.updateID() == 0)

@@ -1,12 +1,16 @@
 import Dispatch
 
-/// Runs blocking file I/O on a Dispatch queue instead of Swift's cooperative
-/// thread pool.
+/// Runs blocking system calls on a Dispatch queue instead of Swift's
+/// cooperative thread pool.
 ///
 /// The cooperative pool has one thread per core; a task blocked in `pread`,
 /// `fdatasync` or `flock` would take a core away from every other task.
 /// Dispatch queues run on their own threads, which may block freely, and the
 /// awaiting task is suspended (not blocked) until the work finishes.
+///
+/// A serial queue (the default) gets its own thread whenever it has work,
+/// however busy the shared pool is, so work that may wait a long time (for a
+/// lock held by another process) belongs on a serial queue of its own.
 struct BlockingIOQueue: Sendable {
     /// The queue the work runs on.
     let queue: DispatchQueue
@@ -17,10 +21,12 @@ struct BlockingIOQueue: Sendable {
     }
 
     /// Runs `work` on the queue and returns its result.
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws(DatastoreError) -> T) async throws(DatastoreError) -> T {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, DatastoreError>, Never>) in
+    func run<T: Sendable, Failure: Error>(
+        _ work: @escaping @Sendable () throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Failure>, Never>) in
             queue.async {
-                continuation.resume(returning: Result { () throws(DatastoreError) -> T in try work() })
+                continuation.resume(returning: Result { () throws(Failure) -> T in try work() })
             }
         }
         return try result.get()

@@ -1,0 +1,119 @@
+/// Why an operation of a ``SharedCache`` failed.
+///
+/// Invalid input (``invalidKey(length:)``, ``valueTooLong(length:)``,
+/// ``recordTooLarge(size:maximum:)``, ``invalidConfiguration(reason:)``) is
+/// rejected before anything is written anywhere. Failures of the layers below
+/// keep their own typed error: ``stateFile(_:)`` for the shared file,
+/// ``datastore(_:)`` for the log.
+public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A key is empty or longer than ``WhyCacheLimits/maximumKeyLength``.
+    case invalidKey(length: Int)
+
+    /// A value is longer than ``WhyCacheLimits/maximumValueLength``.
+    case valueTooLong(length: Int)
+
+    /// One key and its value encode to a record of `size` bytes, more than the
+    /// cache's ``SharedCache/Configuration/maximumRecordSize`` (`maximum`).
+    /// Nothing of the write was appended.
+    case recordTooLarge(size: Int, maximum: Int)
+
+    /// The cache was configured with values it cannot work with.
+    case invalidConfiguration(reason: String)
+
+    /// The value codec could not encode or decode a value. `key` is the key
+    /// involved, as text when it is UTF-8 and as hex otherwise.
+    case codecFailed(key: String, reason: String)
+
+    /// The log record with id `updateID` could not be decoded. The local state
+    /// holds everything before it and stops there: a corrupt record is never
+    /// skipped.
+    case corruptRecord(updateID: UInt64, LogRecordError)
+
+    /// The records after the local state's position were removed from the log
+    /// by a history rewrite; the state has to be rebuilt from a checkpoint.
+    case historyRewritten(localUpdateID: UInt64, firstRetainedUpdateID: UInt64)
+
+    /// The local state is at an update id the log has never reached: it was
+    /// built from another log (or the log was recreated). Remove the state
+    /// file (``SharedCache/removeStateFile()``) to rebuild it from this log.
+    case stateAheadOfLog(localUpdateID: UInt64, latestUpdateID: UInt64)
+
+    /// The write was appended to the log as `updateID`, so it is durable and
+    /// every machine will apply it, but applying it to the local state failed
+    /// (`reason`); until a later ``SharedCache/update(through:)`` succeeds,
+    /// this machine may not show it yet.
+    case writtenButNotApplied(updateID: UInt64, reason: String)
+
+    /// The cache was closed with ``SharedCache/close()``.
+    case closed(path: String)
+
+    /// The shared-state file failed.
+    case stateFile(StateFileError)
+
+    /// The datastore failed.
+    case datastore(DatastoreError)
+
+    /// A human-readable explanation of the error.
+    public var description: String {
+        switch self {
+        case .invalidKey(let length):
+            "invalid key length \(length): keys are \(WhyCacheLimits.minimumKeyLength)...\(WhyCacheLimits.maximumKeyLength) bytes"
+        case .valueTooLong(let length):
+            "value of \(length) bytes exceeds the limit of \(WhyCacheLimits.maximumValueLength) bytes"
+        case .recordTooLarge(let size, let maximum):
+            "one key and value need a log record of \(size) bytes, more than the maximum record size of \(maximum) bytes; nothing was written"
+        case .invalidConfiguration(let reason):
+            "invalid cache configuration: \(reason)"
+        case .codecFailed(let key, let reason):
+            "the value codec failed for key \(key): \(reason)"
+        case .corruptRecord(let updateID, let error):
+            "log record \(updateID) is corrupt: \(error)"
+        case .historyRewritten(let local, let first):
+            "the local state is at update \(local) but the log now starts at \(first): history was rewritten, rebuild from a checkpoint"
+        case .stateAheadOfLog(let local, let latest):
+            "the local state is at update \(local) but the log ends at \(latest): the state was built from another log"
+        case .writtenButNotApplied(let updateID, let reason):
+            "the write was logged as update \(updateID) but could not be applied locally yet: \(reason)"
+        case .closed(let path):
+            "the cache for \(path) is closed"
+        case .stateFile(let error):
+            error.description
+        case .datastore(let error):
+            error.description
+        }
+    }
+}
+
+extension CacheError {
+    /// The cache error for a state-file error: key and value limits become
+    /// ``invalidKey(length:)`` and ``valueTooLong(length:)``, the rest is
+    /// wrapped in ``stateFile(_:)``.
+    init(_ error: StateFileError) {
+        switch error {
+        case .invalidKeyLength(let length): self = .invalidKey(length: length)
+        case .valueTooLong(let length): self = .valueTooLong(length: length)
+        default: self = .stateFile(error)
+        }
+    }
+
+    /// The cache error for a record that a write could not encode.
+    init(encoding error: LogRecordError, maximumRecordSize: Int) {
+        switch error {
+        case .emptyKey: self = .invalidKey(length: 0)
+        case .keyTooLong(_, let length): self = .invalidKey(length: length)
+        case .valueTooLong(_, let length): self = .valueTooLong(length: length)
+        case .operationTooLarge(_, let size, let maximum): self = .recordTooLarge(size: size, maximum: maximum)
+        default: self = .invalidConfiguration(reason: "the log record could not be built: \(error)")
+        }
+    }
+
+    /// Text naming `key` in messages: the key itself when it is printable
+    /// UTF-8, hex otherwise.
+    static func describe(key: some Sequence<UInt8>) -> String {
+        let bytes = Array(key)
+        if let text = String(validating: bytes, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+            return "\"\(text)\""
+        }
+        return "0x" + Hex.encode(bytes)
+    }
+}

@@ -1,0 +1,54 @@
+extension SharedCache {
+    /// How a ``SharedCache`` opens its state file, writes records and applies them.
+    public struct Configuration: Sendable {
+        /// How the state file is opened or created (size limit, reader
+        /// slots, durability). Default: ``SharedStateFile/Options/init()``.
+        public var stateFileOptions = SharedStateFile.Options()
+
+        /// The largest log record a multi-key write produces, in bytes
+        /// (default 1 MiB). Writes larger than this are split into several
+        /// records; one key and value that cannot fit in a record of this
+        /// size is ``CacheError/recordTooLarge(size:maximum:)``.
+        /// Must lie in ``LogRecordSplitter/allowedMaximumRecordSizes``.
+        public var maximumRecordSize = WhyCacheLimits.defaultMaximumRecordSize
+
+        /// How much ``SharedCache/update(through:)`` reads from the datastore
+        /// per request. Default: ``DatastorePageLimits/default``.
+        public var readPageLimits = DatastorePageLimits.default
+
+        /// How many operations one state-file transaction of an update applies
+        /// before it is committed and the next one starts (default 1,048,576).
+        /// Larger transactions apply faster; smaller ones show progress to
+        /// readers sooner while a long backlog is replayed. Each commit is a
+        /// prefix of the log, so readers never see a record half applied.
+        public var maximumOperationsPerTransaction = 1 << 20
+
+        /// The codec of the `Codable` conveniences. Default: ``JSONValueCodec``.
+        public var codec: any CacheValueCodec = JSONValueCodec()
+
+        /// Whether opening the cache replaces a state file that cannot be used
+        /// (damaged, truncated, of another format version, or not durable
+        /// across the restart of the machine) with an empty one, to be rebuilt
+        /// from the log by the next update. Default: false, so that such a
+        /// file is reported as ``CacheError/stateFile(_:)`` and left intact.
+        /// A file that is not a WhyCache state file is never replaced.
+        public var replacesUnusableStateFile = false
+
+        /// The default configuration.
+        public init() {}
+
+        /// Throws unless every value is usable.
+        func validate() throws(CacheError) {
+            guard LogRecordSplitter.allowedMaximumRecordSizes.contains(maximumRecordSize) else {
+                throw .invalidConfiguration(
+                    reason: "maximumRecordSize \(maximumRecordSize) is outside \(LogRecordSplitter.allowedMaximumRecordSizes)")
+            }
+            guard readPageLimits.maximumCount >= 1, readPageLimits.maximumBytes >= 1 else {
+                throw .invalidConfiguration(reason: "readPageLimits must allow at least one record")
+            }
+            guard maximumOperationsPerTransaction >= 1 else {
+                throw .invalidConfiguration(reason: "maximumOperationsPerTransaction must be at least 1")
+            }
+        }
+    }
+}

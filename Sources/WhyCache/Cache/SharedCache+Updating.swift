@@ -1,0 +1,202 @@
+/// What one ``SharedCache/update(through:)`` call did.
+public struct UpdateSummary: Sendable, Hashable {
+    /// The update id of the local state when the call returned.
+    public var updateID: UInt64
+    /// The log records this call applied (0 when another task or process had
+    /// already applied them).
+    public var recordsApplied: Int
+    /// The set and delete operations in those records.
+    public var operationsApplied: Int
+    /// The state-file transactions this call committed.
+    public var transactionsCommitted: Int
+
+    /// Creates a summary.
+    public init(updateID: UInt64, recordsApplied: Int = 0, operationsApplied: Int = 0, transactionsCommitted: Int = 0) {
+        self.updateID = updateID
+        self.recordsApplied = recordsApplied
+        self.operationsApplied = operationsApplied
+        self.transactionsCommitted = transactionsCommitted
+    }
+}
+
+extension SharedCache {
+    /// Applies the log records after the local state's update id, in log
+    /// order, through `target` (or through the newest record when nil), and
+    /// returns what was done.
+    ///
+    /// Records are read in pages and applied many per state-file transaction
+    /// (see ``Configuration/maximumOperationsPerTransaction``); every commit
+    /// publishes a prefix of the log, so readers see the state advance record
+    /// by record or faster, never backwards and never half a record.
+    ///
+    /// **Doing the work once.** Within a process, calls on one cache run one
+    /// at a time; a call that finds its target already reached — or, for
+    /// `target == nil`, that a call which started after it arrived has
+    /// finished — returns without touching the datastore. Across processes,
+    /// the applying call holds the state file's writer lock and applies only
+    /// what lies beyond the state it found under that lock, so records read
+    /// by two processes at once are applied by one of them.
+    ///
+    /// The first update of a new state file marks it initialized
+    /// (``isValid()``), even when the log is empty. A state file that another
+    /// process removed or replaced is reopened first.
+    ///
+    /// - Throws: ``CacheError/datastore(_:)``, ``CacheError/corruptRecord(updateID:_:)``
+    ///   or ``CacheError/historyRewritten(localUpdateID:firstRetainedUpdateID:)``
+    ///   after committing every record before the failure; ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``;
+    ///   ``CacheError/stateFile(_:)``; ``CacheError/closed(path:)``. The local
+    ///   state keeps serving reads after any failure.
+    @discardableResult
+    public func update(through target: UInt64? = nil) async throws(CacheError) -> UpdateSummary {
+        let ticket = await gate.enter()
+        do {
+            let summary = try await applyLog(through: target, ticket: ticket)
+            gate.leave(reached: summary.updateID)
+            return summary
+        } catch {
+            gate.leave(reached: nil)
+            throw error
+        }
+    }
+
+    /// The body of ``update(through:)``, run inside the gate.
+    private func applyLog(through target: UInt64?, ticket: UpdateGate.Ticket) async throws(CacheError) -> UpdateSummary {
+        holder.releaseUnguardedFiles()
+        let file = try await fileForUpdate()
+        let local = try position(of: file)
+        if local.isInitialized {
+            if let target, local.updateID >= target { return UpdateSummary(updateID: local.updateID) }
+            if target == nil, let reached = ticket.reachedByLaterRun, local.updateID >= reached {
+                return UpdateSummary(updateID: local.updateID)
+            }
+        }
+
+        // Look at the log before taking the writer lock: when nothing is new,
+        // an update costs one datastore read and no lock.
+        var page = try await readPage(after: local.updateID, through: target)
+        if page.isEmpty {
+            try await checkNotAheadOfLog(file: file, localUpdateID: local.updateID)
+            if local.isInitialized { return UpdateSummary(updateID: local.updateID) }
+        }
+
+        var summary = UpdateSummary(updateID: local.updateID)
+        var transaction = try await beginTransaction(on: file)
+        var operationsInTransaction = 0
+        do {
+            // Another process may have applied some or all of `page` while
+            // this one waited for the lock: everything up to the transaction's
+            // base is already in the state.
+            while true {
+                for entry in page where entry.updateID > transaction.updateID {
+                    let operations = try transaction.apply(entry)
+                    summary.recordsApplied += 1
+                    summary.operationsApplied += operations
+                    operationsInTransaction += operations
+                    if operationsInTransaction >= configuration.maximumOperationsPerTransaction {
+                        try commit(transaction)
+                        summary.transactionsCommitted += 1
+                        transaction = try await beginTransaction(on: file)
+                        operationsInTransaction = 0
+                    }
+                }
+                if let target, transaction.updateID >= target { break }
+                page = try await readPage(after: transaction.updateID, through: target)
+                if page.isEmpty { break }
+            }
+        } catch {
+            // Keep what was applied: it is a prefix of the log. A transaction
+            // that failed midway (the state file) is invalid and commits nothing.
+            if (try? commit(transaction)) != nil, transaction.updateID > transaction.baseUpdateID {
+                summary.transactionsCommitted += 1
+            }
+            throw error
+        }
+        let changed = transaction.updateID > transaction.baseUpdateID || !transaction.isInitialized
+        try commit(transaction)
+        if changed { summary.transactionsCommitted += 1 }
+        summary.updateID = transaction.updateID
+        return summary
+    }
+
+    /// The current state file, reopened first when it was removed or
+    /// replaced (see ``SharedStateFile/isRetired``).
+    private func fileForUpdate() async throws(CacheError) -> SharedStateFile {
+        guard let file = holder.currentFile else { throw .closed(path: statePath) }
+        guard file.isRetired else { return file }
+        // The path holds a newer file, none (then a new one is created), or,
+        // while a removal is in progress, the retired file itself: then the
+        // removal is finished here (``SharedStateFile/remove(at:)`` is idempotent).
+        for _ in 0..<8 {
+            let fresh = try Self.openStateFile(at: statePath, configuration: configuration)
+            if !fresh.isRetired {
+                guard holder.replace(with: fresh) else { throw .closed(path: statePath) }
+                return fresh
+            }
+            do { try SharedStateFile.remove(at: statePath) } catch { throw CacheError(error) }
+        }
+        throw .stateFile(.corrupted(path: statePath, reason: "the file at this path keeps being replaced by retired files"))
+    }
+
+    /// The update id of `file` and whether it was initialized.
+    private func position(of file: SharedStateFile) throws(CacheError) -> (updateID: UInt64, isInitialized: Bool) {
+        do {
+            let snapshot = try file.snapshot()
+            defer { snapshot.close() }
+            return (snapshot.updateID, snapshot.isInitialized)
+        } catch {
+            throw CacheError(error)
+        }
+    }
+
+    /// One page of records after `after`, through `target`.
+    private func readPage(after: UInt64, through target: UInt64?) async throws(CacheError) -> [LogEntry] {
+        do {
+            return try await datastore.readRecords(after: after, through: target, limits: configuration.readPageLimits)
+        } catch {
+            if case .historyRewritten(let first) = error {
+                throw .historyRewritten(localUpdateID: after, firstRetainedUpdateID: first)
+            }
+            throw .datastore(error)
+        }
+    }
+
+    /// Throws ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``
+    /// when the log ends before the local state.
+    private func checkNotAheadOfLog(file: SharedStateFile, localUpdateID: UInt64) async throws(CacheError) {
+        guard localUpdateID > 0 else { return }
+        let latest: UInt64
+        do { latest = try await datastore.latestUpdateID() } catch { throw .datastore(error) }
+        if latest < localUpdateID {
+            throw .stateAheadOfLog(localUpdateID: localUpdateID, latestUpdateID: latest)
+        }
+    }
+
+    /// Starts a transaction on `file`. When another thread or process holds
+    /// the writer lock, waits for it on `lockWaiter`'s thread, not on the
+    /// cooperative pool.
+    private func beginTransaction(on file: SharedStateFile) async throws(CacheError) -> WriteTransaction {
+        do {
+            if let transaction = try file.tryBeginWrite() { return transaction }
+        } catch {
+            throw CacheError(error)
+        }
+        let token: WriterLockToken
+        do {
+            token = try await lockWaiter.run { () throws(StateFileError) -> WriterLockToken in try file.waitForWriterLock() }
+        } catch {
+            throw CacheError(error)
+        }
+        do { return try file.beginWrite(holding: token) } catch { throw CacheError(error) }
+    }
+
+    /// Marks the state initialized and commits `transaction`.
+    private func commit(_ transaction: WriteTransaction) throws(CacheError) {
+        do {
+            try transaction.markInitialized()
+            try transaction.commit()
+        } catch {
+            transaction.abandon()
+            throw CacheError(error)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import WhyCache
+import WhyCacheTestSupport
+
+/// Commands that drive a ``SharedCache`` over a ``FileDatastore``, for the
+/// cache's multi-process, convergence and crash tests.
+enum CacheCommands {
+    static let table: [String: HelperCommandBody] = [
+        "cache-writer": writer,
+        "cache-updater": updater,
+        "cache-update": update,
+        "cache-set-forever": setForever,
+        "cache-get": get,
+    ]
+
+    /// Opens the file datastore in `directory` (creating it) and a cache on `statePath`.
+    static func openCache(
+        store directory: String, state statePath: String, operationsPerTransaction: Int? = nil
+    ) async throws -> SharedCache {
+        let store = try FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
+        try await store.createIfMissing()
+        var configuration = SharedCache.Configuration()
+        if let operationsPerTransaction { configuration.maximumOperationsPerTransaction = operationsPerTransaction }
+        return try SharedCache(statePath: statePath, datastore: store, configuration: configuration)
+    }
+
+    /// `cache-writer STORE STATE SEED COUNT KEYSPACE`: COUNT random writes
+    /// (sets, deletes, and multi-key sets) of keys `k0…k<KEYSPACE-1>`. After
+    /// each write it checks read-your-writes: the local state has reached the
+    /// returned id. Prints `done COUNT LASTID`.
+    static func writer(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let seed: UInt64 = try HelperCommand.integer(arguments, 2, "seed")
+        let count: Int = try HelperCommand.integer(arguments, 3, "count")
+        let keySpace: Int = try HelperCommand.integer(arguments, 4, "key space")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            var random = SeededGenerator(seed: seed)
+            var last: UInt64 = 0
+            for index in 0..<count {
+                let key = Array("k\(Int.random(in: 0..<keySpace, using: &random))".utf8)
+                let id: UInt64
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<6:
+                    id = try await cache.set(Array("s\(seed)-\(index)".utf8), forKey: key)
+                    // Nobody can have moved this machine past `id` without
+                    // applying this record, and a later record may have
+                    // overwritten the key: the value is ours or newer.
+                    if try cache.updateID() == id, try cache.value(forKey: key) != Array("s\(seed)-\(index)".utf8) {
+                        throw HelperCommand.UsageError(description: "read-your-writes violated at update \(id)")
+                    }
+                case 6..<9:
+                    id = try await cache.delete(key)
+                default:
+                    let items = (0..<3).map { item in
+                        (key: Array("k\(Int.random(in: 0..<keySpace, using: &random))".utf8), value: Array("m\(seed)-\(index)-\(item)".utf8))
+                    }
+                    id = try await cache.set(contentsOf: items)
+                }
+                guard try cache.updateID() >= id, id > last else {
+                    throw HelperCommand.UsageError(description: "update id \(id) not applied locally or not increasing")
+                }
+                last = id
+            }
+            HelperCommand.say("done \(count) \(last)")
+        }
+    }
+
+    /// `cache-updater STORE STATE STOPFILE`: calls `update()` in a loop until
+    /// STOPFILE exists, then once more; prints `updated RECORDS UPDATEID`.
+    static func updater(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let stopFile = try HelperCommand.string(arguments, 2, "stop file")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            var records = 0
+            while access(stopFile, F_OK) != 0 {
+                records += try await cache.update().recordsApplied
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let summary = try await cache.update()
+            records += summary.recordsApplied
+            HelperCommand.say("updated \(records) \(summary.updateID)")
+        }
+    }
+
+    /// `cache-update STORE STATE OPSPERTRANSACTION`: one `update()` with
+    /// small transactions (so that a kill lands inside it); prints
+    /// `updated RECORDS UPDATEID`.
+    static func update(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let perTransaction: Int = try HelperCommand.integer(arguments, 2, "operations per transaction")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state, operationsPerTransaction: perTransaction)
+            HelperCommand.say("started")
+            let summary = try await cache.update()
+            HelperCommand.say("updated \(summary.recordsApplied) \(summary.updateID)")
+        }
+    }
+
+    /// `cache-set-forever STORE STATE TAG`: sets `TAG-<n>` = n (n = 0, 1, …)
+    /// until killed, printing `set N ID` after each write returns.
+    static func setForever(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let tag = try HelperCommand.string(arguments, 2, "tag")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            var index = 0
+            while true {
+                let items = (0..<(index % 3 + 1)).map { item in
+                    (key: Array("\(tag)-\(index)-\(item)".utf8), value: Array(repeating: UInt8(truncatingIfNeeded: index), count: 100 * item))
+                }
+                let id = try await cache.set(contentsOf: items)
+                HelperCommand.say("set \(index) \(id)")
+                index += 1
+            }
+        }
+    }
+
+    /// `cache-get STORE STATE KEY`: prints `value TEXT` or `missing`, and `at UPDATEID`,
+    /// without updating.
+    static func get(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let key = try HelperCommand.string(arguments, 2, "key")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            if let value = try cache.value(forKey: key.utf8) {
+                HelperCommand.say("value \(String(decoding: value, as: UTF8.self))")
+            } else {
+                HelperCommand.say("missing")
+            }
+            HelperCommand.say("at \(try cache.updateID())")
+        }
+    }
+}

@@ -1,0 +1,467 @@
+import Foundation
+import Testing
+import WhyCache
+
+/// Single-process behaviour of the cache API: reads, writes, updates, the
+/// codec, the state file's life cycle and every kind of bad input.
+@Suite struct SharedCacheTests {
+    /// A cache over a fresh file datastore in a temporary directory.
+    private func withCache<R>(
+        configuration: SharedCache.Configuration = .init(),
+        _ body: (SharedCache, FileDatastore, String) async throws -> R
+    ) async throws -> R {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let cache = try CacheFixture.makeCache(directory, store, configuration: configuration)
+            return try await body(cache, store, directory)
+        }
+    }
+
+    @Test func missingKeyReadsAsNil() async throws {
+        try await withCache { cache, _, _ throws in
+            #expect(try cache.value(forKey: bytes("missing")) == nil)
+            #expect(try cache.contains(bytes("missing")) == false)
+            #expect(try cache.withValue(forKey: bytes("missing")) { $0 == nil })
+            #expect(try cache.value(decoding: Int.self, forKey: bytes("missing")) == nil)
+        }
+    }
+
+    @Test func setThenDeleteIsVisibleWhenTheWriteReturns() async throws {
+        try await withCache { cache, store, _ in
+            let first = try await cache.set(bytes("red"), forKey: bytes("color"))
+            #expect(first == 1)
+            #expect(try cache.value(forKey: bytes("color")) == bytes("red"))
+            #expect(try cache.updateID() == first)
+
+            let second = try await cache.set(bytes("blue"), forKey: bytes("color"))
+            #expect(second == first + 1)
+            #expect(try cache.value(forKey: bytes("color")) == bytes("blue"))
+            #expect(try cache.withValue(forKey: bytes("color")) { Array($0!) } == bytes("blue"))
+
+            let third = try await cache.delete(bytes("color"))
+            #expect(third == second + 1)
+            #expect(try cache.value(forKey: bytes("color")) == nil)
+            #expect(try cache.contains(bytes("color")) == false)
+            #expect(try await store.latestUpdateID() == third)
+
+            // Deleting an absent key is a logged no-op, not an error.
+            let fourth = try await cache.delete(bytes("never-set"))
+            #expect(fourth == third + 1)
+        }
+    }
+
+    struct Profile: Codable, Equatable {
+        var name: String
+        var scores: [Double]
+        var tags: [String: Bool]
+        var nickname: String?
+    }
+
+    @Test func codableValuesOfSeveralTypesRoundTrip() async throws {
+        try await withCache { cache, _, _ in
+            let profile = Profile(name: "Ada", scores: [1.5, -2, 1e300], tags: ["admin": true], nickname: nil)
+            try await cache.set(encoding: 42, forKey: bytes("int"))
+            try await cache.set(encoding: "naïve ☃", forKey: bytes("string"))
+            try await cache.set(encoding: [3, 1, 2], forKey: bytes("array"))
+            try await cache.set(encoding: profile, forKey: bytes("profile"))
+            try await cache.set(encoding: true, forKey: bytes("bool"))
+            #expect(try cache.value(decoding: Int.self, forKey: bytes("int")) == 42)
+            #expect(try cache.value(decoding: String.self, forKey: bytes("string")) == "naïve ☃")
+            #expect(try cache.value(decoding: [Int].self, forKey: bytes("array")) == [3, 1, 2])
+            #expect(try cache.value(decoding: Profile.self, forKey: bytes("profile")) == profile)
+            #expect(try cache.value(decoding: Bool.self, forKey: bytes("bool")) == true)
+
+            // A value that does not decode as the asked type is a typed error.
+            #expect(throws: CacheError.self) { try cache.value(decoding: Int.self, forKey: bytes("string")) }
+            do {
+                _ = try cache.value(decoding: Profile.self, forKey: bytes("int"))
+                Issue.record("decoding succeeded")
+            } catch let error as CacheError {
+                guard case .codecFailed(let key, _) = error else { Issue.record("wrong error \(error)"); return }
+                #expect(key == "\"int\"")
+            }
+        }
+    }
+
+    /// A codec that stores values as their `description`, to show the codec is pluggable.
+    struct DescriptionCodec: CacheValueCodec {
+        func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] { Array("\(value)".utf8) }
+        func decode<Value: Decodable>(_ type: Value.Type, from bytes: UnsafeRawBufferPointer) throws -> Value {
+            guard type == Int.self, let number = Int(String(decoding: bytes, as: UTF8.self)) else {
+                throw CocoaError(.coderReadCorrupt)
+            }
+            return number as! Value
+        }
+    }
+
+    @Test func theCodecIsPluggable() async throws {
+        var configuration = SharedCache.Configuration()
+        configuration.codec = DescriptionCodec()
+        try await withCache(configuration: configuration) { cache, _, _ in
+            try await cache.set(encoding: 1234, forKey: bytes("n"))
+            #expect(try cache.value(forKey: bytes("n")) == bytes("1234"))
+            #expect(try cache.value(decoding: Int.self, forKey: bytes("n")) == 1234)
+        }
+    }
+
+    @Test func twoCachesOnOneStateFileSeeEachOthersWritesWithoutUpdating() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let first = try CacheFixture.makeCache(directory, store)
+            let second = try CacheFixture.makeCache(directory, store)
+            try await first.set(bytes("1"), forKey: bytes("from-first"))
+            #expect(try second.value(forKey: bytes("from-first")) == bytes("1"))
+            try await second.set(bytes("2"), forKey: bytes("from-second"))
+            #expect(try first.value(forKey: bytes("from-second")) == bytes("2"))
+            #expect(try first.updateID() == 2 && second.updateID() == 2)
+        }
+    }
+
+    @Test func aCacheOnAnotherStateFileSeesWritesAfterUpdating() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            let reader = try CacheFixture.makeCache(directory, store, name: "machine-b")
+            try await writer.set(bytes("v"), forKey: bytes("k"))
+            #expect(try reader.value(forKey: bytes("k")) == nil)
+            let summary = try await reader.update()
+            #expect(summary == UpdateSummary(updateID: 1, recordsApplied: 1, operationsApplied: 1, transactionsCommitted: 1))
+            #expect(try reader.value(forKey: bytes("k")) == bytes("v"))
+            // Nothing new: no work, no transaction.
+            #expect(try await reader.update() == UpdateSummary(updateID: 1))
+        }
+    }
+
+    @Test func updateThroughStopsAtTheGivenID() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            for index in 1...10 { try await writer.set(bytes("\(index)"), forKey: bytes("k")) }
+            let reader = try CacheFixture.makeCache(directory, store, name: "machine-b")
+            #expect(try await reader.update(through: 4).updateID == 4)
+            #expect(try reader.value(forKey: bytes("k")) == bytes("4"))
+            #expect(try await reader.update(through: 2).recordsApplied == 0)  // never backwards
+            #expect(try reader.updateID() == 4)
+            #expect(try await reader.update().updateID == 10)
+            #expect(try reader.value(forKey: bytes("k")) == bytes("10"))
+        }
+    }
+
+    @Test func aStateFileIsValidOnlyOnceInitializedFromTheLog() async throws {
+        try await withCache { cache, _, _ in
+            #expect(cache.isValid() == false)
+            try await cache.update()  // an empty log still initializes the state
+            #expect(cache.isValid())
+            #expect(try cache.updateID() == 0)
+            #expect(try cache.statistics().isInitialized)
+        }
+    }
+
+    @Test func removingTheStateFileRebuildsItFromTheLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let cache = try CacheFixture.makeCache(directory, store)
+            let other = try CacheFixture.makeCache(directory, store)  // another process, in effect
+            for index in 0..<50 { try await cache.set(bytes("v\(index)"), forKey: bytes("k\(index % 20)")) }
+            try await cache.delete(bytes("k3"))
+            let expected = try await CacheFixture.replay(store)
+            let snapshot = try other.snapshot()
+
+            try cache.removeStateFile()
+            #expect(FileManager.default.fileExists(atPath: directory + "/state"))  // a new, empty file
+            #expect(cache.isValid() == false)
+            #expect(try cache.value(forKey: bytes("k1")) == nil)
+            // The other user keeps reading the old contents until its next update.
+            #expect(try other.value(forKey: bytes("k1")) == expected[bytes("k1")])
+            #expect(try snapshot.value(forKey: bytes("k1")) == expected[bytes("k1")])
+            snapshot.close()
+
+            let summary = try await cache.update()
+            #expect(summary.recordsApplied == 51)
+            #expect(cache.isValid())
+            try CacheFixture.expectContents(cache, equal: expected)
+            // The other user moves to the new file and finds the work done.
+            #expect(try await other.update().recordsApplied == 0)
+            try CacheFixture.expectContents(other, equal: expected)
+            try await other.set(bytes("after"), forKey: bytes("k1"))
+            #expect(try cache.value(forKey: bytes("k1")) == bytes("after"))
+        }
+    }
+
+    @Test func iterationCoversEverythingAPrefixOrARangeInOrder() async throws {
+        try await withCache { cache, _, _ in
+            let keys = ["b", "a", "ab", "abc", "b/1", "b/2", "c", "ba"]
+            try await cache.set(contentsOf: keys.map { (key: bytes($0), value: bytes($0.uppercased())) })
+            #expect(try cache.keys().map { String(decoding: $0, as: UTF8.self) } == keys.sorted())
+            #expect(try cache.keys(in: .prefix(bytes("b"))).map { String(decoding: $0, as: UTF8.self) } == ["b", "b/1", "b/2", "ba"])
+            #expect(
+                try cache.keys(in: KeyRange(from: bytes("ab"), upTo: bytes("b/2"))).map { String(decoding: $0, as: UTF8.self) }
+                    == ["ab", "abc", "b", "b/1"])
+            let items = try cache.items(in: .prefix(bytes("ab")))
+            #expect(items.map(\.value) == [bytes("AB"), bytes("ABC")])
+            let snapshot = try cache.snapshot()
+            #expect(try snapshot.values(in: .prefix(bytes("c"))) == [bytes("C")])
+        }
+    }
+
+    @Test func aSnapshotIteratesOnePointInTimeWhileWritesContinue() async throws {
+        try await withCache { cache, _, _ in
+            try await cache.set(contentsOf: (0..<100).map { (key: bytes("k\($0)"), value: bytes("old")) })
+            let snapshot = try cache.snapshot()
+            defer { snapshot.close() }
+            var cursor = snapshot.makeCursor()
+            var seen = 0
+            while let entry = try cursor.next() {
+                #expect(entry.value == bytes("old"))
+                if seen % 10 == 0 {
+                    // Writes land (and are visible to new reads) mid-iteration.
+                    try await cache.set(bytes("new"), forKey: bytes("k\(99 - seen)"))
+                    try await cache.delete(bytes("k\(seen + 1)"))
+                    try await cache.set(bytes("new"), forKey: bytes("k\(seen)x"))
+                    #expect(try cache.value(forKey: bytes("k\(99 - seen)")) == bytes("new"))
+                }
+                seen += 1
+            }
+            #expect(seen == 100)
+            #expect(snapshot.updateID == 1)
+            #expect(try cache.updateID() == 31)
+        }
+    }
+
+    @Test func multiKeyWritesAreSplitIntoRecordsOfTheConfiguredSize() async throws {
+        var configuration = SharedCache.Configuration()
+        configuration.maximumRecordSize = 4_096
+        try await withCache(configuration: configuration) { cache, store, _ in
+            let items = (0..<1_000).map { (key: bytes("key-\($0)"), value: Array(repeating: UInt8($0 % 251), count: 50)) }
+            let last = try await cache.set(contentsOf: items)
+            #expect(last > 10)
+            #expect(try cache.updateID() == last)
+            var records = 0
+            for try await entry in store.records(after: 0) {
+                #expect(entry.payload.count <= 4_096)
+                records += 1
+            }
+            #expect(UInt64(records) == last)
+            try CacheFixture.expectContents(cache, equal: Dictionary(uniqueKeysWithValues: items.map { ($0.key, $0.value) }))
+            let deleted = try await cache.delete(contentsOf: items.prefix(900).map(\.key))
+            #expect(deleted > last + 1)
+            #expect(try cache.statistics().keyCount == 100)
+        }
+    }
+
+    @Test func aValueThatCannotFitInARecordWritesNothing() async throws {
+        var configuration = SharedCache.Configuration()
+        configuration.maximumRecordSize = 4_096
+        try await withCache(configuration: configuration) { cache, store, _ in
+            try await cache.set(bytes("kept"), forKey: bytes("before"))
+            let big = Array(repeating: UInt8(7), count: 4_096)
+            let needed = try LogRecord([.set(key: bytes("big"), value: big)]).encodedSize()
+            await #expect(throws: CacheError.recordTooLarge(size: needed, maximum: 4_096)) {
+                try await cache.set(contentsOf: [(key: bytes("small"), value: bytes("x")), (key: bytes("big"), value: big)])
+            }
+            #expect(try await store.latestUpdateID() == 1)
+            #expect(try cache.value(forKey: bytes("small")) == nil)
+        }
+    }
+
+    @Test func badKeysAndValuesAreTypedErrorsAndWriteNothing() async throws {
+        try await withCache { cache, store, _ in
+            let longKey = Array(repeating: UInt8(ascii: "k"), count: WhyCacheLimits.maximumKeyLength + 1)
+            let longValue = [UInt8](repeating: 0, count: WhyCacheLimits.maximumValueLength + 1)
+            await #expect(throws: CacheError.invalidKey(length: 0)) { try await cache.set(bytes("v"), forKey: []) }
+            await #expect(throws: CacheError.invalidKey(length: longKey.count)) { try await cache.set(bytes("v"), forKey: longKey) }
+            await #expect(throws: CacheError.invalidKey(length: 0)) { try await cache.delete([UInt8]()) }
+            await #expect(throws: CacheError.valueTooLong(length: longValue.count)) {
+                try await cache.set(longValue, forKey: bytes("k"))
+            }
+            await #expect(throws: CacheError.invalidKey(length: 0)) {
+                try await cache.set(contentsOf: [(key: bytes("fine"), value: bytes("v")), (key: [], value: bytes("v"))])
+            }
+            #expect(try await store.latestUpdateID() == 0)
+            #expect(try cache.statistics().keyCount == 0)
+            #expect(throws: CacheError.invalidKey(length: 0)) { try cache.value(forKey: []) }
+            #expect(throws: CacheError.invalidKey(length: longKey.count)) { try cache.contains(longKey) }
+            // A key at the limit is fine.
+            let maximal = Array(longKey.dropLast())
+            try await cache.set(bytes("v"), forKey: maximal)
+            #expect(try cache.value(forKey: maximal) == bytes("v"))
+        }
+    }
+
+    @Test func anInvalidConfigurationIsRejected() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            var configuration = SharedCache.Configuration()
+            configuration.maximumRecordSize = LogRecordSplitter.allowedMaximumRecordSizes.lowerBound - 1
+            #expect(throws: CacheError.self) { try CacheFixture.makeCache(directory, store, configuration: configuration) }
+            configuration = SharedCache.Configuration()
+            configuration.maximumOperationsPerTransaction = 0
+            #expect(throws: CacheError.self) { try CacheFixture.makeCache(directory, store, configuration: configuration) }
+            #expect(!FileManager.default.fileExists(atPath: directory + "/state"))
+        }
+    }
+
+    @Test func aCorruptRecordStopsTheUpdateThereAndIsNeverSkipped() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            try await writer.set(bytes("1"), forKey: bytes("a"))
+            try await writer.set(bytes("2"), forKey: bytes("b"))
+            var damaged = try LogRecord([.set(key: bytes("c"), value: bytes("3"))]).encoded()
+            damaged[damaged.count - 1] ^= 0xFF  // the checksum no longer matches
+            let bad = try await store.append(damaged)
+            #expect(bad == 3)
+            _ = try await store.append(try LogRecord([.set(key: bytes("d"), value: bytes("4"))]).encoded())
+
+            let reader = try CacheFixture.makeCache(directory, store, name: "machine-b")
+            for _ in 0..<2 {
+                do {
+                    try await reader.update()
+                    Issue.record("the update skipped a corrupt record")
+                } catch let error as CacheError {
+                    guard case .corruptRecord(let updateID, .checksumMismatch) = error else {
+                        Issue.record("wrong error \(error)")
+                        return
+                    }
+                    #expect(updateID == 3)
+                }
+                // Everything before the bad record is applied and serving.
+                #expect(try reader.updateID() == 2)
+                #expect(try reader.value(forKey: bytes("b")) == bytes("2"))
+                #expect(try reader.value(forKey: bytes("d")) == nil)
+            }
+        }
+    }
+
+    @Test func aTruncatedSegmentEndsTheLogBeforeTheTornRecord() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            for index in 1...3 { try await writer.set(Array(repeating: UInt8(index), count: 300), forKey: bytes("k\(index)")) }
+            let segment = try FileDatastoreFixture.segmentPaths(directory + "/log").last!
+            try FileDatastoreFixture.truncate(segment, to: try FileDatastoreFixture.size(segment) - 100)
+
+            // A fresh store object and machine: the torn third record does not exist for them.
+            let reopened = try await FileDatastore.open(directory: directory + "/log")
+            let reader = try CacheFixture.makeCache(directory, reopened, name: "machine-b")
+            #expect(try await reader.update().updateID == 2)
+            #expect(try reader.value(forKey: bytes("k2")) == Array(repeating: 2, count: 300))
+            #expect(try reader.value(forKey: bytes("k3")) == nil)
+        }
+    }
+
+    @Test func aStateBuiltFromAnotherLogIsReported() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let cache = try CacheFixture.makeCache(directory, store)
+            for index in 0..<3 { try await cache.set(bytes("\(index)"), forKey: bytes("k")) }
+            let otherLog = try FileDatastore(directory: directory + "/other-log")
+            try await otherLog.createIfMissing()
+            let confused = try CacheFixture.makeCache(directory, otherLog)
+            await #expect(throws: CacheError.stateAheadOfLog(localUpdateID: 3, latestUpdateID: 0)) { try await confused.update() }
+            #expect(try confused.value(forKey: bytes("k")) == bytes("2"))  // still serving
+        }
+    }
+
+    @Test func aClosedCacheThrowsClosed() async throws {
+        try await withCache { cache, store, directory in
+            try await cache.set(bytes("v"), forKey: bytes("k"))
+            cache.close()
+            let path = directory + "/state"
+            #expect(throws: CacheError.closed(path: path)) { try cache.value(forKey: bytes("k")) }
+            #expect(throws: CacheError.closed(path: path)) { try cache.snapshot() }
+            await #expect(throws: CacheError.closed(path: path)) { try await cache.set(bytes("v"), forKey: bytes("k")) }
+            await #expect(throws: CacheError.closed(path: path)) { try await cache.update() }
+            #expect(throws: CacheError.closed(path: path)) { try cache.removeStateFile() }
+            #expect(try await store.latestUpdateID() == 1)
+            #expect(FileManager.default.fileExists(atPath: path))  // other processes keep using it
+        }
+    }
+
+    @Test func concurrentUpdatesInOneProcessApplyEachRecordOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            for index in 0..<200 { try await writer.set(bytes("\(index)"), forKey: bytes("k\(index % 37)")) }
+            let reader = try CacheFixture.makeCache(directory, store, name: "machine-b")
+            let applied = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<32 { group.addTask { try await reader.update().recordsApplied } }
+                return try await group.reduce(0, +)
+            }
+            #expect(applied == 200)
+            try CacheFixture.expectContents(reader, equal: try await CacheFixture.replay(store))
+        }
+    }
+
+    @Test func concurrentWritersInOneProcessAllReadTheirWrites() async throws {
+        try await withCache { cache, store, _ in
+            let ids = try await withThrowingTaskGroup(of: UInt64.self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var last: UInt64 = 0
+                        for index in 0..<20 {
+                            let id = try await cache.set(bytes("\(task)-\(index)"), forKey: bytes("task-\(task)"))
+                            #expect(id > last)
+                            #expect(try cache.updateID() >= id)
+                            #expect(try cache.value(forKey: bytes("task-\(task)")) == bytes("\(task)-\(index)"))
+                            last = id
+                        }
+                        return last
+                    }
+                }
+                return try await group.reduce(into: [UInt64]()) { $0.append($1) }
+            }
+            #expect(ids.max() == 320)
+            try CacheFixture.expectContents(cache, equal: try await CacheFixture.replay(store))
+        }
+    }
+
+    @Test func longBacklogsAreAppliedInSeveralTransactions() async throws {
+        var configuration = SharedCache.Configuration()
+        configuration.maximumOperationsPerTransaction = 64
+        configuration.readPageLimits = DatastorePageLimits(maximumCount: 25, maximumBytes: 1 << 20)
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let writer = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            for batch in 0..<50 {
+                try await writer.set(contentsOf: (0..<10).map { (key: bytes("k\(batch * 7 + $0)"), value: bytes("\(batch)")) })
+            }
+            let reader = try CacheFixture.makeCache(directory, store, name: "machine-b", configuration: configuration)
+            let summary = try await reader.update()
+            #expect(summary.recordsApplied == 50)
+            #expect(summary.operationsApplied == 500)
+            #expect(summary.transactionsCommitted == 8)  // 7 full transactions of 70 operations, then the rest
+            try CacheFixture.expectContents(reader, equal: try await CacheFixture.replay(store))
+        }
+    }
+
+    @Test func aDamagedStateFileIsReportedAndKeptUnlessReplacementIsAllowed() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let cache = try CacheFixture.makeCache(directory, store)
+            try await cache.set(bytes("v"), forKey: bytes("k"))
+            cache.close()
+            let path = directory + "/state"
+            let size = try FileDatastoreFixture.size(path)
+            try FileDatastoreFixture.truncate(path, to: 5_000)
+            #expect(throws: CacheError.self) { try CacheFixture.makeCache(directory, store) }
+            #expect(try FileDatastoreFixture.size(path) == 5_000)  // left as it was
+            #expect(size > 5_000)
+
+            var configuration = SharedCache.Configuration()
+            configuration.replacesUnusableStateFile = true
+            let rebuilt = try CacheFixture.makeCache(directory, store, configuration: configuration)
+            #expect(rebuilt.isValid() == false)
+            try await rebuilt.update()
+            #expect(try rebuilt.value(forKey: bytes("k")) == bytes("v"))
+
+            // A file that is not a state file is never replaced.
+            let foreign = directory + "/foreign"
+            try Data(repeating: 0x41, count: 10_000).write(to: URL(fileURLWithPath: foreign))
+            #expect(throws: CacheError.stateFile(.notAStateFile(path: foreign))) {
+                try CacheFixture.makeCache(directory, store, name: "foreign", configuration: configuration)
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == Data(repeating: 0x41, count: 10_000))
+        }
+    }
+}
