@@ -1,18 +1,20 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import WhyCache
 
-/// `whycache-tool demo`: several processes sharing one state file — readers
-/// that never lock, one writer that commits transactions — with the rates
-/// and the propagation of updates printed as they happen.
-struct DemoCommand: ParsableCommand {
+/// `whycache-tool demo`: a change log in a file datastore, two "machines"
+/// (state files), reader processes that never lock, a follower that calls
+/// `update()`, and a writer whose sets propagate to all of them; rates and
+/// propagation delays are printed as they happen. Everything lives in a
+/// temporary folder that is removed at the end.
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Show reader processes and a writer process sharing one state file (cleans up after itself).",
-        subcommands: [])
+        abstract: "Show writes propagating through a file datastore to reader processes on two state files (cleans up after itself).")
 
-    @Option(name: .long, help: "Number of reader processes.")
-    var readers = 3
+    @Option(name: .long, help: "Reader processes on machine A (they never call update()).")
+    var readers = 2
 
     @Option(name: .long, help: "Seconds to run.")
     var seconds = 6
@@ -20,32 +22,64 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .long, help: "Keys in the demo data set.")
     var keys = 100_000
 
-    func run() throws {
-        let folder = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        let path = "\(folder)/whycache-demo-\(getpid()).state"
-        defer { try? SharedStateFile.remove(at: path) }
-        print("WhyCache demo: one shared-state file, \(readers) reader processes, 1 writer process")
-        print("state file: \(path)")
+    func run() async throws {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let folder = "\(base)/whycache-demo-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let storePath = folder + "/log"
+        let machineA = folder + "/machine-a.state"
+        let machineB = folder + "/machine-b.state"
+        print("WhyCache demo in \(folder)")
+        print("  change log: file datastore \(storePath)")
+        print("  machine A:  \(machineA) — \(readers) reader process(es) and 1 writer process")
+        print("  machine B:  \(machineB) — 1 follower process that calls update()")
 
-        let file = try SharedStateFile.open(at: path)
-        let start = monotonicSeconds()
-        try file.write { transaction in
-            for index in 0..<keys {
-                try transaction.setValue(Array("v0".utf8), forKey: Array("config/item-\(index)".utf8))
-            }
-            try transaction.setUpdateID(0)
-        }
-        print(String(format: "loaded %d keys in one transaction in %.0f ms (%@)", keys, (monotonicSeconds() - start) * 1000,
-                     ByteCountFormatter.string(fromByteCount: Int64(try file.statistics().fileSize), countStyle: .memory)))
+        let store = try FileDatastore(directory: storePath)
+        try await store.createIfMissing()
+        let cache = try SharedCache(statePath: machineA, datastore: store)
+        var start = monotonicSeconds()
+        let loaded = try await cache.set(contentsOf: (0..<keys).map { index in
+            (key: Array("config/item-\(index)".utf8), value: Array("v0".utf8))
+        })
+        print(String(format: "loaded %d keys as %d log records (at most 1 MiB each) in %.0f ms", keys, loaded, (monotonicSeconds() - start) * 1000))
+        let other = try SharedCache(statePath: machineB, datastore: store)
+        start = monotonicSeconds()
+        let replay = try await other.update()
+        print(String(format: "machine B replayed them from the log in %.0f ms (%d records, %d keys)",
+                     (monotonicSeconds() - start) * 1000, replay.recordsApplied, replay.operationsApplied))
 
-        var workers: [(String, Process, Pipe)] = []
+        var workers: [(name: String, arguments: [String])] = []
         for index in 0..<readers {
-            workers.append(try spawn(name: "reader \(index + 1)", role: "reader", path: path))
+            workers.append(("A reader \(index + 1)", ["--role", "reader", "--state", machineA]))
         }
-        workers.append(try spawn(name: "writer  ", role: "writer", path: path))
+        workers.append(("B follower", ["--role", "follower", "--state", machineB]))
+        workers.append(("A writer  ", ["--role", "writer", "--state", machineA]))
+        try runWorkers(workers.map { worker in
+            (worker.name, ["demo-worker", "--store", storePath, "--seconds", String(seconds), "--keys", String(keys)] + worker.arguments)
+        })
+
+        try await other.update()
+        let a = try cache.items()
+        let b = try other.items()
+        let equal = a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        print("done: log at update \(try await store.latestUpdateID()); machine A at \(try cache.updateID()), machine B at \(try other.updateID()); "
+              + "\(a.count) keys each, \(equal ? "identical" : "DIFFERENT")")
+        if !equal { throw ExitCode(1) }
+    }
+
+    /// Runs the worker processes, prefixing each output line with its name.
+    private func runWorkers(_ workers: [(name: String, arguments: [String])]) throws {
         let printer = DispatchQueue(label: "demo.output")
         let group = DispatchGroup()
-        for (name, process, pipe) in workers {
+        let failed = Mutex(false)
+        for (name, arguments) in workers {
+            let process = Process()
+            let pipe = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            process.arguments = arguments
+            process.standardOutput = pipe
+            try process.run()
             group.enter()
             Thread.detachNewThread {
                 let handle = pipe.fileHandleForReading
@@ -59,85 +93,109 @@ struct DemoCommand: ParsableCommand {
                     }
                 }
                 process.waitUntilExit()
+                if process.terminationStatus != 0 { failed.withLock { $0 = true } }
                 group.leave()
             }
         }
         group.wait()
-        let final = try file.statistics()
-        print("done: update id \(final.updateID), \(final.keyCount) keys, file \(final.fileSize) bytes, \(final.freeBytes) bytes free for reuse")
-    }
-
-    private func spawn(name: String, role: String, path: String) throws -> (String, Process, Pipe) {
-        let process = Process()
-        let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = ["demo-worker", "--role", role, "--state", path, "--seconds", String(seconds), "--keys", String(keys)]
-        process.standardOutput = pipe
-        try process.run()
-        return (name, process, pipe)
+        if failed.withLock({ $0 }) { throw ValidationError("a demo process failed") }
     }
 }
 
 /// One process of the demo (internal).
-struct DemoWorkerCommand: ParsableCommand {
+struct DemoWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo-worker", abstract: "A demo process (internal).", shouldDisplay: false)
 
     @Option var role: String
+    @Option var store: String
     @Option var state: String
     @Option var seconds: Int
     @Option var keys: Int
 
-    func run() throws {
-        let file = try SharedStateFile.open(at: state)
+    /// The key the writer stamps with the wall-clock time of each write.
+    static let stampKey = Array("demo/last-write-ns".utf8)
+
+    func run() async throws {
+        let datastore = try await FileDatastore.open(directory: store)
+        let cache = try SharedCache(statePath: state, datastore: datastore)
         let end = monotonicSeconds() + Double(seconds)
-        if role == "writer" {
-            var update: UInt64 = 0
-            var nextReport = monotonicSeconds() + 1
-            while monotonicSeconds() < end {
-                update += 1
-                let committed = monotonicSeconds()
-                try file.write { transaction in
-                    for index in stride(from: Int(update) % 100, to: keys, by: 100) {
-                        try transaction.setValue(Array("v\(update)".utf8), forKey: Array("config/item-\(index)".utf8))
-                    }
-                    try transaction.setUpdateID(update)
-                }
-                if monotonicSeconds() >= nextReport {
-                    say(String(format: "committed update %d (%d keys in %.2f ms)", update, keys / 100, (monotonicSeconds() - committed) * 1000))
-                    nextReport += 1
-                }
-                usleep(20_000)
-            }
-            return
+        switch role {
+        case "writer": try await write(cache, until: end)
+        case "reader", "follower": try await read(cache, until: end, following: role == "follower")
+        default: throw ValidationError("unknown role \(role)")
         }
-        var gets = 0
+    }
+
+    /// Sets one item plus the time stamp per write, about 200 writes a second.
+    private func write(_ cache: SharedCache, until end: Double) async throws {
+        var count = 0
+        var latencies: [Double] = []
         var windowStart = monotonicSeconds()
-        var lastSeen: UInt64 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-        defer { buffer.deallocate() }
+        var last: UInt64 = 0
+        while monotonicSeconds() < end {
+            let started = monotonicSeconds()
+            last = try await cache.set(contentsOf: [
+                (key: Array("config/item-\(count % keys)".utf8), value: Array("v\(count + 1)".utf8)),
+                (key: Self.stampKey, value: Array(String(wallClockNanoseconds()).utf8)),
+            ])
+            latencies.append((monotonicSeconds() - started) * 1e6)
+            count += 1
+            let now = monotonicSeconds()
+            if now - windowStart >= 1 {
+                latencies.sort()
+                say(String(format: "%.0f sets/s, each visible on this machine when it returns (p50 %.0f µs, max %.0f µs); log at update %llu",
+                           Double(latencies.count) / (now - windowStart), latencies[latencies.count / 2], latencies.last ?? 0, last))
+                latencies.removeAll()
+                windowStart = now
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Random gets; a follower also calls `update()` every 10 ms. Reports the
+    /// rate and how old the newest write it sees is.
+    private func read(_ cache: SharedCache, until end: Double, following: Bool) async throws {
         var random = SystemRandomNumberGenerator()
         let keyBytes = (0..<1000).map { _ in Array("config/item-\(Int.random(in: 0..<keys, using: &random))".utf8) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+        defer { buffer.deallocate() }
+        var gets = 0
+        var updates = 0
+        var windowStart = monotonicSeconds()
+        var lastUpdate = monotonicSeconds()
         while monotonicSeconds() < end {
             for key in keyBytes {
-                _ = try key.withUnsafeBytes { try file.copyValue(forKeyBytes: $0, into: buffer) }
+                _ = try cache.withValue(forKey: key) { value in value.map { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(64))) } }
             }
             gets += keyBytes.count
             let now = monotonicSeconds()
+            if following && now - lastUpdate >= 0.01 {
+                try await cache.update()
+                updates += 1
+                lastUpdate = now
+            }
             if now - windowStart >= 1 {
-                let snapshot = try file.snapshot()
-                let seen = snapshot.updateID
-                let lag = Double(Int64(bitPattern: UInt64(Date().timeIntervalSince1970 * 1e9) &- snapshot.commitTimeNanoseconds)) / 1e6
-                snapshot.close()
-                say(String(format: "%.2f M gets/s, sees update %d (%+d since last report, committed %.1f ms ago)",
-                           Double(gets) / (now - windowStart) / 1e6, seen, Int(seen) - Int(lastSeen), lag))
-                lastSeen = seen
+                let stamp = try cache.value(forKey: Self.stampKey).flatMap { UInt64(String(decoding: $0, as: UTF8.self)) }
+                let age = stamp.map { String(format: "%.1f ms", Double(Int64(bitPattern: wallClockNanoseconds() &- $0)) / 1e6) } ?? "none yet"
+                say(String(format: "%.2f M gets/s%@; sees update %llu, newest write seen %@ old",
+                           Double(gets) / (now - windowStart) / 1e6, following ? ", \(updates) update() calls" : ", no update() calls",
+                           try cache.updateID(), age))
                 gets = 0
+                updates = 0
                 windowStart = now
             }
+            if gets == 0 { await Task.yield() }
         }
     }
 
     private func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
+}
+
+/// Wall-clock nanoseconds since 1970.
+func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `whycache-tool`: operate WhyCache state files from the shell.
 @main
-struct WhyCacheTool: ParsableCommand {
+struct WhyCacheTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
         abstract: "Operate WhyCache shared-state files: inspect, verify, benchmark, demo.",

@@ -82,25 +82,36 @@ extension SharedCache {
         var summary = UpdateSummary(updateID: local.updateID)
         var transaction = try await beginTransaction(on: file)
         var operationsInTransaction = 0
-        do {
+        do throws(CacheError) {
             // Another process may have applied some or all of `page` while
             // this one waited for the lock: everything up to the transaction's
             // base is already in the state.
             while true {
-                for entry in page where entry.updateID > transaction.updateID {
-                    let operations = try transaction.apply(entry)
-                    summary.recordsApplied += 1
-                    summary.operationsApplied += operations
-                    operationsInTransaction += operations
+                // Read the next page while this one is applied: the two
+                // overlap on separate threads.
+                let readFrom = max(page.last?.updateID ?? 0, transaction.updateID)
+                let more = target.map { readFrom < $0 } ?? true
+                async let nextPage = more ? pageResult(after: readFrom, through: target) : .success([])
+                var pending = page.drop { $0.updateID <= transaction.updateID }
+                while !pending.isEmpty {
+                    let application = try transaction.apply(
+                        pending, operationBudget: configuration.maximumOperationsPerTransaction - operationsInTransaction)
+                    pending = pending.dropFirst(application.records)
+                    summary.recordsApplied += application.records
+                    summary.operationsApplied += application.operations
+                    operationsInTransaction += application.operations
+                    if let failure = application.failure { throw failure }
                     if operationsInTransaction >= configuration.maximumOperationsPerTransaction {
                         try commit(transaction)
                         summary.transactionsCommitted += 1
                         transaction = try await beginTransaction(on: file)
                         operationsInTransaction = 0
+                        // Another process may have moved the state on meanwhile.
+                        pending = pending.drop { $0.updateID <= transaction.updateID }
                     }
                 }
                 if let target, transaction.updateID >= target { break }
-                page = try await readPage(after: transaction.updateID, through: target)
+                page = try await nextPage.get()
                 if page.isEmpty { break }
             }
         } catch {
@@ -157,6 +168,15 @@ extension SharedCache {
                 throw .historyRewritten(localUpdateID: after, firstRetainedUpdateID: first)
             }
             throw .datastore(error)
+        }
+    }
+
+    /// ``readPage(after:through:)`` as a result, for a child task.
+    private func pageResult(after: UInt64, through target: UInt64?) async -> Result<[LogEntry], CacheError> {
+        do throws(CacheError) {
+            return .success(try await readPage(after: after, through: target))
+        } catch {
+            return .failure(error)
         }
     }
 

@@ -214,6 +214,9 @@ final class MappedFile: @unchecked Sendable {
     /// calls this. Space is reserved with `posix_fallocate`, so that a full
     /// disk is an error here instead of a SIGBUS on a later store.
     func grow(toCover end: Int) throws(StateFileError) {
+        // The file never shrinks, so a size seen once still covers `end`:
+        // most allocations need no system call.
+        if end <= knownSize.load(ordering: .relaxed) { return }
         let size = try currentSize()
         guard end > size else { return }
         guard end <= mapSize else { throw .fileFull(path: path, limit: mapSize) }

@@ -3,11 +3,11 @@ import Foundation
 import WhyCache
 
 /// `whycache-tool bench …`: release-built benchmarks that print one JSON object per line.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks; each prints one JSON object per line: {\"metric\", \"value\", \"unit\", \"keys\", …}.",
-        subcommands: [BenchStateCommand.self, BenchChildCommand.self])
+        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchChildCommand.self])
 }
 
 /// One line of benchmark output.
