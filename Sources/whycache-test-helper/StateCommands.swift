@@ -215,6 +215,7 @@ enum StateCommands {
         case .transactionFinished: "transactionFinished"
         case .transactionInvalidated: "transactionInvalidated"
         case .closed: "closed"
+        case .invalidOptions: "invalidOptions"
         case .systemCallFailed: "systemCallFailed"
         }
     }

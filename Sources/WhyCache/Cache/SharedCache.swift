@@ -209,6 +209,13 @@ public final class SharedCache: Sendable {
         do { return try snapshot.keys(in: range) } catch { throw CacheError(error) }
     }
 
+    /// The values in `range`, in ascending order of their keys, at one point in time.
+    public func values(in range: KeyRange = .all) throws(CacheError) -> [[UInt8]] {
+        let snapshot = try snapshot()
+        defer { snapshot.close() }
+        do { return try snapshot.values(in: range) } catch { throw CacheError(error) }
+    }
+
     /// The keys and values in `range`, in ascending key order, at one point in time.
     public func items(in range: KeyRange = .all) throws(CacheError) -> [(key: [UInt8], value: [UInt8])] {
         let snapshot = try snapshot()

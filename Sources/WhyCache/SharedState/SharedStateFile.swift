@@ -80,7 +80,7 @@ public final class SharedStateFile: Sendable {
         guard options.readerSlotCount >= 1, options.readerSlotCount <= FileLayout.maximumReaderSlotCount,
             options.maximumFileSize >= 1 << 20, options.maximumFileSize <= Options.largestMaximumFileSize
         else {
-            throw .corrupted(path: path, reason: "invalid options: reader slots 1...\(FileLayout.maximumReaderSlotCount), maximum file size 1 MiB...64 TiB")
+            throw .invalidOptions(reason: "reader slots must be 1...\(FileLayout.maximumReaderSlotCount) and the maximum file size 1 MiB...64 TiB")
         }
         let file = SharedStateFile(mapped: try MappedFile.openOrCreate(path: path, options: options))
         // Validate the current commit now, so that a damaged file fails at open.

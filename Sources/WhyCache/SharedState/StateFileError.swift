@@ -37,6 +37,8 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case transactionInvalidated
     /// The state file was closed in this process.
     case closed(path: String)
+    /// ``SharedStateFile/Options`` hold a value outside its allowed range.
+    case invalidOptions(reason: String)
     /// An operating-system call failed.
     case systemCallFailed(call: String, path: String, errno: Int32)
 
@@ -56,6 +58,8 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
             return "\(path) is corrupted: \(reason)"
         case .notDurableAcrossRestart(let path):
             return "\(path) was last written without fsync before the machine restarted; rebuild it from the log"
+        case .invalidOptions(let reason):
+            return "invalid state-file options: \(reason)"
         case .tooManyReaders(let limit):
             return "too many concurrent readers (limit \(limit))"
         case .fileFull(let path, let limit):

@@ -197,6 +197,7 @@ import WhyCache
             #expect(
                 try cache.keys(in: KeyRange(from: bytes("ab"), upTo: bytes("b/2"))).map { String(decoding: $0, as: UTF8.self) }
                     == ["ab", "abc", "b", "b/1"])
+            #expect(try cache.values(in: .prefix(bytes("b/"))) == [bytes("B/1"), bytes("B/2")])
             let items = try cache.items(in: .prefix(bytes("ab")))
             #expect(items.map(\.value) == [bytes("AB"), bytes("ABC")])
             let snapshot = try cache.snapshot()
@@ -297,6 +298,14 @@ import WhyCache
             configuration = SharedCache.Configuration()
             configuration.maximumOperationsPerTransaction = 0
             #expect(throws: CacheError.self) { try CacheFixture.makeCache(directory, store, configuration: configuration) }
+            configuration = SharedCache.Configuration()
+            configuration.stateFileOptions.readerSlotCount = 0
+            do {
+                _ = try CacheFixture.makeCache(directory, store, configuration: configuration)
+                Issue.record("zero reader slots were accepted")
+            } catch let error as CacheError {
+                guard case .stateFile(.invalidOptions) = error else { Issue.record("wrong error \(error)"); return }
+            }
             #expect(!FileManager.default.fileExists(atPath: directory + "/state"))
         }
     }
@@ -462,6 +471,33 @@ import WhyCache
                 try CacheFixture.makeCache(directory, store, name: "foreign", configuration: configuration)
             }
             #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == Data(repeating: 0x41, count: 10_000))
+        }
+    }
+
+    /// The example at the top of README.md, with temporary paths.
+    @Test func theReadmeExampleWorks() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try FileDatastore(directory: directory + "/log")
+            try await log.createIfMissing()
+            let cache = try SharedCache(statePath: directory + "/myapp.whycache", datastore: log)
+            try await cache.update()
+
+            let id = try await cache.set(Array("on".utf8), forKey: "flag/new-checkout".utf8)
+            #expect(id == 1)
+            let flag = try cache.value(forKey: "flag/new-checkout".utf8)
+            #expect(flag == Array("on".utf8))
+            try await cache.set(encoding: ["eu-west", "us-east"], forKey: "routing/regions".utf8)
+            let regions = try cache.value(decoding: [String].self, forKey: "routing/regions".utf8)
+            #expect(regions == ["eu-west", "us-east"])
+
+            let snapshot = try cache.snapshot()
+            var seen: [String] = []
+            try snapshot.forEach(in: .prefix(Array("flag/".utf8))) { key, value in
+                seen.append(String(decoding: key, as: UTF8.self) + "=" + String(decoding: value, as: UTF8.self))
+                return true
+            }
+            snapshot.close()
+            #expect(seen == ["flag/new-checkout=on"])
         }
     }
 }
