@@ -48,9 +48,25 @@ extension SharedCache {
     ///   state keeps serving reads after any failure.
     @discardableResult
     public func update(through target: UInt64? = nil) async throws(CacheError) -> UpdateSummary {
+        try await update(reaching: target, applyingThrough: target)
+    }
+
+    /// Makes the local state reach at least `minimum`, applying everything
+    /// the log holds when it has to apply anything: the read-your-writes step
+    /// of a write. Concurrent writers of one process then mostly find their
+    /// record already applied by the run before theirs, instead of each
+    /// running an update of its own.
+    @discardableResult
+    func update(atLeastThrough minimum: UInt64) async throws(CacheError) -> UpdateSummary {
+        try await update(reaching: minimum, applyingThrough: nil)
+    }
+
+    /// Runs an update inside the gate: returns at once when the state is at
+    /// `target` or later, else applies the log through `limit` (nil: the end).
+    private func update(reaching target: UInt64?, applyingThrough limit: UInt64?) async throws(CacheError) -> UpdateSummary {
         let ticket = await gate.enter()
         do {
-            let summary = try await applyLog(through: target, ticket: ticket)
+            let summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
             gate.leave(reached: summary.updateID)
             return summary
         } catch {
@@ -59,14 +75,18 @@ extension SharedCache {
         }
     }
 
-    /// The body of ``update(through:)``, run inside the gate.
-    private func applyLog(through target: UInt64?, ticket: UpdateGate.Ticket) async throws(CacheError) -> UpdateSummary {
+    /// The body of ``update(through:)``, run inside the gate: done at once
+    /// when the state is at `minimum` or later; otherwise applies the log
+    /// through `target` (nil: to its end).
+    private func applyLog(
+        reaching minimum: UInt64?, through target: UInt64?, ticket: UpdateGate.Ticket
+    ) async throws(CacheError) -> UpdateSummary {
         holder.releaseUnguardedFiles()
         let file = try await fileForUpdate()
         let local = try position(of: file)
         if local.isInitialized {
-            if let target, local.updateID >= target { return UpdateSummary(updateID: local.updateID) }
-            if target == nil, let reached = ticket.reachedByLaterRun, local.updateID >= reached {
+            if let minimum, local.updateID >= minimum { return UpdateSummary(updateID: local.updateID) }
+            if minimum == nil, let reached = ticket.reachedByLaterRun, local.updateID >= reached {
                 return UpdateSummary(updateID: local.updateID)
             }
         }

@@ -94,7 +94,7 @@ extension SharedCache {
             throw .datastore(.invalidRequest(reason: "the datastore returned \(ids.count) ids for \(records.count) records"))
         }
         do {
-            try await update(through: last)
+            try await update(atLeastThrough: last)
         } catch {
             throw .writtenButNotApplied(updateID: last, reason: error.description)
         }
