@@ -23,8 +23,7 @@ struct DemoCommand: AsyncParsableCommand {
     var keys = 100_000
 
     func run() async throws {
-        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        let folder = "\(base)/whycache-demo-\(getpid())"
+        let folder = "\(scratchFolder())/whycache-demo-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let storePath = folder + "/log"
@@ -113,7 +112,7 @@ struct DemoWorkerCommand: AsyncParsableCommand {
     @Option var keys: Int
 
     /// The key the writer stamps with the wall-clock time of each write.
-    static let stampKey = Array("demo/last-write-ns".utf8)
+    static let stampKey = Array("demo/last-write".utf8)
 
     func run() async throws {
         let datastore = try await FileDatastore.open(directory: store)
@@ -136,7 +135,7 @@ struct DemoWorkerCommand: AsyncParsableCommand {
             let started = monotonicSeconds()
             last = try await cache.set(contentsOf: [
                 (key: Array("config/item-\(count % keys)".utf8), value: Array("v\(count + 1)".utf8)),
-                (key: Self.stampKey, value: Array(String(wallClockNanoseconds()).utf8)),
+                (key: Self.stampKey, value: Array(String(Date().timeIntervalSince1970).utf8)),
             ])
             latencies.append((monotonicSeconds() - started) * 1e6)
             count += 1
@@ -175,8 +174,8 @@ struct DemoWorkerCommand: AsyncParsableCommand {
                 lastUpdate = now
             }
             if now - windowStart >= 1 {
-                let stamp = try cache.value(forKey: Self.stampKey).flatMap { UInt64(String(decoding: $0, as: UTF8.self)) }
-                let age = stamp.map { String(format: "%.1f ms", Double(Int64(bitPattern: wallClockNanoseconds() &- $0)) / 1e6) } ?? "none yet"
+                let stamp = try cache.value(forKey: Self.stampKey).flatMap { Double(String(decoding: $0, as: UTF8.self)) }
+                let age = stamp.map { String(format: "%.1f ms", (Date().timeIntervalSince1970 - $0) * 1000) } ?? "none yet"
                 say(String(format: "%.2f M gets/s%@; sees update %llu, newest write seen %@ old",
                            Double(gets) / (now - windowStart) / 1e6, following ? ", \(updates) update() calls" : ", no update() calls",
                            try cache.updateID(), age))
@@ -191,11 +190,4 @@ struct DemoWorkerCommand: AsyncParsableCommand {
     private func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
-}
-
-/// Wall-clock nanoseconds since 1970.
-func wallClockNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

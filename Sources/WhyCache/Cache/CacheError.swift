@@ -97,7 +97,7 @@ extension CacheError {
     }
 
     /// The cache error for a record that a write could not encode.
-    init(encoding error: LogRecordError, maximumRecordSize: Int) {
+    init(encoding error: LogRecordError) {
         switch error {
         case .emptyKey: self = .invalidKey(length: 0)
         case .keyTooLong(_, let length): self = .invalidKey(length: length)

@@ -110,7 +110,9 @@ extension SharedCache {
                 // Read the next page while this one is applied: the two
                 // overlap on separate threads.
                 let readFrom = max(page.last?.updateID ?? 0, transaction.updateID)
-                let more = target.map { readFrom < $0 } ?? true
+                // (An empty first page means the log had nothing new: the
+                // update only has to mark the state initialized.)
+                let more = !page.isEmpty && (target.map { readFrom < $0 } ?? true)
                 async let nextPage = more ? pageResult(after: readFrom, through: target) : .success([])
                 var pending = page.drop { $0.updateID <= transaction.updateID }
                 while !pending.isEmpty {
@@ -168,17 +170,6 @@ extension SharedCache {
         throw .stateFile(.corrupted(path: statePath, reason: "the file at this path keeps being replaced by retired files"))
     }
 
-    /// The update id of `file` and whether it was initialized.
-    private func position(of file: SharedStateFile) throws(CacheError) -> (updateID: UInt64, isInitialized: Bool) {
-        do {
-            let snapshot = try file.snapshot()
-            defer { snapshot.close() }
-            return (snapshot.updateID, snapshot.isInitialized)
-        } catch {
-            throw CacheError(error)
-        }
-    }
-
     /// One page of records after `after`, through `target`.
     private func readPage(after: UInt64, through target: UInt64?) async throws(CacheError) -> [LogEntry] {
         do {
@@ -201,14 +192,18 @@ extension SharedCache {
     }
 
     /// Throws ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``
-    /// when the log ends before the local state.
+    /// when the log ends before the local state. Asks the datastore once
+    /// per state file: after one successful check, the state only advances
+    /// by applying records of this log.
     private func checkNotAheadOfLog(file: SharedStateFile, localUpdateID: UInt64) async throws(CacheError) {
-        guard localUpdateID > 0 else { return }
+        let identity = file.mapped.fileIdentifier
+        guard localUpdateID > 0, fileCheckedAgainstLog.withLock({ $0.map { $0 != identity } ?? true }) else { return }
         let latest: UInt64
         do { latest = try await datastore.latestUpdateID() } catch { throw .datastore(error) }
         if latest < localUpdateID {
             throw .stateAheadOfLog(localUpdateID: localUpdateID, latestUpdateID: latest)
         }
+        fileCheckedAgainstLog.withLock { $0 = identity }
     }
 
     /// Starts a transaction on `file`. When another thread or process holds

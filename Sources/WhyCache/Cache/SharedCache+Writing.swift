@@ -81,7 +81,7 @@ extension SharedCache {
         do {
             records = try splitter.split(operations)
         } catch {
-            throw CacheError(encoding: error, maximumRecordSize: splitter.maximumRecordSize)
+            throw CacheError(encoding: error)
         }
         guard !records.isEmpty else { return try updateID() }
         let ids: [UInt64]

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A key-value cache whose whole dataset lives in one memory-mapped file
 /// shared by every process on the machine, kept current from a change log.
 ///
@@ -54,6 +56,11 @@ public final class SharedCache: Sendable {
     /// ``UpdateGate``) on a thread of its own.
     let lockWaiter = BlockingIOQueue(label: "WhyCache.SharedCache.writerLock", concurrent: false)
 
+    /// The identity (``MappedFile/fileIdentifier``) of the last state file
+    /// found not to be ahead of the log, so that the check costs one
+    /// datastore call per file, not one per idle update.
+    let fileCheckedAgainstLog = Mutex<(UInt64, UInt64)?>(nil)
+
     /// Opens the cache: opens the state file at `statePath`, creating an
     /// empty one if needed (see ``Configuration/stateFileOptions``). Does not
     /// contact the datastore; call ``update(through:)`` to catch up with the
@@ -70,7 +77,7 @@ public final class SharedCache: Sendable {
         do {
             self.splitter = try LogRecordSplitter(maximumRecordSize: configuration.maximumRecordSize)
         } catch {
-            throw CacheError(encoding: error, maximumRecordSize: configuration.maximumRecordSize)
+            throw CacheError(encoding: error)
         }
         self.holder = StateFileHolder(try Self.openStateFile(at: statePath, configuration: configuration))
     }
@@ -235,15 +242,18 @@ public final class SharedCache: Sendable {
     /// and was initialized from the log by an update. A new (or removed)
     /// state file is not valid until the first ``update(through:)``.
     public func isValid() -> Bool {
-        (try? withStateFile { (file) throws(CacheError) in
-            do throws(StateFileError) {
-                let snapshot = try file.snapshot()
-                defer { snapshot.close() }
-                return snapshot.isInitialized
-            } catch {
-                throw CacheError(error)
-            }
-        }) ?? false
+        (try? withStateFile { (file) throws(CacheError) in try position(of: file).isInitialized }) ?? false
+    }
+
+    /// The update id of `file` and whether it was initialized from the log, read together.
+    func position(of file: SharedStateFile) throws(CacheError) -> (updateID: UInt64, isInitialized: Bool) {
+        do throws(StateFileError) {
+            let snapshot = try file.snapshot()
+            defer { snapshot.close() }
+            return (snapshot.updateID, snapshot.isInitialized)
+        } catch {
+            throw CacheError(error)
+        }
     }
 
     /// Counters describing the state file (key count, sizes, readers).

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Atomics
 import Synchronization
 
@@ -100,8 +95,7 @@ final class StateFileHolder: @unchecked Sendable {
     /// derived from the calling thread; nil when all are busy.
     @inline(__always)
     private func claimSlot(publishing address: UInt) -> UnsafeAtomic<UInt>? {
-        let thread = UInt64(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))
-        let start = Int(truncatingIfNeeded: (thread &* 0x9E37_79B9_7F4A_7C15) >> 57)
+        let start = threadSpreadStart(count: Self.slotCount)
         for step in 0..<Self.slotCount {
             let slot = slotAtomic((start &+ step) & (Self.slotCount - 1))
             if slot.load(ordering: .relaxed) == 0,

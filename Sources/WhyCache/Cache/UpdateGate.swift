@@ -31,11 +31,10 @@ final class UpdateGate: Sendable {
     /// Waits for the gate and enters it. Every `enter()` must be followed by
     /// exactly one ``leave(reached:)``.
     func enter() async -> Ticket {
-        let arrival = state.withLock { $0.runsStarted }
-        let entered = state.withLock { state -> Bool in
-            guard !state.busy else { return false }
+        let (arrival, entered) = state.withLock { state -> (UInt64, Bool) in
+            guard !state.busy else { return (state.runsStarted, false) }
             state.busy = true
-            return true
+            return (state.runsStarted, true)
         }
         if !entered {
             await withCheckedContinuation { continuation in

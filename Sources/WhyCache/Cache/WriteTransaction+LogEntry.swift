@@ -53,11 +53,10 @@ extension WriteTransaction {
             case .success(let operations):
                 result.records += 1
                 result.operations += operations
-            case .failure(.corruptRecord(let updateID, let error)):
-                result.failure = .corruptRecord(updateID: updateID, error)
-                return result
             case .failure(let error):
-                throw error
+                guard case .corruptRecord = error else { throw error }
+                result.failure = error
+                return result
             }
             if result.operations >= operationBudget { break }
         }

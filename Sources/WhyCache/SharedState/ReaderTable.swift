@@ -150,8 +150,7 @@ final class ReaderTable: @unchecked Sendable {
     /// calling thread so that concurrent threads start at different entries.
     @inline(__always)
     private func claimEntry() throws(StateFileError) -> Int {
-        let thread = UInt64(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))
-        let start = Int(truncatingIfNeeded: (thread &* 0x9E37_79B9_7F4A_7C15) >> 56)
+        let start = threadSpreadStart(count: Self.localCapacity)
         for step in 0..<Self.localCapacity {
             let entry = (start &+ step) & (Self.localCapacity - 1)
             if localWord(entry, Self.busyOffset).compareExchange(

@@ -238,7 +238,7 @@ public final class SharedStateFile: Sendable {
     /// thread or process holds it. Do not call from a Swift concurrency task
     /// that must not block; use ``tryBeginWrite()`` there.
     public func beginWrite() throws(StateFileError) -> WriteTransaction {
-        try makeTransaction(lock: mapped.lockWriter())
+        try beginWrite(holding: waitForWriterLock())
     }
 
     /// Starts a write transaction if no other writer holds the lock; nil otherwise.

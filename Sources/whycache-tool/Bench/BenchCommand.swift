@@ -52,7 +52,7 @@ struct BenchStateCommand: ParsableCommand {
     var skipOverwrite = false
 
     func run() throws {
-        let folder = directory ?? (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+        let folder = directory ?? scratchFolder()
         let path = "\(folder)/whycache-bench-\(getpid()).state"
         defer { try? SharedStateFile.remove(at: path) }
         let n = UInt32(keys)

@@ -22,8 +22,7 @@ struct BenchUpdateCommand: AsyncParsableCommand {
     var sync = "always"
 
     func run() async throws {
-        let folder = (directory ?? (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()))
-            + "/whycache-bench-update-\(getpid())"
+        let folder = (directory ?? scratchFolder()) + "/whycache-bench-update-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let order = Workload.permutation(UInt32(keys))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// Workload W, identical to the LMDB anchor benchmark's (shared/anchors/common.h):
 /// keys `user:%08d` (13 bytes) for i in 0..<N inserted in a Fisher-Yates
@@ -66,6 +67,13 @@ enum Workload {
         }
         return order
     }
+}
+
+/// Where benchmarks and the demo put their files unless told otherwise:
+/// `/dev/shm` (memory, as a shared-state file should live) when present,
+/// else the temporary folder.
+func scratchFolder() -> String {
+    FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 }
 
 /// Monotonic wall-clock seconds.
