@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WhyCache", targets: ["WhyCache"]),
+        .library(name: "WhyCacheMySQL", targets: ["WhyCacheMySQL"]),
         .executable(name: "whycache-tool", targets: ["whycache-tool"]),
     ],
     dependencies: [
@@ -22,10 +23,22 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
+        // libmariadb (Debian: libmariadb-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        // The MySQL/MariaDB datastore.
+        .target(
+            name: "WhyCacheMySQL",
+            dependencies: ["WhyCache", "CMariaDB"]
+        ),
         .executableTarget(
             name: "whycache-tool",
             dependencies: [
                 "WhyCache",
+                "WhyCacheMySQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,11 +47,11 @@ let package = Package(
         // Spawned by the tests as a real separate process (readers, writers, crash victims).
         .executableTarget(
             name: "whycache-test-helper",
-            dependencies: ["WhyCache", "WhyCacheTestSupport"]
+            dependencies: ["WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport"]
         ),
         .testTarget(
             name: "WhyCacheTests",
-            dependencies: ["WhyCache", "WhyCacheTestSupport", "whycache-test-helper"]
+            dependencies: ["WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport", "whycache-test-helper"]
         ),
     ]
 )

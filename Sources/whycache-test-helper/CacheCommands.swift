@@ -4,10 +4,14 @@ import Glibc
 import Darwin
 #endif
 import WhyCache
+import WhyCacheMySQL
 import WhyCacheTestSupport
 
-/// Commands that drive a ``SharedCache`` over a ``FileDatastore``, for the
-/// cache's multi-process, convergence and crash tests.
+/// Commands that drive a ``SharedCache`` over a ``FileDatastore`` or a
+/// ``MySQLDatastore``, for the cache's multi-process, convergence and crash tests.
+///
+/// STORE is a file datastore directory, or `mysql:TABLE` for the log table
+/// TABLE on the test server that `WHYCACHE_TEST_MYSQL_*` describe.
 enum CacheCommands {
     static let table: [String: HelperCommandBody] = [
         "cache-writer": writer,
@@ -17,15 +21,34 @@ enum CacheCommands {
         "cache-get": get,
     ]
 
-    /// Opens the file datastore in `directory` (creating it) and a cache on `statePath`.
+    /// Opens the datastore `spec` (creating it) and a cache on `statePath`.
     static func openCache(
-        store directory: String, state statePath: String, operationsPerTransaction: Int? = nil
+        store spec: String, state statePath: String, operationsPerTransaction: Int? = nil
     ) async throws -> SharedCache {
-        let store = try FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
+        let store = try openStore(spec)
         try await store.createIfMissing()
         var configuration = SharedCache.Configuration()
         if let operationsPerTransaction { configuration.maximumOperationsPerTransaction = operationsPerTransaction }
         return try SharedCache(statePath: statePath, datastore: store, configuration: configuration)
+    }
+
+    /// The datastore `spec` names: `mysql:TABLE` or a file datastore directory.
+    static func openStore(_ spec: String) throws -> any Datastore {
+        guard spec.hasPrefix("mysql:") else {
+            return try FileDatastore(directory: spec, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
+        }
+        func variable(_ name: String) throws -> String {
+            guard let value = getenv(name) else { throw HelperCommand.UsageError(description: "\(name) is not set") }
+            return String(cString: value)
+        }
+        guard let port = Int(try variable("WHYCACHE_TEST_MYSQL_PORT")) else {
+            throw HelperCommand.UsageError(description: "WHYCACHE_TEST_MYSQL_PORT is not a number")
+        }
+        let configuration = MySQLConfiguration(
+            endpoint: .tcp(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), port: port),
+            user: try variable("WHYCACHE_TEST_MYSQL_USER"), password: try variable("WHYCACHE_TEST_MYSQL_PASSWORD"),
+            database: try variable("WHYCACHE_TEST_MYSQL_DATABASE"), table: try MySQLIdentifier(String(spec.dropFirst("mysql:".count))))
+        return try MySQLDatastore(configuration: configuration)
     }
 
     /// `cache-writer STORE STATE SEED COUNT KEYSPACE`: COUNT random writes
@@ -63,7 +86,7 @@ enum CacheCommands {
                     id = try await cache.set(contentsOf: items)
                 }
                 guard try cache.updateID() >= id, id > last else {
-                    throw HelperCommand.UsageError(description: "update id \(id) not applied locally or not increasing")
+                    throw HelperCommand.UsageError(description: "update id \(id) not applied locally (state at \(try cache.updateID())) or not above the previous id \(last)")
                 }
                 last = id
             }

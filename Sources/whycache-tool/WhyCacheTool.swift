@@ -5,7 +5,7 @@ import ArgumentParser
 struct WhyCacheTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
-        abstract: "Operate WhyCache shared-state files: inspect, verify, benchmark, demo.",
-        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, BenchCommand.self, DemoWorkerCommand.self]
+        abstract: "Operate WhyCache shared-state files and MySQL datastores: inspect, verify, create tables, benchmark, demo.",
+        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, MySQLCommand.self, BenchCommand.self, DemoWorkerCommand.self]
     )
 }

@@ -37,6 +37,13 @@ extension SharedCache {
     /// what lies beyond the state it found under that lock, so records read
     /// by two processes at once are applied by one of them.
     ///
+    /// **Compacted logs.** A datastore may drop a single-key record once a
+    /// later record of the same key exists (``Datastore``), which leaves a
+    /// hole in the ids. Once an update meets a hole it commits nothing before
+    /// the end of the available log, where every replacement is applied —
+    /// ignoring `target` and the transaction size limit if need be — so that
+    /// a committed position always equals a replay of the log through it.
+    ///
     /// The first update of a new state file marks it initialized
     /// (``isValid()``), even when the log is empty. A state file that another
     /// process removed or replaced is reopened first.
@@ -102,6 +109,13 @@ extension SharedCache {
         var summary = UpdateSummary(updateID: local.updateID)
         var transaction = try await beginTransaction(on: file)
         var operationsInTransaction = 0
+        // Whether the state at the transaction's position equals a replay of
+        // the log through it. A datastore that compacts the log leaves holes
+        // where a record was replaced by a later one of the same key (see
+        // ``Datastore``); until that later record is applied, the position
+        // overstates the state. After a hole, nothing is committed before the
+        // end of the available log, which holds every replacement.
+        var exact = true
         do throws(CacheError) {
             // Another process may have applied some or all of `page` while
             // this one waited for the lock: everything up to the transaction's
@@ -109,21 +123,23 @@ extension SharedCache {
             while true {
                 // Read the next page while this one is applied: the two
                 // overlap on separate threads.
+                var pending = page.drop { $0.updateID <= transaction.updateID }
+                if exact, Self.hasHole(pending, after: transaction.updateID) { exact = false }
                 let readFrom = max(page.last?.updateID ?? 0, transaction.updateID)
                 // (An empty first page means the log had nothing new: the
                 // update only has to mark the state initialized.)
-                let more = !page.isEmpty && (target.map { readFrom < $0 } ?? true)
-                async let nextPage = more ? pageResult(after: readFrom, through: target) : .success([])
-                var pending = page.drop { $0.updateID <= transaction.updateID }
+                let limit = exact ? target : nil
+                let more = !page.isEmpty && (limit.map { readFrom < $0 } ?? true)
+                async let nextPage = more ? pageResult(after: readFrom, through: limit) : .success([])
                 while !pending.isEmpty {
-                    let application = try transaction.apply(
-                        pending, operationBudget: configuration.maximumOperationsPerTransaction - operationsInTransaction)
+                    let budget = exact ? configuration.maximumOperationsPerTransaction - operationsInTransaction : .max
+                    let application = try transaction.apply(pending, operationBudget: budget)
                     pending = pending.dropFirst(application.records)
                     summary.recordsApplied += application.records
                     summary.operationsApplied += application.operations
                     operationsInTransaction += application.operations
                     if let failure = application.failure { throw failure }
-                    if operationsInTransaction >= configuration.maximumOperationsPerTransaction {
+                    if exact, operationsInTransaction >= configuration.maximumOperationsPerTransaction {
                         try commit(transaction)
                         summary.transactionsCommitted += 1
                         transaction = try await beginTransaction(on: file)
@@ -132,14 +148,15 @@ extension SharedCache {
                         pending = pending.drop { $0.updateID <= transaction.updateID }
                     }
                 }
-                if let target, transaction.updateID >= target { break }
+                if exact, let target, transaction.updateID >= target { break }
                 page = try await nextPage.get()
                 if page.isEmpty { break }
             }
         } catch {
             // Keep what was applied: it is a prefix of the log. A transaction
-            // that failed midway (the state file) is invalid and commits nothing.
-            if (try? commit(transaction)) != nil, transaction.updateID > transaction.baseUpdateID {
+            // that failed midway (the state file) is invalid and commits
+            // nothing, and neither does one that stopped inside a hole.
+            if exact, (try? commit(transaction)) != nil, transaction.updateID > transaction.baseUpdateID {
                 summary.transactionsCommitted += 1
             }
             throw error
@@ -149,6 +166,17 @@ extension SharedCache {
         if changed { summary.transactionsCommitted += 1 }
         summary.updateID = transaction.updateID
         return summary
+    }
+
+    /// Whether `entries`, applied after `position`, skip an id: the log was
+    /// compacted there (see ``Datastore``).
+    static func hasHole(_ entries: some Collection<LogEntry>, after position: UInt64) -> Bool {
+        var expected = position &+ 1
+        for entry in entries {
+            if entry.updateID != expected { return true }
+            expected = entry.updateID &+ 1
+        }
+        return false
     }
 
     /// The current state file, reopened first when it was removed or

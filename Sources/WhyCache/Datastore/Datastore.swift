@@ -12,6 +12,13 @@
 ///   with an id below `n` that will ever exist (and was not removed) is already
 ///   readable. A reader that has applied everything through `n` may therefore
 ///   continue with `records(after: n)` and never miss a record.
+/// - **Compaction.** A datastore may delete a record that changes exactly
+///   one key once a later record that changes only the same key exists (the
+///   later one supersedes it), which leaves a hole in the ids. Nothing else
+///   may be missing between two ids it returns. A consumer that reads a hole
+///   reaches the exact state of the log only once it has also applied the
+///   records after it, through the end of the log it read
+///   (``SharedCache/update(through:)`` commits only there).
 /// - **History.** ``removeRecords(through:)`` deletes old records once a
 ///   checkpoint holds their effect. Reading from a position whose successor
 ///   was removed throws ``DatastoreError/historyRewritten(firstRetainedUpdateID:)``

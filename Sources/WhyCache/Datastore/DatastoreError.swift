@@ -10,6 +10,20 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// connection was lost). Retrying later may succeed.
     case unavailable(reason: String)
 
+    /// The server refused the credentials, or the user lacks a permission the
+    /// operation needs. `reason` names the user and server, never the password.
+    case accessDenied(reason: String)
+
+    /// The server rejected or failed a request for a reason that retrying will
+    /// not fix (for example a statement the server does not support).
+    case requestFailed(operation: String, reason: String)
+
+    /// The connection broke while an append was being committed, so it is not
+    /// known whether the records are in the log. They are either all there,
+    /// under the ids they were given, or none is; a reader of the log sees
+    /// whichever happened. Nothing was applied to any local state.
+    case appendOutcomeUnknown(reason: String)
+
     /// A system call failed. `errno` is the error number it reported.
     case ioFailure(operation: String, path: String, errno: Int32)
 
@@ -52,6 +66,12 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .unavailable(let reason):
             "datastore unavailable: \(reason)"
+        case .accessDenied(let reason):
+            "access denied: \(reason)"
+        case .requestFailed(let operation, let reason):
+            "\(operation) failed: \(reason)"
+        case .appendOutcomeUnknown(let reason):
+            "the connection broke while an append was committing; the records may or may not be in the log: \(reason)"
         case .ioFailure(let operation, let path, let code):
             "\(operation) failed for \(path): \(String(cString: strerror(code))) (errno \(code))"
         case .notADatastore(let path, let reason):

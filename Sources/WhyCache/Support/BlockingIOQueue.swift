@@ -11,17 +11,17 @@ import Dispatch
 /// A serial queue (the default) gets its own thread whenever it has work,
 /// however busy the shared pool is, so work that may wait a long time (for a
 /// lock held by another process) belongs on a serial queue of its own.
-struct BlockingIOQueue: Sendable {
+package struct BlockingIOQueue: Sendable {
     /// The queue the work runs on.
-    let queue: DispatchQueue
+    package let queue: DispatchQueue
 
     /// Creates a queue with `label`, serial unless `concurrent`.
-    init(label: String, concurrent: Bool) {
+    package init(label: String, concurrent: Bool) {
         queue = DispatchQueue(label: label, qos: .userInitiated, attributes: concurrent ? [.concurrent] : [])
     }
 
     /// Runs `work` on the queue and returns its result.
-    func run<T: Sendable, Failure: Error>(
+    package func run<T: Sendable, Failure: Error>(
         _ work: @escaping @Sendable () throws(Failure) -> T
     ) async throws(Failure) -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Failure>, Never>) in

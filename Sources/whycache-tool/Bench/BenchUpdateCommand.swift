@@ -30,7 +30,7 @@ struct BenchUpdateCommand: AsyncParsableCommand {
         for recordKeys in [1, 1000] {
             let store = try FileDatastore(directory: "\(folder)/log-\(recordKeys)", options: FileDatastoreOptions(syncPolicy: .never))
             try await store.createIfMissing()
-            let records = try await fill(store, order: order, keysPerRecord: recordKeys)
+            let records = try await Self.fill(store, order: order, keysPerRecord: recordKeys)
             let cache = try SharedCache(statePath: "\(folder)/state-\(recordKeys)", datastore: store)
             let start = monotonicSeconds()
             let summary = try await cache.update()
@@ -49,8 +49,9 @@ struct BenchUpdateCommand: AsyncParsableCommand {
     }
 
     /// Appends `order.count / keysPerRecord` records of workload W to `store`
-    /// (untimed) and returns how many.
-    private func fill(_ store: FileDatastore, order: [UInt32], keysPerRecord: Int) async throws -> Int {
+    /// (untimed), about 10,000 keys per append call, and returns how many.
+    /// `bench mysql` fills its MySQL logs with it too.
+    static func fill(_ store: any Datastore, order: [UInt32], keysPerRecord: Int) async throws -> Int {
         let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
         let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
         defer {

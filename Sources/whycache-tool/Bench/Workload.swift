@@ -55,6 +55,19 @@ enum Workload {
         value.storeBytes(of: UInt32(truncatingIfNeeded: splitmix64(&state)), toByteOffset: 96, as: UInt32.self)
     }
 
+    /// Key `i` and its value at `version`, as arrays (for `SharedCache.set`).
+    static func item(_ i: UInt32, version: UInt32) -> (key: [UInt8], value: [UInt8]) {
+        var key = [UInt8](repeating: 0, count: keyLength)
+        var value = [UInt8](repeating: 0, count: valueLength)
+        key.withUnsafeMutableBytes { bytes in
+            if let base = bytes.baseAddress { makeKey(base, i) }
+        }
+        value.withUnsafeMutableBytes { bytes in
+            if let base = bytes.baseAddress { makeValue(base, i, version: version) }
+        }
+        return (key, value)
+    }
+
     /// The insertion order: a Fisher-Yates permutation of 0..<n with seed 42.
     static func permutation(_ n: UInt32) -> [UInt32] {
         var order = (0..<n).map { $0 }

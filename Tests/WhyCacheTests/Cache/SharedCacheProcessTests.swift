@@ -16,36 +16,41 @@ import WhyCacheTestSupport
     @Test func writersAndMachinesConvergeOnTheLog() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)
-            let storePath = directory + "/log"
-            let machines = (0..<3).map { directory + "/machine-\($0)" }
-            let stopFile = directory + "/stop"
-            let updaters = try machines.map { try HelperProcess(["cache-updater", storePath, $0, stopFile]) }
-            let writers = try (0..<4).map { index in
-                try HelperProcess(["cache-writer", storePath, machines[index % 3], "\(Self.seed + UInt64(index))", "2000", "300"])
-            }
-            for (index, writer) in writers.enumerated() {
-                let result = writer.finish()
-                #expect(result.status == 0, "writer \(index): \(result.errors)")
-                #expect(result.lines.last?.hasPrefix("done 2000 ") == true)
-            }
-            FileManager.default.createFile(atPath: stopFile, contents: nil)
-            let latest = try await store.latestUpdateID()
-            #expect(latest >= 8_000)
-            for (index, updater) in updaters.enumerated() {
-                let result = updater.finish()
-                #expect(result.status == 0, "updater \(index): \(result.errors)")
-                #expect(result.lines.last?.hasSuffix(" \(latest)") == true, "updater \(index) ended at \(result.lines)")
-            }
+            try await Self.writersAndMachinesConverge(store: store, storeSpec: directory + "/log", directory: directory)
+        }
+    }
 
-            let expected = try await CacheFixture.replay(store)
-            #expect(expected.count > 100)
-            for machine in machines {
-                let cache = try SharedCache(statePath: machine, datastore: store)
-                #expect(try cache.updateID() == latest)
-                #expect(try await cache.update().recordsApplied == 0)
-                try CacheFixture.expectContents(cache, equal: expected)
-                #expect(try SharedStateFile.open(at: machine).verify() == expected.count)
-            }
+    /// The body of ``writersAndMachinesConvergeOnTheLog()`` for any datastore
+    /// that the helper opens from `storeSpec`; state files go to `directory`.
+    static func writersAndMachinesConverge(store: any Datastore, storeSpec storePath: String, directory: String) async throws {
+        let machines = (0..<3).map { directory + "/machine-\($0)" }
+        let stopFile = directory + "/stop"
+        let updaters = try machines.map { try HelperProcess(["cache-updater", storePath, $0, stopFile]) }
+        let writers = try (0..<4).map { index in
+            try HelperProcess(["cache-writer", storePath, machines[index % 3], "\(Self.seed + UInt64(index))", "2000", "300"])
+        }
+        for (index, writer) in writers.enumerated() {
+            let result = writer.finish()
+            #expect(result.status == 0, "writer \(index): \(result.errors)")
+            #expect(result.lines.last?.hasPrefix("done 2000 ") == true)
+        }
+        FileManager.default.createFile(atPath: stopFile, contents: nil)
+        let latest = try await store.latestUpdateID()
+        #expect(latest >= 8_000)
+        for (index, updater) in updaters.enumerated() {
+            let result = updater.finish()
+            #expect(result.status == 0, "updater \(index): \(result.errors)")
+            #expect(result.lines.last?.hasSuffix(" \(latest)") == true, "updater \(index) ended at \(result.lines)")
+        }
+
+        let expected = try await CacheFixture.replay(store)
+        #expect(expected.count > 100)
+        for machine in machines {
+            let cache = try SharedCache(statePath: machine, datastore: store)
+            #expect(try cache.updateID() == latest)
+            #expect(try await cache.update().recordsApplied == 0)
+            try CacheFixture.expectContents(cache, equal: expected)
+            #expect(try SharedStateFile.open(at: machine).verify() == expected.count)
         }
     }
 
@@ -55,42 +60,47 @@ import WhyCacheTestSupport
     @Test func writersKilledWhileAppendingLoseNothingTheyAcknowledged() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)
-            let storePath = directory + "/log"
-            let machine = directory + "/machine"
-            var generator = SeededGenerator(seed: Self.seed)
-            var acknowledged: [(tag: String, index: Int, id: UInt64)] = []
-            for round in 0..<12 {
-                let writers = try (0..<2).map { try HelperProcess(["cache-set-forever", storePath, machine, "r\(round)w\($0)"]) }
-                var printed: [[String]] = [[], []]
-                for (number, writer) in writers.enumerated() {
-                    for _ in 0..<Int.random(in: 1...30, using: &generator) {
-                        if let line = writer.readLine() { printed[number].append(line) }
-                    }
-                }
-                usleep(UInt32.random(in: 0...5_000, using: &generator))
-                for writer in writers { writer.send(SIGKILL) }
-                for (number, writer) in writers.enumerated() {
-                    let result = writer.finish()
-                    #expect(result.status == -SIGKILL, "round \(round): \(result.errors)")
-                    // Lines printed before the kill are acknowledged writes.
-                    for line in printed[number] + result.lines {
-                        let fields = line.split(separator: " ")
-                        guard fields.count == 3, fields[0] == "set", let index = Int(fields[1]), let id = UInt64(fields[2]) else { continue }
-                        acknowledged.append(("r\(round)w\(number)", index, id))
-                    }
-                }
-            }
-            #expect(acknowledged.count >= 24)
+            try await Self.writersKilledWhileAppending(store: store, storeSpec: directory + "/log", directory: directory)
+        }
+    }
 
-            let expected = try await CacheFixture.replay(store)
-            for write in acknowledged {
-                #expect(expected[bytes("\(write.tag)-\(write.index)-0")] != nil, "acknowledged write \(write) lost")
+    /// The body of ``writersKilledWhileAppendingLoseNothingTheyAcknowledged()``
+    /// for any datastore that the helper opens from `storeSpec`.
+    static func writersKilledWhileAppending(store: any Datastore, storeSpec storePath: String, directory: String) async throws {
+        let machine = directory + "/machine"
+        var generator = SeededGenerator(seed: Self.seed)
+        var acknowledged: [(tag: String, index: Int, id: UInt64)] = []
+        for round in 0..<12 {
+            let writers = try (0..<2).map { try HelperProcess(["cache-set-forever", storePath, machine, "r\(round)w\($0)"]) }
+            var printed: [[String]] = [[], []]
+            for (number, writer) in writers.enumerated() {
+                for _ in 0..<Int.random(in: 1...30, using: &generator) {
+                    if let line = writer.readLine() { printed[number].append(line) }
+                }
             }
-            for cache in [try SharedCache(statePath: machine, datastore: store), try CacheFixture.makeCache(directory, store, name: "fresh")] {
-                try await cache.update()
-                #expect(try cache.updateID() == (try await store.latestUpdateID()))
-                try CacheFixture.expectContents(cache, equal: expected)
+            usleep(UInt32.random(in: 0...5_000, using: &generator))
+            for writer in writers { writer.send(SIGKILL) }
+            for (number, writer) in writers.enumerated() {
+                let result = writer.finish()
+                #expect(result.status == -SIGKILL, "round \(round): \(result.errors)")
+                // Lines printed before the kill are acknowledged writes.
+                for line in printed[number] + result.lines {
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 3, fields[0] == "set", let index = Int(fields[1]), let id = UInt64(fields[2]) else { continue }
+                    acknowledged.append(("r\(round)w\(number)", index, id))
+                }
             }
+        }
+        #expect(acknowledged.count >= 24)
+
+        let expected = try await CacheFixture.replay(store)
+        for write in acknowledged {
+            #expect(expected[bytes("\(write.tag)-\(write.index)-0")] != nil, "acknowledged write \(write) lost")
+        }
+        for cache in [try SharedCache(statePath: machine, datastore: store), try CacheFixture.makeCache(directory, store, name: "fresh")] {
+            try await cache.update()
+            #expect(try cache.updateID() == (try await store.latestUpdateID()))
+            try CacheFixture.expectContents(cache, equal: expected)
         }
     }
 

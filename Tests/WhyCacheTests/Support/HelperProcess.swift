@@ -5,26 +5,30 @@ import Testing
 /// test starts, reads from, waits for, or kills.
 final class HelperProcess: @unchecked Sendable {
     /// The path of the helper executable, next to the test bundle in the build folder.
-    static let executableURL: URL = {
+    static let executableURL: URL = builtExecutable("whycache-test-helper")
+
+    /// The path of the executable product `name` of this package, next to the
+    /// test bundle in the build folder.
+    static func builtExecutable(_ name: String) -> URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
         // The test binary is either `.build/<config>/WhyCachePackageTests.xctest`
         // (a file on Linux) or a bundle directory further down on macOS.
         for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("whycache-test-helper")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        return directory.appendingPathComponent("whycache-test-helper")
-    }()
+        return directory.appendingPathComponent(name)
+    }
 
     let process = Process()
     private let output = Pipe()
     private let errors = Pipe()
 
-    /// Starts `whycache-test-helper arguments...`.
-    init(_ arguments: [String]) throws {
-        process.executableURL = Self.executableURL
+    /// Starts `whycache-test-helper arguments...`, or `executable arguments...`.
+    init(_ arguments: [String], executable: URL = HelperProcess.executableURL) throws {
+        process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = output
         process.standardError = errors

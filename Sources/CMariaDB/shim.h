@@ -1,0 +1,2 @@
+// The MariaDB Connector/C client library (Debian: libmariadb-dev).
+#include <mysql.h>

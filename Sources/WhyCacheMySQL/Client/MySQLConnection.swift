@@ -1,0 +1,252 @@
+import CMariaDB
+import WhyCache
+
+/// One connection to a MySQL or MariaDB server, with the prepared statements
+/// made on it.
+///
+/// Every call blocks until the server answers, so a connection is only used
+/// inside ``run(_:)``, which runs on the connection's own serial Dispatch
+/// queue — never on Swift's cooperative thread pool — and which also ensures
+/// that one thread at a time uses the `MYSQL` handle, as libmariadb requires.
+///
+/// Once an error has broken the connection (``MySQLClientError/breaksConnection``)
+/// it is marked ``isBroken`` and must be closed rather than reused.
+final class MySQLConnection: @unchecked Sendable {
+    // @unchecked Sendable: the handle and the statement cache are touched only
+    // on `queue` (a serial queue), which orders every access.
+
+    /// The serial queue on which every use of the handle happens.
+    private let queue: BlockingIOQueue
+
+    /// The libmariadb connection handle; owned, closed in `close()`.
+    private let handle: UnsafeMutablePointer<MYSQL>
+
+    /// Prepared statements, by SQL text, made on this connection.
+    private var statements: [String: MySQLStatement] = [:]
+
+    /// Whether an error broke the connection.
+    private(set) var isBroken = false
+
+    /// Whether `close()` ran.
+    private var isClosed = false
+
+    /// libmariadb's one-time global initialization, which is not thread-safe
+    /// and must run before the first `mysql_init` of any thread.
+    private static let libraryInitialized: Bool = mysql_server_init(0, nil, nil) == 0
+
+    private init(handle: UnsafeMutablePointer<MYSQL>, queue: BlockingIOQueue) {
+        self.handle = handle
+        self.queue = queue
+    }
+
+    deinit {
+        if !isClosed {
+            closeHandle()
+        }
+    }
+
+    /// Opens a connection as `configuration` says, on a queue of its own.
+    static func open(_ configuration: MySQLConfiguration) async throws(MySQLClientError) -> MySQLConnection {
+        let queue = BlockingIOQueue(label: "WhyCache.MySQL.connection", concurrent: false)
+        return try await queue.run { () throws(MySQLClientError) -> MySQLConnection in
+            try connectBlocking(configuration, queue: queue)
+        }
+    }
+
+    /// Runs `body` with this connection on its queue and returns its result.
+    ///
+    /// An error that breaks the connection marks it broken.
+    func run<T: Sendable, Failure: MySQLClientFailure>(
+        _ body: @escaping @Sendable (MySQLConnection) throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        try await queue.run { () throws(Failure) -> T in
+            do throws(Failure) {
+                return try body(self)
+            } catch {
+                if error.clientError.breaksConnection { self.isBroken = true }
+                throw error
+            }
+        }
+    }
+
+    /// Closes the connection (politely, telling the server) on its queue.
+    func close() async {
+        await queue.run { () in
+            if !self.isClosed { self.closeHandle() }
+        }
+    }
+
+    // MARK: Blocking operations (call only inside `run`)
+
+    /// Runs one SQL statement that takes no parameters and returns no rows
+    /// (`BEGIN`, `COMMIT`, DDL), through the text protocol.
+    func execute(_ sql: String) throws(MySQLClientError) {
+        let status = sql.withCString { mysql_real_query(handle, $0, UInt(sql.utf8.count)) }
+        guard status == 0 else { throw lastError() }
+        // A statement without a result set still may return one (it does not
+        // here); consume it so that the connection is ready for the next one.
+        if let result = mysql_store_result(handle) { mysql_free_result(result) }
+    }
+
+    /// The prepared statement for `sql`, prepared on first use.
+    func statement(_ sql: String) throws(MySQLClientError) -> MySQLStatement {
+        if let statement = statements[sql] { return statement }
+        let statement = try MySQLStatement.prepare(sql, on: handle)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` inside a transaction: commits when it returns, rolls back
+    /// when it throws.
+    ///
+    /// - Throws: ``MySQLTransactionError/commitFailed(_:)`` when everything
+    ///   before the commit worked but the commit itself failed, so that the
+    ///   caller can tell "not written" from "outcome unknown".
+    func transaction<T>(_ body: () throws(MySQLWorkError) -> T) throws(MySQLTransactionError) -> T {
+        do throws(MySQLClientError) {
+            try execute("START TRANSACTION")
+        } catch {
+            throw .beforeCommit(.client(error))
+        }
+        let result: T
+        do throws(MySQLWorkError) {
+            result = try body()
+        } catch {
+            if !error.clientError.breaksConnection { try? execute("ROLLBACK") }
+            throw .beforeCommit(error)
+        }
+        do throws(MySQLClientError) {
+            try execute("COMMIT")
+        } catch {
+            throw .commitFailed(error)
+        }
+        return result
+    }
+
+    /// The error the connection reported last.
+    func lastError() -> MySQLClientError {
+        MySQLClientError(
+            code: mysql_errno(handle),
+            sqlState: String(cString: mysql_sqlstate(handle)),
+            message: String(cString: mysql_error(handle))
+        )
+    }
+
+    // MARK: Private
+
+    /// Connects on the current thread, which must be `queue`'s.
+    private static func connectBlocking(
+        _ configuration: MySQLConfiguration, queue: BlockingIOQueue
+    ) throws(MySQLClientError) -> MySQLConnection {
+        guard libraryInitialized else {
+            throw MySQLClientError(code: 2000, sqlState: "HY000", message: "libmariadb failed to initialize")
+        }
+        guard let handle = mysql_init(nil) else {
+            throw MySQLClientError(code: 2008, sqlState: "HY000", message: "libmariadb could not allocate a connection")
+        }
+        let connection = MySQLConnection(handle: handle, queue: queue)
+        try connection.applyOptions(configuration)
+        let connected = configuration.password.withCString { password in
+            mysql_real_connect(
+                handle,
+                configuration.endpoint.host,
+                configuration.user,
+                password,
+                configuration.database,
+                UInt32(configuration.endpoint.port),
+                configuration.endpoint.socketPath,
+                UInt(CLIENT_FOUND_ROWS)
+            )
+        }
+        guard connected != nil else {
+            let error = connection.lastError()
+            connection.isBroken = true
+            throw error
+        }
+        // libmariadb may fall back to a plain connection when the server has
+        // no TLS, even when asked to enforce it: check that TLS is in use.
+        if configuration.tls.mode != .disabled, mysql_get_ssl_cipher(handle) == nil {
+            connection.isBroken = true
+            throw MySQLClientError(code: 2026, sqlState: "HY000", message: "TLS is required, but the server did not use it for the connection")
+        }
+        return connection
+    }
+
+    /// Sets the connection options (timeouts, TLS, session setup) before connecting.
+    private func applyOptions(_ configuration: MySQLConfiguration) throws(MySQLClientError) {
+        func set(_ option: mysql_option, _ value: UnsafeRawPointer?) throws(MySQLClientError) {
+            guard mysql_options(handle, option, value) == 0 else {
+                throw MySQLClientError(code: 2000, sqlState: "HY000", message: "libmariadb rejected connection option \(option.rawValue)")
+            }
+        }
+        func set(_ option: mysql_option, seconds: Duration) throws(MySQLClientError) {
+            var value = UInt32(clamping: max(1, seconds.components.seconds))
+            try set(option, &value)
+        }
+        func set(_ option: mysql_option, flag: Bool) throws(MySQLClientError) {
+            var value: my_bool = flag ? 1 : 0
+            try set(option, &value)
+        }
+        func set(_ option: mysql_option, text: String) throws(MySQLClientError) {
+            let status = text.withCString { mysql_options(handle, option, $0) }
+            guard status == 0 else {
+                throw MySQLClientError(code: 2000, sqlState: "HY000", message: "libmariadb rejected connection option \(option.rawValue)")
+            }
+        }
+        try set(MYSQL_OPT_CONNECT_TIMEOUT, seconds: configuration.connectTimeout)
+        try set(MYSQL_OPT_READ_TIMEOUT, seconds: configuration.readTimeout)
+        try set(MYSQL_OPT_WRITE_TIMEOUT, seconds: configuration.writeTimeout)
+        try set(MYSQL_OPT_LOCAL_INFILE, flag: false)
+        // READ COMMITTED: each statement reads the newest committed rows and
+        // takes no gap locks; docs/FORMAT.md §4 argues why appends stay in order.
+        try set(MYSQL_INIT_COMMAND, text: "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        switch configuration.endpoint.protocolKind {
+        case .tcp:
+            var value = UInt32(MYSQL_PROTOCOL_TCP.rawValue)
+            try set(MYSQL_OPT_PROTOCOL, &value)
+        case .socket:
+            var value = UInt32(MYSQL_PROTOCOL_SOCKET.rawValue)
+            try set(MYSQL_OPT_PROTOCOL, &value)
+        }
+        let tls = configuration.tls
+        switch tls.mode {
+        case .disabled:
+            break
+        case .required, .verifyServer:
+            try set(MYSQL_OPT_SSL_ENFORCE, flag: true)
+            try set(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, flag: tls.mode == .verifyServer)
+            if let path = tls.certificateAuthorityPath { try set(MYSQL_OPT_SSL_CA, text: path) }
+            if let path = tls.clientCertificatePath { try set(MYSQL_OPT_SSL_CERT, text: path) }
+            if let path = tls.clientKeyPath { try set(MYSQL_OPT_SSL_KEY, text: path) }
+        }
+    }
+
+    /// Closes every statement and the handle. Runs on `queue` (or in deinit,
+    /// when no one else can hold the connection).
+    private func closeHandle() {
+        for statement in statements.values { statement.close() }
+        statements.removeAll()
+        mysql_close(handle)
+        isClosed = true
+    }
+}
+
+/// How a transaction failed: before the commit (nothing was written) or in
+/// the commit itself (the outcome is unknown when the connection broke).
+enum MySQLTransactionError: Error {
+    /// The transaction failed before `COMMIT` was sent; it was rolled back
+    /// (explicitly, or by the server when the connection broke).
+    case beforeCommit(MySQLWorkError)
+
+    /// `COMMIT` failed. When the error broke the connection, the server may
+    /// or may not have committed.
+    case commitFailed(MySQLClientError)
+
+    /// The underlying client error.
+    var clientError: MySQLClientError {
+        switch self {
+        case .beforeCommit(let error): error.clientError
+        case .commitFailed(let error): error
+        }
+    }
+}

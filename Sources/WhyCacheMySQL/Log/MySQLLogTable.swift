@@ -1,0 +1,286 @@
+import WhyCache
+
+/// The statements that read and write the log and its counter row.
+///
+/// Every method blocks and takes the connection to use, so it runs inside
+/// ``MySQLConnection/run(_:)``. Values are always bound as parameters; only
+/// the (validated) table names are part of the SQL text.
+struct MySQLLogTable: Sendable {
+    let schema: MySQLSchema
+
+    /// "host:port/database.table", for messages.
+    let location: String
+
+    /// Whether single-key records replace the previous one of their key.
+    let compactsSingleKeyRecords: Bool
+
+    /// The most rows one `INSERT` statement carries.
+    private static let rowsPerInsert = 32
+
+    /// How often a page is read again when compaction emptied it while it
+    /// was read (each retry sees a newer snapshot, so one retry nearly always
+    /// suffices).
+    private static let maximumPageAttempts = 64
+
+    /// The most keys one compaction statement deletes records of.
+    private static let keysPerCompaction = 64
+
+    /// The most payload bytes one `INSERT` statement carries (well below the
+    /// servers' default `max_allowed_packet` of 16 MiB).
+    private static let bytesPerInsert = 4 << 20
+
+    /// The counter row.
+    struct Meta: Sendable {
+        /// The newest id handed out.
+        var lastUpdateID: UInt64
+        /// The id through which records were removed.
+        var removedThrough: UInt64
+    }
+
+    // MARK: Reading
+
+    /// Reads the counter row.
+    ///
+    /// - Parameter forUpdate: Locks the row until the transaction ends; the
+    ///   lock is what orders appends (docs/FORMAT.md §4).
+    func meta(on connection: MySQLConnection, forUpdate: Bool = false) throws(MySQLWorkError) -> Meta {
+        var found: [MySQLValue]?
+        do throws(MySQLClientError) {
+            let sql = "SELECT format_version, last_update_id, removed_through FROM \(schema.meta) WHERE id = 1" + (forUpdate ? " FOR UPDATE" : "")
+            try connection.statement(sql).query([], columns: [.unsigned, .unsigned, .unsigned]) { row throws(MySQLClientError) in found = row }
+        } catch {
+            throw .client(error)
+        }
+        guard let found, let version = found[0].unsignedValue, let last = found[1].unsignedValue, let removed = found[2].unsignedValue else {
+            throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) is missing; run createIfMissing()"))
+        }
+        guard version == MySQLSchema.formatVersion else {
+            throw .datastore(.notADatastore(path: location, reason: "the tables have format version \(version); this library reads version \(MySQLSchema.formatVersion)"))
+        }
+        return Meta(lastUpdateID: last, removedThrough: removed)
+    }
+
+    /// One page of records in `(after, through]` (see ``Datastore/readRecords(after:through:limits:)``).
+    ///
+    /// Three statements: the ids and sizes of the page (which decides where it
+    /// ends), the rows of those records, and the counter row, read last so
+    /// that records removed by a history rewrite while the page was read are
+    /// reported as removed, never returned incomplete.
+    func readPage(
+        after: UInt64, through: UInt64?, limits: DatastorePageLimits, on connection: MySQLConnection
+    ) throws(MySQLWorkError) -> [LogEntry] {
+        let upper = through ?? UInt64.max
+        var entries: [LogEntry] = []
+        // Statements 1 and 2 read different snapshots. When compaction
+        // deleted every record of the page between them, the page would come
+        // back empty although newer records (their replacements) exist: then
+        // the page is read again, and the new snapshot holds the replacements.
+        var attempts = 0
+        while after < upper, entries.isEmpty, attempts < Self.maximumPageAttempts {
+            attempts += 1
+            let last = try pageEnd(after: after, through: upper, limits: limits, on: connection)
+            if let last {
+                var assembler = PayloadAssembler(location: location)
+                do throws(MySQLClientError) {
+                    let sql = "SELECT update_id, part, payload_size, checksum, bytes FROM \(schema.log) WHERE update_id > ? AND update_id <= ? ORDER BY update_id, part"
+                    try connection.statement(sql).query([.unsigned(after), .unsigned(last)], columns: PayloadAssembler.rowColumns) {
+                        row throws(MySQLClientError) in assembler.add(row: row)
+                    }
+                } catch {
+                    throw .client(error)
+                }
+                assembler.finishRows()
+                entries = assembler.completed.map { LogEntry(updateID: $0.id, payload: $0.payload) }
+                // A damaged record ends the page: the records before it are
+                // returned, and the next read, which starts at it, fails.
+                if let failure = assembler.failure {
+                    guard case .corruptRecord(_, let damaged?, _) = failure else { throw .datastore(failure) }
+                    entries = entries.filter { $0.updateID < damaged }
+                    if entries.isEmpty { throw .datastore(failure) }
+                }
+            } else {
+                break
+            }
+            if entries.isEmpty, attempts == Self.maximumPageAttempts {
+                throw .datastore(.unavailable(reason: "\(location): compaction removed every record of \(attempts) reads of the page after \(after)"))
+            }
+        }
+        let meta = try meta(on: connection)
+        if after < meta.removedThrough {
+            throw .datastore(.historyRewritten(firstRetainedUpdateID: meta.removedThrough + 1))
+        }
+        return entries
+    }
+
+    /// The id of the last record of the page that starts after `after`, or
+    /// `nil` when there is none.
+    private func pageEnd(
+        after: UInt64, through: UInt64, limits: DatastorePageLimits, on connection: MySQLConnection
+    ) throws(MySQLWorkError) -> UInt64? {
+        var last: UInt64?
+        var bytes = 0
+        do throws(MySQLClientError) {
+            let sql = "SELECT update_id, payload_size FROM \(schema.log) WHERE update_id > ? AND update_id <= ? AND part = 0 ORDER BY update_id LIMIT ?"
+            let parameters: [MySQLValue] = [.unsigned(after), .unsigned(through), .unsigned(UInt64(limits.maximumCount))]
+            try connection.statement(sql).query(parameters, columns: [.unsigned, .unsigned]) { row throws(MySQLClientError) in
+                // A page stops growing once its payloads reach the byte limit.
+                guard bytes < limits.maximumBytes else { return }
+                last = row[0].unsignedValue
+                bytes += Int(clamping: row[1].unsignedValue ?? 0)
+            }
+        } catch {
+            throw .client(error)
+        }
+        return last
+    }
+
+    // MARK: Appending
+
+    /// Appends `payloads` as consecutive records inside the caller's
+    /// transaction and returns their ids.
+    ///
+    /// The counter row is read `FOR UPDATE` first and written last, so the
+    /// row lock is held from the moment ids are taken until the transaction
+    /// commits: appends commit one after another, in id order.
+    func append(_ payloads: [[UInt8]], on connection: MySQLConnection) throws(MySQLWorkError) -> [UInt64] {
+        let meta = try meta(on: connection, forUpdate: true)
+        let first = meta.lastUpdateID + 1
+        let ids = (0..<UInt64(payloads.count)).map { first + $0 }
+        var rows: [[MySQLValue]] = []
+        var singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])] = []
+        for (id, payload) in zip(ids, payloads) {
+            let singleKey = compactsSingleKeyRecords ? Self.singleKey(of: payload) : nil
+            if let singleKey { singleKeys.append((id, StableHash.fnv1a(singleKey), singleKey)) }
+            for (part, bytes) in PayloadRows.parts(of: payload).enumerated() {
+                let head = part == 0
+                let key = head ? singleKey : nil
+                rows.append([
+                    .unsigned(id), .unsigned(UInt64(part)),
+                    .unsigned(head ? UInt64(payload.count) : 0),
+                    .unsigned(head ? PayloadRows.checksum(of: payload) : 0),
+                    key.map { .unsigned(StableHash.fnv1a($0)) } ?? .null,
+                    key.map { .bytes($0) } ?? .null,
+                    .bytes(Array(bytes)),
+                ])
+            }
+        }
+        do throws(MySQLClientError) {
+            try insert(rows, on: connection)
+            try compact(singleKeys, before: first, on: connection)
+            if let last = ids.last {
+                try connection.statement("UPDATE \(schema.meta) SET last_update_id = ? WHERE id = 1").execute([.unsigned(last)])
+            }
+        } catch {
+            throw .client(error)
+        }
+        return ids
+    }
+
+    /// Deletes the single-key records that the batch's single-key records
+    /// replace: older ones of the same keys, and those of the batch itself
+    /// that a later record of the batch replaces.
+    ///
+    /// Keys go to the server in groups of ``keysPerCompaction``: the hash
+    /// list lets the server use the `single_key` index, the (hash, key) pairs
+    /// make a hash collision harmless.
+    private func compact(
+        _ singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])], before first: UInt64, on connection: MySQLConnection
+    ) throws(MySQLClientError) {
+        guard !singleKeys.isEmpty else { return }
+        var newest: [[UInt8]: UInt64] = [:]
+        for single in singleKeys { newest[single.key] = single.id }
+        let replacedInBatch = singleKeys.filter { newest[$0.key] != $0.id }.map(\.id)
+        var distinct: [(hash: UInt64, key: [UInt8])] = []
+        for single in singleKeys where newest[single.key] == single.id { distinct.append((single.hash, single.key)) }
+        var start = 0
+        while start < distinct.count {
+            let group = distinct[start..<min(start + Self.keysPerCompaction, distinct.count)]
+            let hashes = Array(repeating: "?", count: group.count).joined(separator: ", ")
+            let pairs = Array(repeating: "(?, ?)", count: group.count).joined(separator: ", ")
+            let sql = """
+                DELETE old FROM \(schema.log) AS old JOIN \(schema.log) AS head ON old.update_id = head.update_id
+                WHERE head.part = 0 AND head.update_id < ? AND head.single_key_hash IN (\(hashes))
+                AND (head.single_key_hash, head.single_key) IN (\(pairs))
+                """
+            var parameters: [MySQLValue] = [.unsigned(first)]
+            parameters += group.map { .unsigned($0.hash) }
+            parameters += group.flatMap { [MySQLValue.unsigned($0.hash), .bytes($0.key)] }
+            try connection.statement(sql).execute(parameters)
+            start += group.count
+        }
+        var index = 0
+        while index < replacedInBatch.count {
+            let group = replacedInBatch[index..<min(index + Self.keysPerCompaction, replacedInBatch.count)]
+            let list = Array(repeating: "?", count: group.count).joined(separator: ", ")
+            try connection.statement("DELETE FROM \(schema.log) WHERE update_id IN (\(list))").execute(group.map { .unsigned($0) })
+            index += group.count
+        }
+    }
+
+    /// Inserts log rows, several per statement.
+    private func insert(_ rows: [[MySQLValue]], on connection: MySQLConnection) throws(MySQLClientError) {
+        var start = 0
+        while start < rows.count {
+            var end = start
+            var bytes = 0
+            while end < rows.count, end - start < Self.rowsPerInsert, end == start || bytes < Self.bytesPerInsert {
+                bytes += rows[end][6].bytesValue?.count ?? 0
+                end += 1
+            }
+            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
+            let sql = "INSERT INTO \(schema.log) (update_id, part, payload_size, checksum, single_key_hash, single_key, bytes) VALUES \(placeholders)"
+            try connection.statement(sql).execute(rows[start..<end].flatMap { $0 })
+            start = end
+        }
+    }
+
+    /// The key of `payload` when it is a valid log record with exactly one
+    /// operation; otherwise `nil` (the datastore stores payloads it cannot
+    /// decode unchanged, and never compacts them).
+    static func singleKey(of payload: [UInt8]) -> [UInt8]? {
+        payload.withUnsafeBytes { bytes -> [UInt8]? in
+            guard let record = try? LogRecordView(validating: bytes), record.operationCount == 1 else { return nil }
+            var key: [UInt8]?
+            record.forEachOperation { _, operationKey, _ in key = Array(operationKey) }
+            return key
+        }
+    }
+
+    // MARK: Removing history
+
+    /// Moves `removed_through` to `updateID` (in the caller's transaction)
+    /// after checking that a checkpoint covers it and that it exists.
+    ///
+    /// - Returns: whether anything changed.
+    func markRemoved(
+        through updateID: UInt64, latestCheckpoint: UInt64?, on connection: MySQLConnection
+    ) throws(MySQLWorkError) -> Bool {
+        let meta = try meta(on: connection, forUpdate: true)
+        guard updateID > meta.removedThrough else { return false }
+        guard let latestCheckpoint, latestCheckpoint >= updateID else {
+            throw .datastore(.noCheckpointCovers(updateID: updateID))
+        }
+        guard updateID <= meta.lastUpdateID else {
+            throw .datastore(.invalidRequest(reason: "cannot remove records through \(updateID): the newest record is \(meta.lastUpdateID)"))
+        }
+        do throws(MySQLClientError) {
+            try connection.statement("UPDATE \(schema.meta) SET removed_through = ? WHERE id = 1").execute([.unsigned(updateID)])
+        } catch {
+            throw .client(error)
+        }
+        return true
+    }
+
+    /// Deletes up to `limit` rows of records at or below `removed_through`;
+    /// returns how many it deleted. Runs in autocommit mode, in small steps,
+    /// so that no long transaction holds locks.
+    func deleteRemovedRows(limit: Int, on connection: MySQLConnection) throws(MySQLWorkError) -> UInt64 {
+        do throws(MySQLClientError) {
+            let sql = "DELETE FROM \(schema.log) WHERE update_id <= (SELECT removed_through FROM \(schema.meta) WHERE id = 1) ORDER BY update_id, part LIMIT ?"
+            return try connection.statement(sql).execute([.unsigned(UInt64(limit))])
+        } catch {
+            throw .client(error)
+        }
+    }
+}
+

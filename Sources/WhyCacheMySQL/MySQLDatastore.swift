@@ -1,0 +1,272 @@
+import WhyCache
+
+/// The production datastore: the change log in MySQL or MariaDB tables,
+/// shared by every machine of a fleet.
+///
+/// ```swift
+/// let log = try MySQLDatastore(configuration: MySQLConfiguration(
+///     endpoint: .tcp(host: "db.internal"), user: "whycache", password: secret,
+///     database: "app", table: try MySQLIdentifier("flags_log")))
+/// try await log.createIfMissing()          // once, e.g. from a deploy step
+/// let cache = try SharedCache(statePath: "/dev/shm/flags.whycache", datastore: log)
+/// ```
+///
+/// ## Tables
+/// Four InnoDB tables named after ``MySQLConfiguration/table``, created by
+/// ``createIfMissing()`` (never implicitly) or by a database administrator
+/// from `Schema/whycache_log.sql`. `docs/FORMAT.md` §4 describes every column.
+///
+/// ## No record is ever skipped
+/// Ids are not `AUTO_INCREMENT` values (those are taken at insert time, so a
+/// later id can commit before an earlier one and a reader can jump the gap
+/// for good). Each append transaction reads the one counter row with
+/// `SELECT … FOR UPDATE`, inserts its records with the next ids, writes the
+/// counter back and commits, holding the row lock from the moment it takes its
+/// ids until its commit. Appends therefore commit in id order, and a reader
+/// that sees id `n` sees every id below it. `docs/FORMAT.md` §4 gives the
+/// whole argument.
+///
+/// ## Single-key records are compact
+/// When ``MySQLConfiguration/compactsSingleKeyRecords`` is on (the default),
+/// appending a record that changes exactly one key deletes, in the same
+/// transaction, the previous single-key record of that key. Repeated writes
+/// of one key therefore keep one record in the log, not one per write. A
+/// machine that had not read the deleted record reaches the key's newer value
+/// when it reads the record that replaced it; until then that key shows the
+/// value it had before (never an older one than the machine already showed).
+///
+/// ## Threads and connections
+/// libmariadb blocks, so every statement runs on a Dispatch queue owned by
+/// its connection, never on Swift's cooperative pool. A pool of up to
+/// ``MySQLConfiguration/poolSize`` connections serves concurrent calls;
+/// appends waiting at the same time share one transaction (group commit),
+/// with up to ``MySQLConfiguration/maximumConcurrentAppends`` in flight.
+///
+/// ## Failures
+/// A server that is down, restarting or unreachable makes calls fail with
+/// ``DatastoreError/unavailable(reason:)``; broken connections are replaced on
+/// the next call, so everything works again as soon as the server is back.
+/// An append whose commit was interrupted fails with
+/// ``DatastoreError/appendOutcomeUnknown(reason:)``. Wrong credentials give
+/// ``DatastoreError/accessDenied(reason:)``; an unknown database
+/// ``DatastoreError/invalidConfiguration(reason:)``; missing tables
+/// ``DatastoreError/notADatastore(path:reason:)``. No message ever holds the password.
+public final class MySQLDatastore: Datastore {
+    /// The configuration the datastore was created with.
+    public let configuration: MySQLConfiguration
+
+    private let pool: MySQLConnectionPool
+    private let schema: MySQLSchema
+    private let log: MySQLLogTable
+    private let checkpoints: MySQLCheckpointTable
+    private let appender: MySQLAppender
+
+    /// Rows deleted per statement when history is removed.
+    private static let deletionBatch = 5_000
+
+    /// Creates a datastore; connects lazily, on first use.
+    ///
+    /// - Throws: ``DatastoreError/invalidConfiguration(reason:)`` for unusable values.
+    public init(configuration: MySQLConfiguration) throws(DatastoreError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.pool = MySQLConnectionPool(configuration: configuration)
+        self.schema = MySQLSchema(table: configuration.table)
+        self.log = MySQLLogTable(schema: schema, location: configuration.location, compactsSingleKeyRecords: configuration.compactsSingleKeyRecords)
+        self.checkpoints = MySQLCheckpointTable(schema: schema, location: configuration.location)
+        self.appender = MySQLAppender(pool: pool, log: log, maximumWorkers: configuration.maximumConcurrentAppends)
+    }
+
+    /// The SQL script that creates the tables of the log `table` (what
+    /// ``createIfMissing()`` runs), commented, for a database administrator.
+    public static func schemaScript(table: MySQLIdentifier) -> String {
+        MySQLSchema(table: table).script
+    }
+
+    // MARK: Datastore
+
+    /// Creates the four tables and the counter row when they are missing, and
+    /// checks the format version of existing ones.
+    ///
+    /// The user needs the `CREATE` privilege on the database for this call
+    /// only; everything else needs `SELECT`, `INSERT`, `UPDATE` and `DELETE`.
+    public func createIfMissing() async throws(DatastoreError) {
+        let (schema, log) = (schema, log)
+        try await run("create tables") { connection throws(MySQLWorkError) in
+            do throws(MySQLClientError) {
+                for statement in schema.createStatements { try connection.execute(statement) }
+            } catch {
+                throw .client(error)
+            }
+            _ = try log.meta(on: connection)
+        }
+    }
+
+    public func latestUpdateID() async throws(DatastoreError) -> UInt64 {
+        let log = log
+        return try await run("read the newest id") { connection throws(MySQLWorkError) in
+            try log.meta(on: connection).lastUpdateID
+        }
+    }
+
+    public func firstRetainedUpdateID() async throws(DatastoreError) -> UInt64 {
+        let log = log
+        return try await run("read the oldest id") { connection throws(MySQLWorkError) in
+            try log.meta(on: connection).removedThrough + 1
+        }
+    }
+
+    public func readRecords(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> [LogEntry] {
+        let log = log
+        return try await run("read records") { connection throws(MySQLWorkError) in
+            try log.readPage(after: after, through: through, limits: limits, on: connection)
+        }
+    }
+
+    public func append(contentsOf payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64] {
+        for payload in payloads where payload.count > WhyCacheLimits.maximumRecordSize {
+            throw .recordTooLarge(size: payload.count, maximum: WhyCacheLimits.maximumRecordSize)
+        }
+        guard !payloads.isEmpty else { return [] }
+        return try await appender.append(payloads)
+    }
+
+    public func latestCheckpoint() async throws(DatastoreError) -> CheckpointInfo? {
+        let checkpoints = checkpoints
+        return try await run("read the latest checkpoint") { connection throws(MySQLWorkError) in
+            try checkpoints.latest(on: connection)
+        }
+    }
+
+    public func beginCheckpoint(at updateID: UInt64) async throws(DatastoreError) -> any CheckpointWriter {
+        let latest = try await latestUpdateID()
+        guard updateID >= 1, updateID <= latest else {
+            throw .invalidRequest(reason: "a checkpoint at update \(updateID) is outside the log (1...\(latest))")
+        }
+        let checkpoints = checkpoints
+        try await run("reclaim abandoned checkpoints") { connection throws(MySQLWorkError) in
+            try checkpoints.deleteAbandoned(on: connection)
+        }
+        let lockName = MySQLNamedLock.name(
+            database: configuration.database, table: configuration.table,
+            purpose: "checkpoint:" + String(UInt64.random(in: 1...UInt64.max), radix: 16))
+        let acquired: MySQLNamedLock?
+        do throws(MySQLClientError) {
+            acquired = try await MySQLNamedLock.acquire(lockName, pool: pool)
+        } catch {
+            throw error.datastoreError(operation: "begin checkpoint", location: configuration.location)
+        }
+        guard let lock = acquired else {
+            throw .requestFailed(operation: "begin checkpoint", reason: "a fresh random lock name was taken")
+        }
+        do throws(DatastoreError) {
+            let checkpointID = try await run("begin checkpoint") { connection throws(MySQLWorkError) in
+                try checkpoints.create(updateID: updateID, writerLock: lockName, on: connection)
+            }
+            return MySQLCheckpointWriter(updateID: updateID, checkpointID: checkpointID, lock: lock, pool: pool, table: checkpoints)
+        } catch {
+            await lock.release()
+            throw error
+        }
+    }
+
+    public func readCheckpoint(
+        _ checkpoint: CheckpointInfo, from position: CheckpointPosition, limits: DatastorePageLimits
+    ) async throws(DatastoreError) -> (payloads: [[UInt8]], next: CheckpointPosition?) {
+        let checkpoints = checkpoints
+        let page = try await run("read checkpoint") { connection throws(MySQLWorkError) -> CheckpointPayloadPage in
+            guard let found = try checkpoints.published(at: checkpoint.updateID, on: connection) else {
+                throw .datastore(.checkpointNotFound(updateID: checkpoint.updateID))
+            }
+            let payloads = try checkpoints.readPayloads(checkpointID: found.id, from: position.index, limits: limits, on: connection)
+            // Read the row again: a checkpoint removed while its payloads were
+            // read is reported as removed, never returned incomplete.
+            guard try checkpoints.published(at: checkpoint.updateID, on: connection)?.id == found.id else {
+                throw .datastore(.checkpointNotFound(updateID: checkpoint.updateID))
+            }
+            for (offset, entry) in payloads.enumerated() where entry.id != position.index + UInt64(offset) {
+                throw .datastore(.corruptRecord(
+                    location: "\(checkpoints.location) checkpoint \(found.id)", updateID: checkpoint.updateID,
+                    reason: "payload \(position.index + UInt64(offset)) is missing"))
+            }
+            let end = position.index + UInt64(payloads.count)
+            if payloads.isEmpty, end < found.recordCount {
+                throw .datastore(.corruptRecord(
+                    location: "\(checkpoints.location) checkpoint \(found.id)", updateID: checkpoint.updateID,
+                    reason: "payload \(end) of \(found.recordCount) is missing"))
+            }
+            return CheckpointPayloadPage(payloads: payloads.map(\.payload), next: end < found.recordCount ? CheckpointPosition(index: end, offset: end) : nil)
+        }
+        return (page.payloads, page.next)
+    }
+
+    public func removeCheckpoints(before updateID: UInt64) async throws(DatastoreError) {
+        let checkpoints = checkpoints
+        try await run("remove checkpoints") { connection throws(MySQLWorkError) in
+            try checkpoints.deletePublished(before: updateID, on: connection)
+        }
+    }
+
+    public func removeRecords(through updateID: UInt64) async throws(DatastoreError) {
+        guard updateID > 0 else { return }
+        let (log, checkpoints) = (log, checkpoints)
+        do throws(MySQLPoolError<MySQLTransactionError>) {
+            _ = try await pool.run(retryingStale: { error in
+                if case .beforeCommit = error { return true }
+                return false
+            }) { connection throws(MySQLTransactionError) -> Bool in
+                try connection.transaction { () throws(MySQLWorkError) -> Bool in
+                    let covering = try checkpoints.latestUpdateID(on: connection)
+                    return try log.markRemoved(through: updateID, latestCheckpoint: covering, on: connection)
+                }
+            }
+        } catch {
+            switch error {
+            case .connect(let error): throw error.datastoreError(operation: "remove records", location: configuration.location)
+            case .work(.beforeCommit(let error)): throw error.datastoreError(operation: "remove records", location: configuration.location)
+            case .work(.commitFailed(let error)): throw error.datastoreError(operation: "remove records", location: configuration.location)
+            }
+        }
+        // Readers learn about the removal from the counter row, committed
+        // above, before any row disappears. The rows go in small batches; an
+        // interrupted deletion is finished by the next call.
+        let batch = Self.deletionBatch
+        while try await run("remove records", { connection throws(MySQLWorkError) -> UInt64 in
+            try log.deleteRemovedRows(limit: batch, on: connection)
+        }) >= UInt64(batch) {}
+    }
+
+    public func acquireMaintenanceLock() async throws(DatastoreError) -> any DatastoreMaintenanceLock {
+        _ = try await latestUpdateID()  // the tables must exist
+        let name = MySQLNamedLock.name(database: configuration.database, table: configuration.table, purpose: "maintenance")
+        let acquired: MySQLNamedLock?
+        do throws(MySQLClientError) {
+            acquired = try await MySQLNamedLock.acquire(name, pool: pool)
+        } catch {
+            throw error.datastoreError(operation: "take the maintenance lock", location: configuration.location)
+        }
+        guard let lock = acquired else { throw .maintenanceLockHeld }
+        return MySQLMaintenanceLock(lock: lock)
+    }
+
+    // MARK: Private
+
+    /// Runs `body` on a pooled connection, retrying on another connection when
+    /// a stale one broke, and turns failures into ``DatastoreError``s.
+    @discardableResult
+    private func run<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (MySQLConnection) throws(MySQLWorkError) -> T
+    ) async throws(DatastoreError) -> T {
+        do throws(MySQLPoolError<MySQLWorkError>) {
+            return try await pool.run(body)
+        } catch {
+            throw error.datastoreError(operation: operation, location: configuration.location)
+        }
+    }
+}
+
+/// A page of checkpoint payloads, passed back from a connection's queue.
+private struct CheckpointPayloadPage: Sendable {
+    var payloads: [[UInt8]]
+    var next: CheckpointPosition?
+}

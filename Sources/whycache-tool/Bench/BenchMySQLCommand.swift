@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import WhyCache
+import WhyCacheMySQL
+
+/// `whycache-tool bench mysql`: workload W through a MySQL/MariaDB datastore —
+/// single-key set latency, the set rate of concurrent writers and of batched
+/// writes, and the rate at which an empty state replays a log from the server.
+///
+/// Every workload gets its own fresh log, named `<table>_<workload>` (default
+/// `bench_<pid>_…`). The library cannot drop tables, so the logs stay on the
+/// server; their names and a `DROP TABLE` statement are printed on stderr.
+struct BenchMySQLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mysql",
+        abstract: "Set latency, concurrent and batched set rates and replay rates through a MySQL/MariaDB datastore (leaves its tables on the server).")
+
+    @OptionGroup var connection: MySQLConnectionOptions
+
+    @Option(name: .long, help: "Single-key records (of distinct keys) in the replayed single-key log.")
+    var records = 100_000
+
+    @Option(name: .long, help: "1000-key records in the replayed batched log.")
+    var batchedRecords = 1_000
+
+    @Option(name: .long, help: "Sequential single-key sets timed for set_latency_us.")
+    var sets = 2_000
+
+    @Option(name: .long, help: "Concurrent writer tasks for the concurrent set rate.")
+    var writers = 8
+
+    @Option(name: .long, help: "Single-key sets per concurrent writer.")
+    var writerSets = 1_000
+
+    @Option(name: .long, help: "Sequential set(contentsOf:) calls of 1000 keys for the batched set rate.")
+    var batches = 100
+
+    @Option(name: .long, help: "Folder for the state files (default: /dev/shm when present, else the temporary folder).")
+    var directory: String?
+
+    @Flag(name: .long, help: "Turn single-key compaction (MySQLConfiguration.compactsSingleKeyRecords) off in every log, to measure what it costs.")
+    var noSingleKeyCompaction = false
+
+    /// The workloads, each with its own log named `<table>_<suffix>`.
+    private static let suffixes = ["sets", "writers", "batches", "replay1", "replay1000"]
+
+    /// Keys per record of the batched workloads.
+    private static let batchKeys = 1_000
+
+    /// Rejects counts below 1.
+    func validate() throws {
+        for (name, value) in [("records", records), ("batched-records", batchedRecords), ("sets", sets), ("writers", writers),
+                              ("writer-sets", writerSets), ("batches", batches)] where value < 1 {
+            throw ValidationError("--\(name) must be at least 1")
+        }
+    }
+
+    /// Runs the five workloads, each on a fresh log.
+    func run() async throws {
+        let folder = (directory ?? scratchFolder()) + "/whycache-bench-mysql-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = try await ToolFailure.mapDatastore { () throws(DatastoreError) in
+            try connection.configuration(defaultTable: "bench_\(getpid())")
+        }
+        reportTables(base)
+
+        try await setLatency(try await freshLog(base, "sets"), folder: folder)
+        try await concurrentSets(try await freshLog(base, "writers"), folder: folder)
+        try await batchedSets(try await freshLog(base, "batches"), folder: folder)
+        try await replay(try await freshLog(base, "replay1"), records: records, keysPerRecord: 1, folder: folder)
+        try await replay(try await freshLog(base, "replay1000"), records: batchedRecords, keysPerRecord: Self.batchKeys, folder: folder)
+    }
+
+    /// Creates the empty log `<table>_<suffix>`; fails when it already holds records.
+    private func freshLog(_ base: MySQLConfiguration, _ suffix: String) async throws -> MySQLDatastore {
+        let (store, latest) = try await ToolFailure.mapDatastore { () async throws(DatastoreError) -> (MySQLDatastore, UInt64) in
+            var configuration = base
+            configuration.table = try MySQLIdentifier("\(base.table.name)_\(suffix)")
+            configuration.compactsSingleKeyRecords = !noSingleKeyCompaction
+            let store = try MySQLDatastore(configuration: configuration)
+            try await store.createIfMissing()
+            return (store, try await store.latestUpdateID())
+        }
+        guard latest == 0 else {
+            throw ValidationError("\(store.configuration.location) already holds records through update \(latest); choose another --table")
+        }
+        return store
+    }
+
+    /// What the notes of the single-key workloads say about compaction.
+    private var compaction: String {
+        noSingleKeyCompaction ? "single-key compaction off" : "single-key compaction on"
+    }
+
+    /// Names the logs this run creates, on stderr (stdout carries only JSON).
+    private func reportTables(_ base: MySQLConfiguration) {
+        let tables = Self.suffixes.flatMap { MySQLTableNaming.tables(of: "\(base.table.name)_\($0)") }
+        FileHandle.standardError.write(Data((
+            "bench mysql: logs \(base.table.name)_{\(Self.suffixes.joined(separator: ","))} in \(base.endpoint)/\(base.database); they stay on the server. "
+                + "Drop them with: DROP TABLE IF EXISTS \(tables.joined(separator: ", "));\n").utf8))
+    }
+
+    /// Times `sets` sequential single-key sets of distinct keys, after ten
+    /// untimed ones (the first connection and statement preparations).
+    private func setLatency(_ store: MySQLDatastore, folder: String) async throws {
+        let cache = try SharedCache(statePath: "\(folder)/state-sets", datastore: store)
+        defer { cache.close() }
+        for index in 0..<10 {
+            let item = Workload.item(UInt32(sets + index), version: 1)
+            try await cache.set(item.value, forKey: item.key)
+        }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(sets)
+        for index in 0..<sets {
+            let item = Workload.item(UInt32(index), version: 1)
+            let start = monotonicSeconds()
+            try await cache.set(item.value, forKey: item.key)
+            latencies.append((monotonicSeconds() - start) * 1e6)
+        }
+        let summary = LatencySummary(microseconds: latencies)
+        let note = "\(sets) sequential single-key sets (distinct keys) through MySQL, each returning after the local apply, \(compaction); "
+            + String(format: "mean %.0f us = %.0f sets/s", summary.mean, 1e6 / summary.mean)
+        Measurement(metric: "set_latency_us", value: summary.p50, unit: "us", keys: sets, note: "p50; " + note).emit()
+        Measurement(metric: "set_latency_us", value: summary.p99, unit: "us", keys: sets, note: "p99; " + note).emit()
+    }
+
+    /// `writers` tasks of one process, each doing `writerSets` single-key sets
+    /// of its own keys on one shared `SharedCache`.
+    private func concurrentSets(_ store: MySQLDatastore, folder: String) async throws {
+        let cache = try SharedCache(statePath: "\(folder)/state-writers", datastore: store)
+        defer { cache.close() }
+        let (writers, perWriter) = (writers, writerSets)
+        let start = monotonicSeconds()
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(perWriter)
+                    for index in 0..<perWriter {
+                        let item = Workload.item(UInt32(writer * perWriter + index), version: 1)
+                        let started = monotonicSeconds()
+                        try await cache.set(item.value, forKey: item.key)
+                        latencies.append((monotonicSeconds() - started) * 1e6)
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        }
+        let elapsed = monotonicSeconds() - start
+        let total = writers * perWriter
+        let logged = try await store.latestUpdateID()
+        guard logged == UInt64(total) else { throw ValidationError("\(total) sets left \(logged) records in the log") }
+        let summary = LatencySummary(microseconds: latencies)
+        let note = "\(writers) concurrent writers: \(writers) tasks x \(perWriter) single-key sets (distinct keys) on one SharedCache in one process, \(compaction); "
+            + String(format: "per set p50 %.0f us, p99 %.0f us", summary.p50, summary.p99)
+        Measurement(metric: "set_keys_per_s", value: Double(total) / elapsed, unit: "keys/s", keys: total, transactionKeys: 1, note: note).emit()
+    }
+
+    /// `batches` sequential `set(contentsOf:)` calls of 1000 distinct keys each.
+    private func batchedSets(_ store: MySQLDatastore, folder: String) async throws {
+        let cache = try SharedCache(statePath: "\(folder)/state-batches", datastore: store)
+        defer { cache.close() }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(batches)
+        for batch in 0..<batches {
+            let items = (0..<Self.batchKeys).map { Workload.item(UInt32(batch * Self.batchKeys + $0), version: 1) }
+            let start = monotonicSeconds()
+            try await cache.set(contentsOf: items)
+            latencies.append((monotonicSeconds() - start) * 1e6)
+        }
+        let summary = LatencySummary(microseconds: latencies)
+        let total = batches * Self.batchKeys
+        let note = "batched \(Self.batchKeys) keys: \(batches) sequential set(contentsOf:) calls of \(Self.batchKeys) distinct keys (one record each); "
+            + String(format: "per call p50 %.1f ms, p99 %.1f ms", summary.p50 / 1000, summary.p99 / 1000)
+        Measurement(metric: "set_keys_per_s", value: Double(total) * 1e6 / summary.total, unit: "keys/s", keys: total,
+                    transactionKeys: Self.batchKeys, note: note).emit()
+    }
+
+    /// Fills `store` (untimed) with `records` records of `keysPerRecord`
+    /// distinct keys, then times one `update()` of an empty state.
+    private func replay(_ store: MySQLDatastore, records: Int, keysPerRecord: Int, folder: String) async throws {
+        let order = Workload.permutation(UInt32(records * keysPerRecord))
+        let fillStart = monotonicSeconds()
+        let written = try await BenchUpdateCommand.fill(store, order: order, keysPerRecord: keysPerRecord)
+        let fillSeconds = monotonicSeconds() - fillStart
+        let cache = try SharedCache(statePath: "\(folder)/state-replay-\(keysPerRecord)", datastore: store)
+        defer { cache.close() }
+        let start = monotonicSeconds()
+        let summary = try await cache.update()
+        let elapsed = monotonicSeconds() - start
+        guard summary.recordsApplied == written, summary.operationsApplied == order.count else {
+            throw ValidationError("applied \(summary.recordsApplied) records / \(summary.operationsApplied) keys")
+        }
+        var note = "\(written) records of \(keysPerRecord) key(s) from MySQL into an empty state, \(summary.transactionsCommitted) transaction(s); "
+            + String(format: "filled untimed in %.1f s (%.0f records/s by append(contentsOf:) of 10,000 keys)", fillSeconds, Double(written) / fillSeconds)
+        if keysPerRecord == 1 { note += noSingleKeyCompaction ? "; \(compaction)" : "; \(compaction), but distinct keys, so it removed nothing" }
+        Measurement(metric: "apply_records_per_s", value: Double(written) / elapsed, unit: "records/s", keys: order.count,
+                    transactionKeys: keysPerRecord, note: note).emit()
+        Measurement(metric: "apply_keys_per_s", value: Double(order.count) / elapsed, unit: "keys/s", keys: order.count,
+                    transactionKeys: keysPerRecord, note: note).emit()
+    }
+}
+
+/// Percentiles of a list of latencies.
+struct LatencySummary {
+    /// The latencies, in ascending order.
+    let sorted: [Double]
+
+    /// Sorts `microseconds`.
+    init(microseconds: [Double]) {
+        sorted = microseconds.sorted()
+    }
+
+    /// The median.
+    var p50: Double { percentile(50) }
+
+    /// The 99th percentile.
+    var p99: Double { percentile(99) }
+
+    /// The sum of all latencies.
+    var total: Double { sorted.reduce(0, +) }
+
+    /// The mean.
+    var mean: Double { sorted.isEmpty ? 0 : total / Double(sorted.count) }
+
+    /// The latency below which `percent` % of the samples lie (0 when there are none).
+    private func percentile(_ percent: Int) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, sorted.count * percent / 100)]
+    }
+}

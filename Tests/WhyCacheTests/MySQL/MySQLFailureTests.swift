@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import WhyCache
+import WhyCacheMySQL
+
+/// A MariaDB server of one test's own, started, killed, frozen and restarted
+/// with `scripts/mariadb-server.sh` (whose path the test command exports).
+struct PrivateMariaDB {
+    let directory: String
+    let port: Int
+    private let script: String
+
+    /// A server in `directory` on a free port; not started yet.
+    init(directory: String) throws {
+        self.directory = directory
+        self.script = try MySQLTestServer.variable("WHYCACHE_TEST_MARIADB_SCRIPT")
+        guard let port = Int(try Self.run(script, ["free-port"])) else { throw MySQLTestFailure(description: "no free port") }
+        self.port = port
+    }
+
+    /// Starts the server (creating its data directory and test user the first time).
+    func start() throws { _ = try Self.run(script, ["start", directory, "\(port)"]) }
+
+    /// Stops the server and waits until it has exited.
+    func stop() throws { _ = try Self.run(script, ["stop", directory]) }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    func kill() throws { _ = try Self.run(script, ["kill", directory]) }
+
+    /// Sends `signal` to the server process (SIGSTOP freezes it, SIGCONT thaws it).
+    func send(_ signal: Int32) throws {
+        let text = try String(contentsOfFile: directory + "/mysqld.pid", encoding: .utf8)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Foundation.kill(pid, signal) == 0 else {
+            throw MySQLTestFailure(description: "cannot signal the server")
+        }
+    }
+
+    /// A configuration for this server's test database.
+    func configuration() throws -> MySQLConfiguration {
+        var configuration = try MySQLTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: port)
+        configuration.connectTimeout = .seconds(2)
+        configuration.readTimeout = .seconds(2)
+        configuration.writeTimeout = .seconds(2)
+        return configuration
+    }
+
+    private static func run(_ script: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw MySQLTestFailure(description: "mariadb-server.sh \(arguments.joined(separator: " ")) failed")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The MySQL datastore when its server is down, dies, restarts or hangs:
+/// typed errors, nothing half-applied, local reads keep working, and
+/// recovery without any call to reconnect.
+@Suite(.serialized) struct MySQLFailureTests {
+    /// Runs `body` with a private server that is stopped and deleted afterwards.
+    private func withPrivateServer(_ body: (PrivateMariaDB, String) async throws -> Void) async throws {
+        let directory = "/tmp/wc-db-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let server = try PrivateMariaDB(directory: directory + "/server")
+        defer {
+            try? server.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try await body(server, directory)
+    }
+
+    /// No server at start: a typed `unavailable` error; once the server is up,
+    /// the same datastore object works.
+    @Test func aServerThatIsDownAtStartIsUnavailableUntilItComesUp() async throws {
+        try await withPrivateServer { server, _ in
+            let store = try MySQLDatastore(configuration: try server.configuration())
+            let error = await caughtDatastoreError { try await store.createIfMissing() }
+            guard case .unavailable(let reason) = error else {
+                Issue.record("expected unavailable, got \(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("127.0.0.1:\(server.port)"))
+            try server.start()
+            try await store.createIfMissing()
+            #expect(try await store.append(Array("after".utf8)) == 1)
+        }
+    }
+
+    /// The server is killed while a cache writes and updates: writes fail with
+    /// a typed error and apply nothing, `update()` fails with a typed error
+    /// while local reads go on, and after a restart everything works again.
+    @Test func aServerKilledAndRestartedMidRunRecoversByItself() async throws {
+        try await withPrivateServer { server, directory in
+            try server.start()
+            let store = try MySQLDatastore(configuration: try server.configuration())
+            try await store.createIfMissing()
+            let cache = try SharedCache(statePath: directory + "/state", datastore: store)
+            for index in 0..<50 { try await cache.set(bytes("v\(index)"), forKey: bytes("k\(index % 10)")) }
+            let reached = try cache.updateID()
+
+            try server.kill()
+            switch await caughtDatastoreError({ try await cache.set(bytes("lost"), forKey: bytes("k0")) }) {
+            case .unavailable, .appendOutcomeUnknown: break
+            case let other: Issue.record("expected unavailable, got \(String(describing: other))")
+            }
+            await #expect(throws: CacheError.self) { try await cache.update() }
+            #expect(try cache.updateID() == reached)
+            #expect(try cache.value(forKey: bytes("k9")) == bytes("v49"))
+
+            try server.start()
+            let id = try await cache.set(bytes("back"), forKey: bytes("k0"))
+            #expect(id > reached)
+            #expect(try cache.value(forKey: bytes("k0")) == bytes("back"))
+            let fresh = try SharedCache(statePath: directory + "/fresh", datastore: store)
+            try await fresh.update()
+            try CacheFixture.expectContents(fresh, equal: try CacheFixture.contents(cache))
+        }
+    }
+
+    /// A server that stops answering (frozen with SIGSTOP) makes calls fail
+    /// with `unavailable` after the configured timeouts instead of hanging;
+    /// once it runs again, calls succeed.
+    @Test func aServerThatStopsAnsweringTimesOut() async throws {
+        try await withPrivateServer { server, _ in
+            try server.start()
+            let store = try MySQLDatastore(configuration: try server.configuration())
+            try await store.createIfMissing()
+            _ = try await store.append(Array("before".utf8))
+            try server.send(SIGSTOP)
+            defer { try? server.send(SIGCONT) }
+            let error = await caughtDatastoreError { _ = try await store.readRecords(after: 0, through: nil, limits: .default) }
+            guard case .unavailable = error else {
+                Issue.record("expected unavailable, got \(String(describing: error))")
+                return
+            }
+            try server.send(SIGCONT)
+            #expect(try await store.readRecords(after: 0, through: nil, limits: .default).map(\.payload) == [Array("before".utf8)])
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+import WhyCache
+import WhyCacheMySQL
+
+/// The cache over MySQL across real processes.
+@Suite(.serialized) struct MySQLProcessTests {
+    /// 4 writer processes × 2,000 random sets and deletes against MySQL while
+    /// 3 state files update concurrently; every state equals a fresh replay.
+    @Test func writersAndMachinesConvergeOnAMySQLLog() async throws {
+        let configuration = try MySQLTestServer.configuration()
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        try await withTemporaryDirectory { directory in
+            try await SharedCacheProcessTests.writersAndMachinesConverge(
+                store: store, storeSpec: "mysql:" + configuration.table.name, directory: directory)
+        }
+    }
+
+    /// Writer processes SIGKILLed at random moments while they append to
+    /// MySQL: no acknowledged write is lost and every machine converges.
+    @Test func writersKilledWhileAppendingLoseNothingTheyAcknowledged() async throws {
+        let configuration = try MySQLTestServer.configuration()
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        try await withTemporaryDirectory { directory in
+            try await SharedCacheProcessTests.writersKilledWhileAppending(
+                store: store, storeSpec: "mysql:" + configuration.table.name, directory: directory)
+        }
+    }
+}
