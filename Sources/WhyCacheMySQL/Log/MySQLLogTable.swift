@@ -181,8 +181,10 @@ struct MySQLLogTable: Sendable {
     /// that a later record of the batch replaces.
     ///
     /// Keys go to the server in groups of ``keysPerCompaction``: the hash
-    /// list lets the server use the `single_key` index, the (hash, key) pairs
-    /// make a hash collision harmless.
+    /// list selects through the `single_key` index (forced: with bound
+    /// parameters the optimizer may otherwise scan every older record through
+    /// `update_id < ?`, which makes appends slower as the log grows), the
+    /// (hash, key) pairs make a hash collision harmless.
     private func compact(
         _ singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])], before first: UInt64, on connection: MySQLConnection
     ) throws(MySQLClientError) {
@@ -198,7 +200,7 @@ struct MySQLLogTable: Sendable {
             let hashes = Array(repeating: "?", count: group.count).joined(separator: ", ")
             let pairs = Array(repeating: "(?, ?)", count: group.count).joined(separator: ", ")
             let sql = """
-                DELETE old FROM \(schema.log) AS old JOIN \(schema.log) AS head ON old.update_id = head.update_id
+                DELETE old FROM \(schema.log) AS old JOIN \(schema.log) AS head FORCE INDEX (single_key) ON old.update_id = head.update_id
                 WHERE head.part = 0 AND head.update_id < ? AND head.single_key_hash IN (\(hashes))
                 AND (head.single_key_hash, head.single_key) IN (\(pairs))
                 """

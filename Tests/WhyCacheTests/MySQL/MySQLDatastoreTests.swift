@@ -239,6 +239,22 @@ import WhyCache
         #expect(try MySQLTestServer.sql("SHOW TABLES LIKE '\(configuration.table.name)%'").isEmpty)
     }
 
+    /// Required TLS is never silently dropped: the test server has no TLS, so
+    /// both TLS modes refuse to connect with a configuration error.
+    @Test func requiredTLSIsNeverDroppedSilently() async throws {
+        for tls in [MySQLTLSConfiguration(mode: .required), .verifyServer()] {
+            var configuration = try MySQLTestServer.configuration()
+            configuration.tls = tls
+            let store = try MySQLDatastore(configuration: configuration)
+            let error = await caughtDatastoreError { _ = try await store.latestUpdateID() }
+            guard case .invalidConfiguration(let reason) = error else {
+                Issue.record("expected invalidConfiguration for \(tls.mode), got \(String(describing: error))")
+                continue
+            }
+            #expect(reason.contains("TLS"))
+        }
+    }
+
     /// Table names are identifiers, never arbitrary SQL.
     @Test func tableNamesAreValidated() throws {
         for bad in ["", "1abc", "a-b", "a b", "x`; DROP TABLE y; --", String(repeating: "a", count: 41), "ä"] {
