@@ -51,87 +51,119 @@ struct MySQLLogTable: Sendable {
         } catch {
             throw .client(error)
         }
-        guard let found, let version = found[0].unsignedValue, let last = found[1].unsignedValue, let removed = found[2].unsignedValue else {
+        try checkFormat(version: found?[0].unsignedValue)
+        guard let found, let last = found[1].unsignedValue, let removed = found[2].unsignedValue else {
+            throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) holds NULL"))
+        }
+        return Meta(lastUpdateID: last, removedThrough: removed)
+    }
+
+    /// Checks the `format_version` of the counter row (`nil`: no counter row).
+    private func checkFormat(version: UInt64?) throws(MySQLWorkError) {
+        guard let version else {
             throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) is missing; run createIfMissing()"))
         }
         guard version == MySQLSchema.formatVersion else {
             throw .datastore(.notADatastore(path: location, reason: "the tables have format version \(version); this library reads version \(MySQLSchema.formatVersion)"))
         }
-        return Meta(lastUpdateID: last, removedThrough: removed)
     }
 
     /// One page of records in `(after, through]` (see ``Datastore/readRecords(after:through:limits:)``).
     ///
-    /// Three statements: the ids and sizes of the page (which decides where it
-    /// ends), the rows of those records, and the counter row, read last so
-    /// that records removed by a history rewrite while the page was read are
-    /// reported as removed, never returned incomplete.
+    /// Two statements: the first reads the counter row together with the ids
+    /// and sizes of the page's head rows, which decide where the page ends
+    /// (when nothing is new, it is the only one); the second reads the rows
+    /// of those records together with `removed_through` again. Each statement
+    /// reads one snapshot, so a history removal that deleted rows before the
+    /// second one read them shows in its `removed_through`, and the page is
+    /// reported as removed (`historyRewritten`), never returned with holes.
     func readPage(
         after: UInt64, through: UInt64?, limits: DatastorePageLimits, on connection: MySQLConnection
     ) throws(MySQLWorkError) -> [LogEntry] {
         let upper = through ?? UInt64.max
-        var entries: [LogEntry] = []
-        // Statements 1 and 2 read different snapshots. When compaction
-        // deleted every record of the page between them, the page would come
-        // back empty although newer records (their replacements) exist: then
-        // the page is read again, and the new snapshot holds the replacements.
-        var attempts = 0
-        while after < upper, entries.isEmpty, attempts < Self.maximumPageAttempts {
-            attempts += 1
-            let last = try pageEnd(after: after, through: upper, limits: limits, on: connection)
-            if let last {
-                var assembler = PayloadAssembler(location: location)
-                do throws(MySQLClientError) {
-                    let sql = "SELECT update_id, part, payload_size, checksum, bytes FROM \(schema.log) WHERE update_id > ? AND update_id <= ? ORDER BY update_id, part"
-                    try connection.statement(sql).query([.unsigned(after), .unsigned(last)], columns: PayloadAssembler.rowColumns) {
-                        row throws(MySQLClientError) in assembler.add(row: row)
-                    }
-                } catch {
-                    throw .client(error)
-                }
-                assembler.finishRows()
-                entries = assembler.completed.map { LogEntry(updateID: $0.id, payload: $0.payload) }
-                // A damaged record ends the page: the records before it are
-                // returned, and the next read, which starts at it, fails.
-                if let failure = assembler.failure {
-                    guard case .corruptRecord(_, let damaged?, _) = failure else { throw .datastore(failure) }
-                    entries = entries.filter { $0.updateID < damaged }
-                    if entries.isEmpty { throw .datastore(failure) }
-                }
-            } else {
-                break
+        // The statements read different snapshots. When compaction deleted
+        // every record of the page between them, the second returns nothing
+        // although newer records (their replacements) exist: then the page is
+        // read again, and the new snapshot holds the replacements.
+        for _ in 0..<Self.maximumPageAttempts {
+            let head = try pageHead(after: after, through: upper, limits: limits, on: connection)
+            if after < head.removedThrough {
+                throw .datastore(.historyRewritten(firstRetainedUpdateID: head.removedThrough + 1))
             }
-            if entries.isEmpty, attempts == Self.maximumPageAttempts {
-                throw .datastore(.unavailable(reason: "\(location): compaction removed every record of \(attempts) reads of the page after \(after)"))
+            guard let last = head.last else { return [] }
+            var assembler = PayloadAssembler(location: location)
+            var removedThrough: UInt64 = 0
+            do throws(MySQLClientError) {
+                let sql = """
+                    SELECT update_id, part, payload_size, checksum, bytes, (SELECT removed_through FROM \(schema.meta) WHERE id = 1)
+                    FROM \(schema.log) WHERE update_id > ? AND update_id <= ? ORDER BY update_id, part
+                    """
+                try connection.statement(sql).query([.unsigned(after), .unsigned(last)], columns: PayloadAssembler.rowColumns + [.unsigned]) {
+                    row throws(MySQLClientError) in
+                    assembler.add(row: row)
+                    removedThrough = max(removedThrough, row[5].unsignedValue ?? 0)
+                }
+            } catch {
+                throw .client(error)
             }
+            if after < removedThrough {
+                throw .datastore(.historyRewritten(firstRetainedUpdateID: removedThrough + 1))
+            }
+            assembler.finishRows()
+            var entries = assembler.completed.map { LogEntry(updateID: $0.id, payload: $0.payload) }
+            // A damaged record ends the page: the records before it are
+            // returned, and the next read, which starts at it, fails.
+            if let failure = assembler.failure {
+                guard case .corruptRecord(_, let damaged?, _) = failure else { throw .datastore(failure) }
+                entries = entries.filter { $0.updateID < damaged }
+                if entries.isEmpty { throw .datastore(failure) }
+            }
+            if !entries.isEmpty { return entries }
         }
-        let meta = try meta(on: connection)
-        if after < meta.removedThrough {
-            throw .datastore(.historyRewritten(firstRetainedUpdateID: meta.removedThrough + 1))
-        }
-        return entries
+        throw .datastore(.unavailable(reason: "\(location): compaction removed every record of \(Self.maximumPageAttempts) reads of the page after \(after)"))
     }
 
-    /// The id of the last record of the page that starts after `after`, or
-    /// `nil` when there is none.
-    private func pageEnd(
+    /// The counter row's `removed_through`, and the id of the last record of
+    /// the page that starts after `after` (`nil` when there is none), read in
+    /// one statement.
+    private func pageHead(
         after: UInt64, through: UInt64, limits: DatastorePageLimits, on connection: MySQLConnection
-    ) throws(MySQLWorkError) -> UInt64? {
+    ) throws(MySQLWorkError) -> (last: UInt64?, removedThrough: UInt64) {
+        var meta: (version: UInt64, removedThrough: UInt64)?
+        var heads: [(id: UInt64, size: UInt64)] = []
+        if after < through {
+            do throws(MySQLClientError) {
+                // The derived table holds ids and sizes only (no payload bytes).
+                let sql = """
+                    SELECT m.format_version, m.removed_through, l.update_id, l.payload_size FROM \(schema.meta) AS m
+                    LEFT JOIN (SELECT update_id, payload_size FROM \(schema.log) WHERE update_id > ? AND update_id <= ? AND part = 0
+                    ORDER BY update_id LIMIT ?) AS l ON TRUE WHERE m.id = 1
+                    """
+                let parameters: [MySQLValue] = [.unsigned(after), .unsigned(through), .unsigned(UInt64(limits.maximumCount))]
+                try connection.statement(sql).query(parameters, columns: [.unsigned, .unsigned, .unsigned, .unsigned]) {
+                    row throws(MySQLClientError) in
+                    meta = (row[0].unsignedValue ?? 0, row[1].unsignedValue ?? 0)
+                    if let id = row[2].unsignedValue { heads.append((id, row[3].unsignedValue ?? 0)) }
+                }
+            } catch {
+                throw .client(error)
+            }
+            try checkFormat(version: meta?.version)
+        } else {
+            let counter = try self.meta(on: connection)
+            meta = (MySQLSchema.formatVersion, counter.removedThrough)
+        }
+        // A join returns rows in no promised order.
+        heads.sort { $0.id < $1.id }
         var last: UInt64?
         var bytes = 0
-        do throws(MySQLClientError) {
-            let sql = "SELECT update_id, payload_size FROM \(schema.log) WHERE update_id > ? AND update_id <= ? AND part = 0 ORDER BY update_id LIMIT ?"
-            let parameters: [MySQLValue] = [.unsigned(after), .unsigned(through), .unsigned(UInt64(limits.maximumCount))]
-            try connection.statement(sql).query(parameters, columns: [.unsigned, .unsigned]) { row throws(MySQLClientError) in
-                // A page stops growing once its payloads reach the byte limit.
-                guard bytes < limits.maximumBytes else { return }
-                last = row[0].unsignedValue
-                bytes += Int(clamping: row[1].unsignedValue ?? 0)
-            }
-        } catch {
-            throw .client(error)
+        for head in heads {
+            // A page stops growing once its payloads reach the byte limit.
+            guard bytes < limits.maximumBytes else { break }
+            last = head.id
+            bytes += Int(clamping: head.size)
         }
-        return last
+        return (last, meta?.removedThrough ?? 0)
     }
 
     // MARK: Appending
