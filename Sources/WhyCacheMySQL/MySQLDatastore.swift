@@ -83,6 +83,16 @@ public final class MySQLDatastore: Datastore {
         MySQLSchema(table: table).script
     }
 
+    /// Closes the datastore's connections: idle ones at once, busy ones when
+    /// their current statement ends. Every later call fails with
+    /// ``DatastoreError/invalidRequest(reason:)``. Closing twice does nothing.
+    ///
+    /// Dropping the last reference also closes every connection; `close()`
+    /// does it at a moment of the caller's choosing, for example on shutdown.
+    public func close() async {
+        await pool.close()
+    }
+
     // MARK: Datastore
 
     /// Creates the four tables and the counter row when they are missing, and

@@ -5,7 +5,7 @@ import WhyCache
 /// The connection layer throws it; ``MySQLDatastore`` turns it into a
 /// ``DatastoreError`` at its boundary (``datastoreError(operation:location:)``),
 /// the one place where codes are given meaning.
-struct MySQLClientError: Error, Sendable {
+struct MySQLClientError: Error, Sendable, Hashable {
     /// The client (2000–2999) or server (1000–1999, 4000+) error number.
     var code: UInt32
 
@@ -62,6 +62,9 @@ struct MySQLClientError: Error, Sendable {
     ///     the password).
     func datastoreError(operation: String, location: String) -> DatastoreError {
         let detail = "\(message) (MySQL error \(code))"
+        if self == MySQLConnectionPool.closedError {
+            return .invalidRequest(reason: "\(location): \(operation) after close()")
+        }
         switch code {
         case 1044, 1045, 1142, 1143, 1227, 1698:
             // Access denied to the database, the user/password, a table or a command.

@@ -29,12 +29,15 @@ final class MySQLConnectionPool: Sendable {
         var idle: [MySQLConnection] = []
         var open = 0
         var waiters: [CheckedContinuation<Lease, Never>] = []
+        var isClosed = false
     }
 
-    /// What a borrower gets: an idle connection, or the right to open one.
+    /// What a borrower gets: an idle connection, the right to open one, or
+    /// the news that the pool was closed.
     private enum Lease: Sendable {
         case reuse(MySQLConnection)
         case open
+        case closed
     }
 
     /// Creates an empty pool; connections are opened on first use.
@@ -77,7 +80,8 @@ final class MySQLConnectionPool: Sendable {
     /// Opens a connection that is not part of the pool (for a holder of a
     /// named lock, which must keep its connection for as long as it lives).
     func openDedicatedConnection() async throws(MySQLClientError) -> MySQLConnection {
-        try await MySQLConnection.open(configuration)
+        if state.withLock({ $0.isClosed }) { throw Self.closedError }
+        return try await MySQLConnection.open(configuration)
     }
 
     // MARK: Private
@@ -86,6 +90,7 @@ final class MySQLConnectionPool: Sendable {
         let size = configuration.poolSize
         let lease = await withCheckedContinuation { (continuation: CheckedContinuation<Lease, Never>) in
             let immediate: Lease? = state.withLock { state in
+                if state.isClosed { return .closed }
                 if let connection = state.idle.popLast() { return .reuse(connection) }
                 if state.open < size {
                     state.open += 1
@@ -97,6 +102,8 @@ final class MySQLConnectionPool: Sendable {
             if let immediate { continuation.resume(returning: immediate) }
         }
         switch lease {
+        case .closed:
+            throw Self.closedError
         case .reuse(let connection):
             return (connection, true)
         case .open:
@@ -117,21 +124,45 @@ final class MySQLConnectionPool: Sendable {
             releaseSlot()
             return
         }
-        let waiter = state.withLock { state -> CheckedContinuation<Lease, Never>? in
+        let (waiter, closed) = state.withLock { state -> (CheckedContinuation<Lease, Never>?, Bool) in
+            if state.isClosed {
+                state.open -= 1
+                return (nil, true)
+            }
             if state.waiters.isEmpty {
                 state.idle.append(connection)
-                return nil
+                return (nil, false)
             }
-            return state.waiters.removeFirst()
+            return (state.waiters.removeFirst(), false)
         }
+        if closed { await connection.close() }
         waiter?.resume(returning: .reuse(connection))
     }
+
+    /// Closes the idle connections and every connection when its current
+    /// work ends; borrowing fails from now on. Closing twice does nothing.
+    func close() async {
+        let (idle, waiters) = state.withLock { state -> ([MySQLConnection], [CheckedContinuation<Lease, Never>]) in
+            state.isClosed = true
+            defer {
+                state.open -= state.idle.count
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
+        }
+        for waiter in waiters { waiter.resume(returning: .closed) }
+        for connection in idle { await connection.close() }
+    }
+
+    /// The error borrowing reports after ``close()``.
+    static let closedError = MySQLClientError(code: 0, sqlState: "HY000", message: "the datastore was closed")
 
     /// Gives up one open-connection slot: the next waiter may open a new
     /// connection in its place.
     private func releaseSlot() {
         let waiter = state.withLock { state -> CheckedContinuation<Lease, Never>? in
-            if state.waiters.isEmpty {
+            if state.waiters.isEmpty || state.isClosed {
                 state.open -= 1
                 return nil
             }

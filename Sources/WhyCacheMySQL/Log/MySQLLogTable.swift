@@ -171,12 +171,13 @@ struct MySQLLogTable: Sendable {
     /// Appends `payloads` as consecutive records inside the caller's
     /// transaction and returns their ids.
     ///
-    /// The counter row is read `FOR UPDATE` first and written last, so the
-    /// row lock is held from the moment ids are taken until the transaction
-    /// commits: appends commit one after another, in id order.
+    /// The counter row is advanced first, which locks it until the
+    /// transaction commits: the lock is held from the moment ids are taken
+    /// until the commit, so appends commit one after another, in id order.
     func append(_ payloads: [[UInt8]], on connection: MySQLConnection) throws(MySQLWorkError) -> [UInt64] {
-        let meta = try meta(on: connection, forUpdate: true)
-        let first = meta.lastUpdateID + 1
+        guard !payloads.isEmpty else { return [] }
+        let last = try advanceCounter(by: UInt64(payloads.count), on: connection)
+        let first = last - UInt64(payloads.count) + 1
         let ids = (0..<UInt64(payloads.count)).map { first + $0 }
         var rows: [[MySQLValue]] = []
         var singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])] = []
@@ -199,13 +200,34 @@ struct MySQLLogTable: Sendable {
         do throws(MySQLClientError) {
             try insert(rows, on: connection)
             try compact(singleKeys, before: first, on: connection)
-            if let last = ids.last {
-                try connection.statement("UPDATE \(schema.meta) SET last_update_id = ? WHERE id = 1").execute([.unsigned(last)])
-            }
         } catch {
             throw .client(error)
         }
         return ids
+    }
+
+    /// Adds `count` to the counter in one statement, which also takes the
+    /// counter row's exclusive lock until the transaction ends, and returns
+    /// the new value (the last id handed out). `LAST_INSERT_ID(expr)` makes
+    /// the server send the value back with the statement's result, so no
+    /// second round trip reads it.
+    private func advanceCounter(by count: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) -> UInt64 {
+        let matched: UInt64
+        let last: UInt64
+        do throws(MySQLClientError) {
+            let statement = try connection.statement(
+                "UPDATE \(schema.meta) SET last_update_id = LAST_INSERT_ID(last_update_id + ?) WHERE id = 1 AND format_version = ?")
+            matched = try statement.execute([.unsigned(count), .unsigned(MySQLSchema.formatVersion)])
+            last = statement.insertID
+        } catch {
+            throw .client(error)
+        }
+        guard matched == 1, last >= count else {
+            // No counter row, or another format version: `meta` says which.
+            _ = try meta(on: connection)
+            throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) could not be advanced"))
+        }
+        return last
     }
 
     /// Deletes the single-key records that the batch's single-key records

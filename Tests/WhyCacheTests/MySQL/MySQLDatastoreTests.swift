@@ -255,6 +255,32 @@ import WhyCache
         }
     }
 
+    /// After `close()`, every call fails with `invalidRequest`; appends that
+    /// were running finish first; closing twice does nothing.
+    @Test func closeEndsTheDatastore() async throws {
+        let store = try await MySQLTestServer.makeStore()
+        let running = (0..<8).map { index in Task { try await store.append(Array("before close \(index)".utf8)) } }
+        var ids: [UInt64] = []
+        for task in running { ids.append(try await task.value) }
+        await store.close()
+        await store.close()
+        for attempt in 0..<3 {
+            let error = await caughtDatastoreError {
+                switch attempt {
+                case 0: _ = try await store.latestUpdateID()
+                case 1: _ = try await store.append(Array("after".utf8))
+                default: _ = try await store.acquireMaintenanceLock()
+                }
+            }
+            guard case .invalidRequest = error else {
+                Issue.record("expected invalidRequest, got \(String(describing: error))")
+                continue
+            }
+        }
+        let reopened = try MySQLDatastore(configuration: store.configuration)
+        #expect(try await reopened.latestUpdateID() == ids.max())
+    }
+
     /// Table names are identifiers, never arbitrary SQL.
     @Test func tableNamesAreValidated() throws {
         for bad in ["", "1abc", "a-b", "a b", "x`; DROP TABLE y; --", String(repeating: "a", count: 41), "ä"] {
