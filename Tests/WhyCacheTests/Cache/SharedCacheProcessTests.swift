@@ -129,7 +129,16 @@ import WhyCacheTestSupport
             for round in 0..<8 {
                 let updater = try HelperProcess(["cache-update", directory + "/log", machine, "400"])
                 _ = updater.readLine { $0 == "started" }
-                usleep(UInt32.random(in: 0...60_000, using: &generator))
+                // Kill soon after the update has committed something, however
+                // slowly the machine runs it (a fixed delay missed every
+                // update on a loaded machine).
+                let before = positions.last ?? 0
+                let deadline = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < deadline {
+                    if let file = try? SharedStateFile.open(at: machine), (try? file.updateID()).map({ $0 > before }) == true { break }
+                    usleep(1_000)
+                }
+                usleep(UInt32.random(in: 0...20_000, using: &generator))
                 updater.send(SIGKILL)
                 updater.finish()
 
