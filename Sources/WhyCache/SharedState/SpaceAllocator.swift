@@ -203,6 +203,10 @@ struct SpaceAllocator {
         try collectTree(commit.root, reader: reader, depth: 0, into: &live)
 
         let heapEnd = Int(commit.heapEnd)
+        // The dead writer's own retire lists (tagged with a newer transaction)
+        // head the chain, and may lie beyond the commit's heap end, in space
+        // it carved after the commit: they only have to lie within the file.
+        let fileEnd = try file.currentSize()
         var list = Int(truncatingIfNeeded: file.word(at: FileLayout.pendingHeadOffset))
         var keptHead = 0
         var lastKept = 0
@@ -210,25 +214,31 @@ struct SpaceAllocator {
         var remaining = 1 << 32  // guards against a cycle in a damaged chain
         while list != 0 {
             remaining -= 1
-            guard remaining > 0, list & 7 == 0, list >= file.heapStart, list <= heapEnd - FileLayout.retireListHeaderSize
-            else { throw .corrupted(path: file.path, reason: "retire list chain leaves the heap") }
+            guard remaining > 0, list & 7 == 0, list >= file.heapStart, list <= fileEnd - FileLayout.retireListHeaderSize
+            else { throw .corrupted(path: file.path, reason: "retire list chain leaves the file") }
+            let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
+            guard file.word(at: list + FileLayout.retireTransactionOffset) <= commit.transaction else {
+                // Written by the writer that died before publishing: dropped.
+                list = older
+                continue
+            }
+            guard list <= heapEnd - FileLayout.retireListHeaderSize else {
+                throw .corrupted(path: file.path, reason: "retire list chain leaves the heap")
+            }
             let count = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset))
             guard count >= 0, count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= heapEnd else {
                 throw .corrupted(path: file.path, reason: "retire list at \(list) is too long")
             }
-            let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
-            if file.word(at: list + FileLayout.retireTransactionOffset) <= commit.transaction {
-                if lastKept == 0 { keptHead = list } else { file.setWord(UInt64(list), at: lastKept + FileLayout.retireOlderOffset) }
-                lastKept = list
-                live.append((list, SizeClass(fitting: FileLayout.retireListHeaderSize + count * 8)?.blockSize ?? 0))
-                for index in 0..<count {
-                    let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
-                    guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
-                        throw .corrupted(path: file.path, reason: "retire list entry with an unknown size class")
-                    }
-                    live.append((Int(entry & 0x00FF_FFFF_FFFF_FFFF), sizeClass.blockSize))
-                    pendingBytes += sizeClass.blockSize
+            if lastKept == 0 { keptHead = list } else { file.setWord(UInt64(list), at: lastKept + FileLayout.retireOlderOffset) }
+            lastKept = list
+            live.append((list, SizeClass(fitting: FileLayout.retireListHeaderSize + count * 8)?.blockSize ?? 0))
+            for index in 0..<count {
+                let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
+                guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
+                    throw .corrupted(path: file.path, reason: "retire list entry with an unknown size class")
                 }
+                live.append((Int(entry & 0x00FF_FFFF_FFFF_FFFF), sizeClass.blockSize))
+                pendingBytes += sizeClass.blockSize
             }
             list = older
         }
