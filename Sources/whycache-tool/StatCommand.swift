@@ -67,4 +67,20 @@ enum ToolFailure {
             }
         }
     }
+
+    /// Runs `body`; a ``CacheError`` is printed on stderr and ends the tool
+    /// with exit code 1 for damaged data, 2 when another process holds the
+    /// log's maintenance lock, 3 otherwise.
+    static func mapCache<T>(_ body: () async throws(CacheError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            FileHandle.standardError.write(Data("whycache-tool: \(error)\n".utf8))
+            switch error {
+            case .corruptRecord, .datastore(.corruptRecord), .datastore(.notADatastore): throw ExitCode(1)
+            case .datastore(.maintenanceLockHeld): throw ExitCode(2)
+            default: throw ExitCode(3)
+            }
+        }
+    }
 }

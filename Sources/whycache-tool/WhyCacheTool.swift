@@ -6,6 +6,6 @@ struct WhyCacheTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
         abstract: "Operate WhyCache shared-state files and MySQL datastores: inspect, verify, create tables, benchmark, demo.",
-        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, MySQLCommand.self, BenchCommand.self, DemoWorkerCommand.self]
+        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, MySQLCommand.self, RewriteHistoryCommand.self, BenchCommand.self, DemoWorkerCommand.self]
     )
 }

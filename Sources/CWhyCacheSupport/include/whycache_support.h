@@ -7,4 +7,9 @@ static inline void whycache_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+/// Atomically exchanges the files at `first` and `second` (both must exist):
+/// Linux `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`.
+/// Returns 0, or -1 with `errno` set (ENOSYS/EINVAL where unsupported).
+int whycache_exchange_paths(const char *first, const char *second);
+
 #endif

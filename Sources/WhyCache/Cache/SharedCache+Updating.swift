@@ -48,9 +48,17 @@ extension SharedCache {
     /// (``isValid()``), even when the log is empty. A state file that another
     /// process removed or replaced is reopened first.
     ///
+    /// **Rewritten history.** When the log no longer holds the record after
+    /// the local state (a history rewrite removed it), the state file is
+    /// rebuilt from the datastore's latest checkpoint and installed in place
+    /// of the old one atomically (readers of the old file keep a consistent
+    /// view until they move over); then the records after the checkpoint are
+    /// applied.
+    ///
     /// - Throws: ``CacheError/datastore(_:)``, ``CacheError/corruptRecord(updateID:_:)``
     ///   or ``CacheError/historyRewritten(localUpdateID:firstRetainedUpdateID:)``
-    ///   after committing every record before the failure; ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``;
+    ///   (when no checkpoint covers the removed records) after committing
+    ///   every record before the failure; ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``;
     ///   ``CacheError/stateFile(_:)``; ``CacheError/closed(path:)``. The local
     ///   state keeps serving reads after any failure.
     @discardableResult
@@ -73,7 +81,15 @@ extension SharedCache {
     private func update(reaching target: UInt64?, applyingThrough limit: UInt64?) async throws(CacheError) -> UpdateSummary {
         let ticket = await gate.enter()
         do {
-            let summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
+            let summary: UpdateSummary
+            do {
+                summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
+            } catch .historyRewritten(let local, let first) {
+                // The log no longer holds the next record: start over from the
+                // latest checkpoint, then apply what follows it.
+                try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
+                summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
+            }
             gate.leave(reached: summary.updateID)
             return summary
         } catch {
@@ -237,7 +253,7 @@ extension SharedCache {
     /// Starts a transaction on `file`. When another thread or process holds
     /// the writer lock, waits for it on `lockWaiter`'s thread, not on the
     /// cooperative pool.
-    private func beginTransaction(on file: SharedStateFile) async throws(CacheError) -> WriteTransaction {
+    func beginTransaction(on file: SharedStateFile) async throws(CacheError) -> WriteTransaction {
         do {
             if let transaction = try file.tryBeginWrite() { return transaction }
         } catch {
@@ -253,7 +269,7 @@ extension SharedCache {
     }
 
     /// Marks the state initialized and commits `transaction`.
-    private func commit(_ transaction: WriteTransaction) throws(CacheError) {
+    func commit(_ transaction: WriteTransaction) throws(CacheError) {
         do {
             try transaction.markInitialized()
             try transaction.commit()

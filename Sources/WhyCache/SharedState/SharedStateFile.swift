@@ -1,3 +1,4 @@
+import CWhyCacheSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -115,6 +116,33 @@ public final class SharedStateFile: Sendable {
         markRetired(at: aside)
         if unlink(aside) != 0 && errno != ENOENT {
             throw .systemCallFailed(call: "unlink", path: aside, errno: errno)
+        }
+    }
+
+    /// Puts the state file at `replacement` in place of the one at `path`,
+    /// atomically, and marks the file it displaces retired, so that the
+    /// processes that have that one open move to the new file at their next
+    /// reopen check (``isRetired``). The displaced file is then unlinked.
+    ///
+    /// The file at `path` is marked first, then exchanged with `replacement`
+    /// in one `renameat2(RENAME_EXCHANGE)`, and the file that the exchange
+    /// displaced — the one marked, or one that a concurrent install put there
+    /// in between — is marked too before it is unlinked. When nothing is at
+    /// `path`, a plain `rename` moves the replacement in. An installer that
+    /// dies after marking leaves a retired file at `path`, which the next
+    /// opener removes (see ``remove(at:)``).
+    ///
+    /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)``.
+    public static func install(_ replacement: String, at path: String) throws(StateFileError) {
+        markRetired(at: path)
+        if whycache_exchange_paths(replacement, path) != 0 {
+            guard errno == ENOENT else { throw .systemCallFailed(call: "renameat2", path: path, errno: errno) }
+            guard rename(replacement, path) == 0 else { throw .systemCallFailed(call: "rename", path: path, errno: errno) }
+            return
+        }
+        markRetired(at: replacement)
+        if unlink(replacement) != 0 && errno != ENOENT {
+            throw .systemCallFailed(call: "unlink", path: replacement, errno: errno)
         }
     }
 

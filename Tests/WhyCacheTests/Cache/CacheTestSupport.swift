@@ -55,5 +55,26 @@ enum CacheFixture {
     }
 }
 
+/// A log and a model of the state it produces: every write goes to both.
+final class ModelledLog: @unchecked Sendable {
+    // @unchecked Sendable: used by one test task at a time.
+    let store: any Datastore
+    var model: [[UInt8]: [UInt8]] = [:]
+
+    init(store: any Datastore) { self.store = store }
+
+    /// Appends one record of `operations` and applies them to the model.
+    @discardableResult
+    func write(_ operations: [LogOperation]) async throws -> UInt64 {
+        for operation in operations {
+            switch operation {
+            case .set(let key, let value): model[key] = value
+            case .delete(let key): model[key] = nil
+            }
+        }
+        return try await store.append(try LogRecord(operations).encoded())
+    }
+}
+
 /// `text` as bytes.
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

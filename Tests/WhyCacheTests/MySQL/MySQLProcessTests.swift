@@ -17,6 +17,14 @@ import WhyCacheMySQL
         }
     }
 
+    /// Machines behind a history removal on MySQL rebuild from the checkpoint.
+    @Test func machinesBehindTheRemovedHistoryRebuildFromTheCheckpoint() async throws {
+        let store = try await MySQLTestServer.makeStore()
+        try await withTemporaryDirectory { directory in
+            try await SharedCacheRebuildTests.machinesRebuild(store: store, directory: directory)
+        }
+    }
+
     /// Writer processes SIGKILLed at random moments while they append to
     /// MySQL: no acknowledged write is lost and every machine converges.
     @Test func writersKilledWhileAppendingLoseNothingTheyAcknowledged() async throws {

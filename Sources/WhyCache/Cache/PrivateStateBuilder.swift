@@ -1,0 +1,83 @@
+/// Builds a state file that nobody else uses yet — a rebuild before it is
+/// installed, or a history rewrite's scratch file — from a checkpoint and the
+/// log after it.
+///
+/// Because nobody reads the file while it is built, the builder commits
+/// whenever a transaction is large enough, with no regard for holes that a
+/// compacting datastore left (``Datastore``): no intermediate state is ever
+/// seen. The position it ends at is the last record it applied (or the
+/// checkpoint's id).
+struct PrivateStateBuilder {
+    let datastore: any Datastore
+    let configuration: SharedCache.Configuration
+
+    /// Applies `checkpoint` (if any) and then the log after it through
+    /// `limit` (to its end when `nil`) to `file`, and returns the position
+    /// reached. The file's state is marked initialized.
+    ///
+    /// - Precondition: `file` is empty and private to the caller.
+    func build(into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64?) async throws(CacheError) -> UInt64 {
+        var transaction: WriteTransaction
+        do { transaction = try file.beginWrite() } catch { throw CacheError(error) }
+        var operations = 0
+        func commitIfLarge() throws(CacheError) {
+            guard operations >= configuration.maximumOperationsPerTransaction else { return }
+            try commit(transaction)
+            do { transaction = try file.beginWrite() } catch { throw CacheError(error) }
+            operations = 0
+        }
+        do throws(CacheError) {
+            var position: UInt64 = 0
+            if let checkpoint {
+                position = checkpoint.updateID
+                do {
+                    for try await payload in datastore.checkpointRecords(checkpoint, limits: configuration.readPageLimits) {
+                        let application = try transaction.apply(CollectionOfOne(LogEntry(updateID: position, payload: payload)))
+                        if let failure = application.failure { throw failure }
+                        operations += application.operations
+                        try commitIfLarge()
+                    }
+                } catch let error as CacheError {
+                    throw error
+                } catch let error as DatastoreError {
+                    throw .datastore(error)
+                } catch {
+                    throw .datastore(.invalidRequest(reason: "\(error)"))
+                }
+                do { try transaction.setUpdateID(position) } catch { throw CacheError(error) }
+            }
+            while limit.map({ position < $0 }) ?? true {
+                let page: [LogEntry]
+                do {
+                    page = try await datastore.readRecords(after: position, through: limit, limits: configuration.readPageLimits)
+                } catch {
+                    if case .historyRewritten(let first) = error {
+                        throw .historyRewritten(localUpdateID: position, firstRetainedUpdateID: first)
+                    }
+                    throw .datastore(error)
+                }
+                guard let last = page.last else { break }
+                let application = try transaction.apply(page)
+                if let failure = application.failure { throw failure }
+                operations += application.operations
+                position = last.updateID
+                try commitIfLarge()
+            }
+            try commit(transaction)
+            return position
+        } catch {
+            transaction.abandon()
+            throw error
+        }
+    }
+
+    /// Marks the state initialized and commits.
+    private func commit(_ transaction: WriteTransaction) throws(CacheError) {
+        do {
+            try transaction.markInitialized()
+            try transaction.commit()
+        } catch {
+            throw CacheError(error)
+        }
+    }
+}

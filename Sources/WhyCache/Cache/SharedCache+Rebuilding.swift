@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension SharedCache {
+    /// Replaces the state file by one built from the datastore's latest
+    /// checkpoint, for a state whose next record the log no longer holds
+    /// (history was rewritten past it).
+    ///
+    /// The new file is built next to the state file, under a temporary name
+    /// that holds this process's id, from the checkpoint's payloads and the
+    /// log after it (``PrivateStateBuilder``), in transactions that nobody
+    /// else sees. It is then put in place with
+    /// ``SharedStateFile/install(_:at:)``, which marks the displaced file
+    /// retired: readers in this process switch at once (through the holder),
+    /// readers elsewhere at their next update. Until then every reader keeps
+    /// reading the old state, which stays consistent. The caller then applies
+    /// the log after the checkpoint as usual.
+    ///
+    /// Two processes that rebuild at once both install a correct file; the
+    /// later install retires the earlier one. A process killed while building
+    /// leaves its temporary file, which the next rebuild on this machine deletes.
+    ///
+    /// - Parameter firstRetained: The oldest record the log still holds.
+    /// - Throws: ``CacheError/historyRewritten(localUpdateID:firstRetainedUpdateID:)``
+    ///   when no checkpoint reaches `firstRetained - 1`; datastore, state file
+    ///   and corrupt-record errors. The current file is untouched on failure.
+    func rebuildFromCheckpoint(localUpdateID: UInt64, firstRetained: UInt64) async throws(CacheError) {
+        let checkpoint: CheckpointInfo?
+        do { checkpoint = try await datastore.latestCheckpoint() } catch { throw .datastore(error) }
+        guard let checkpoint, checkpoint.updateID + 1 >= firstRetained else {
+            throw .historyRewritten(localUpdateID: localUpdateID, firstRetainedUpdateID: firstRetained)
+        }
+        removeAbandonedRebuilds()
+        let temporary = "\(statePath)\(Self.rebuildMarker)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        do throws(CacheError) {
+            let file = try Self.openStateFile(at: temporary, configuration: configuration)
+            // The log after the checkpoint goes in before the file is
+            // installed: readers never see the checkpoint's state alone, which
+            // may lack records that a compacting datastore replaced by later ones.
+            _ = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
+                .build(into: file, from: checkpoint, through: nil)
+            do throws(StateFileError) {
+                try SharedStateFile.install(temporary, at: statePath)
+            } catch {
+                throw CacheError(error)
+            }
+            guard holder.replace(with: file) else { throw .closed(path: statePath) }
+        } catch {
+            _ = unlink(temporary)
+            throw error
+        }
+    }
+
+    /// What a rebuild's temporary file name adds to the state path, before
+    /// the process id and a random number.
+    static let rebuildMarker = ".rebuilding."
+
+    /// Deletes the temporary files of rebuilds whose process no longer exists.
+    private func removeAbandonedRebuilds() {
+        let slash = statePath.lastIndex(of: "/")
+        let directory = slash.map { String(statePath[..<$0]) } ?? "."
+        let prefix = String(statePath[(slash.map { statePath.index(after: $0) } ?? statePath.startIndex)...]) + Self.rebuildMarker
+        guard let stream = opendir(directory.isEmpty ? "/" : directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                _ = unlink((directory.isEmpty ? "" : directory) + "/" + name)
+            }
+        }
+    }
+}
