@@ -44,7 +44,8 @@ struct RewriteOptions: ParsableArguments {
             }
             let rewriter = HistoryRewriter(datastore: datastore, scratchDirectory: scratch ?? scratchFolder())
             return try await rewriter.rewrite(through: limit, keeping: keep) { step in
-                print("rewrite-history: \(Self.describe(step))")
+                // Written at once, unbuffered, so that progress shows also through a pipe.
+                FileHandle.standardOutput.write(Data("rewrite-history: \(Self.describe(step))\n".utf8))
             }
         }
         let checkpoint = report.checkpoint.map { "checkpoint at update \($0.updateID): \($0.recordCount) records, \($0.byteCount) bytes" } ?? "no checkpoint"

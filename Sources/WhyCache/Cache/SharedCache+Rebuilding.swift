@@ -60,17 +60,7 @@ extension SharedCache {
 
     /// Deletes the temporary files of rebuilds whose process no longer exists.
     private func removeAbandonedRebuilds() {
-        let slash = statePath.lastIndex(of: "/")
-        let directory = slash.map { String(statePath[..<$0]) } ?? "."
-        let prefix = String(statePath[(slash.map { statePath.index(after: $0) } ?? statePath.startIndex)...]) + Self.rebuildMarker
-        guard let stream = opendir(directory.isEmpty ? "/" : directory) else { return }
-        defer { closedir(stream) }
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                _ = unlink((directory.isEmpty ? "" : directory) + "/" + name)
-            }
-        }
+        let (directory, name) = AbandonedFiles.split(statePath)
+        AbandonedFiles.remove(in: directory, prefix: name + Self.rebuildMarker)
     }
 }

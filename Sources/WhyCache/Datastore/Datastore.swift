@@ -92,7 +92,8 @@ public protocol Datastore: Sendable {
 
     /// Removes the records with ids up to and including `updateID`; afterwards
     /// ``firstRetainedUpdateID()`` is `updateID + 1`. Removing through an id at
-    /// or below an earlier removal does nothing.
+    /// or below an earlier removal changes nothing visible; it finishes
+    /// deleting the storage of that removal if a crash interrupted it.
     ///
     /// - Throws: ``DatastoreError/noCheckpointCovers(updateID:)`` unless a
     ///   published checkpoint at `updateID` or later exists, and

@@ -92,6 +92,9 @@ public struct HistoryRewriter: Sendable {
         }
     }
 
+    /// What the scratch file's name starts with, before the process id.
+    static let scratchPrefix = "whycache-rewrite."
+
     // MARK: Steps
 
     private func rewriteHoldingLock(
@@ -105,7 +108,9 @@ public struct HistoryRewriter: Sendable {
         let before = try await measureLog()
         let firstRetained = try await call { () async throws(DatastoreError) in try await datastore.firstRetainedUpdateID() }
         guard limit >= firstRetained else {
-            // Already removed through `limit` by an earlier rewrite.
+            // Already removed through `limit` by an earlier rewrite; a removal
+            // that was interrupted midway is finished.
+            try await call { () async throws(DatastoreError) in try await datastore.removeRecords(through: limit) }
             return HistoryRewriteReport(
                 checkpoint: try await call { () async throws(DatastoreError) in try await datastore.latestCheckpoint() },
                 recordsBefore: before.records, bytesBefore: before.bytes, recordsAfter: before.records, bytesAfter: before.bytes, keysDropped: 0)
@@ -121,7 +126,9 @@ public struct HistoryRewriter: Sendable {
                 throw .datastore(.invalidRequest(reason: "no checkpoint covers the removed start of the log (records from \(firstRetained) remain)"))
             }
         }
-        let scratchPath = "\(scratchDirectory)/whycache-rewrite.\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        // Scratch files of rewrites that were killed are deleted first.
+        AbandonedFiles.remove(in: scratchDirectory, prefix: Self.scratchPrefix)
+        let scratchPath = "\(scratchDirectory)/\(Self.scratchPrefix)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
         defer { try? SharedStateFile.remove(at: scratchPath) }
         let scratch = try SharedCache.openStateFile(at: scratchPath, configuration: configuration)
         progress?(.building(through: limit))
@@ -144,7 +151,7 @@ public struct HistoryRewriter: Sendable {
 
     /// Writes the state of `scratch` as a checkpoint at `updateID` and
     /// publishes it; returns it and the number of keys the filter dropped.
-    /// Holds at most about one record's worth of operations in memory.
+    /// Holds at most about eight records' worth of operations in memory.
     private func writeCheckpoint(
         of scratch: SharedStateFile, at updateID: UInt64, keeping filter: (@Sendable ([UInt8]) -> Bool)?
     ) async throws(CacheError) -> (CheckpointInfo, Int) {
@@ -172,7 +179,9 @@ public struct HistoryRewriter: Sendable {
                     pending.append(.set(key: entry.key, value: entry.value))
                     pendingBytes += entry.key.count + entry.value.count
                 }
-                guard entry == nil || pendingBytes >= splitter.maximumRecordSize else { continue }
+                // Split eight records' worth at a time: only the last record of
+                // each split is partly filled.
+                guard entry == nil || pendingBytes >= 8 * splitter.maximumRecordSize else { continue }
                 let payloads: [[UInt8]]
                 do { payloads = try splitter.split(pending) } catch { throw .invalidConfiguration(reason: "\(error)") }
                 for payload in payloads {
@@ -200,10 +209,8 @@ public struct HistoryRewriter: Sendable {
                 records += 1
                 bytes += UInt64(entry.payload.count)
             }
-        } catch let error as DatastoreError {
-            throw .datastore(error)
         } catch {
-            throw .datastore(.invalidRequest(reason: "\(error)"))
+            throw .datastore(error)
         }
         return (records, bytes)
     }

@@ -231,7 +231,11 @@ public final class FileDatastore: Datastore {
             try self.withAppendLock { () throws(DatastoreError) in
                 let layout = self.layout
                 let metadata = try DatastoreMetadata.read(layout)
-                guard updateID > metadata.removedThrough else { return }
+                guard updateID > metadata.removedThrough else {
+                    // Finishes a removal that was interrupted after the metadata was written.
+                    try self.log.removeSegments(through: metadata.removedThrough)
+                    return
+                }
                 guard let checkpoint = try CheckpointFile.latest(in: layout), checkpoint.updateID >= updateID else {
                     throw .noCheckpointCovers(updateID: updateID)
                 }

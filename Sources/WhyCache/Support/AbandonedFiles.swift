@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Temporary files named `<prefix><pid>.<anything>` that a process creates
+/// while it works and removes when it is done: those of processes that no
+/// longer exist were left by a crash and can be deleted.
+enum AbandonedFiles {
+    /// Deletes the files in `directory` whose names start with `prefix`
+    /// followed by the id of a process that no longer exists. Errors are
+    /// ignored: this is cleanup, and the files are found again next time.
+    static func remove(in directory: String, prefix: String) {
+        guard let stream = opendir(directory.isEmpty ? "." : directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                _ = unlink((directory.isEmpty ? "." : directory) + "/" + name)
+            }
+        }
+    }
+
+    /// `path` split into its directory and file name.
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+}
