@@ -100,6 +100,8 @@ public struct HistoryRewriter: Sendable {
     private func rewriteHoldingLock(
         through limit: UInt64, keeping filter: (@Sendable ([UInt8]) -> Bool)?, progress: ((HistoryRewriteProgress) -> Void)?
     ) async throws(CacheError) -> HistoryRewriteReport {
+        // Scratch files of rewrites that were killed are deleted first.
+        AbandonedFiles.remove(in: scratchDirectory, prefix: Self.scratchPrefix)
         let latest = try await call { () async throws(DatastoreError) in try await datastore.latestUpdateID() }
         guard limit >= 1, limit <= latest else {
             throw .datastore(.invalidRequest(reason: "cannot rewrite history through \(limit): the log holds ids 1...\(latest)"))
@@ -126,8 +128,6 @@ public struct HistoryRewriter: Sendable {
                 throw .datastore(.invalidRequest(reason: "no checkpoint covers the removed start of the log (records from \(firstRetained) remain)"))
             }
         }
-        // Scratch files of rewrites that were killed are deleted first.
-        AbandonedFiles.remove(in: scratchDirectory, prefix: Self.scratchPrefix)
         let scratchPath = "\(scratchDirectory)/\(Self.scratchPrefix)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
         defer { try? SharedStateFile.remove(at: scratchPath) }
         let scratch = try SharedCache.openStateFile(at: scratchPath, configuration: configuration)

@@ -1,4 +1,6 @@
 import Testing
+import Foundation
+import WhyCacheMySQL
 import WhyCache
 
 /// ``HistoryRewriter`` on MySQL: the same checks as on the file datastore.
@@ -13,4 +15,25 @@ import WhyCache
     @Test func theFilterDropsKeysFromTheCheckpoint() async throws { try await check { try await $0.theFilterDropsKeysFromTheCheckpoint() } }
     @Test func oneRewriteAtATime() async throws { try await check { try await $0.oneRewriteAtATime() } }
     @Test func writersKeepAppendingDuringARewrite() async throws { try await check { try await $0.writersKeepAppendingDuringARewrite() } }
+}
+
+/// `whycache-tool rewrite-history mysql` killed at each step, on MySQL.
+@Suite(.serialized) struct MySQLHistoryRewriterCrashTests {
+    @Test func aRewriteKilledAtAnyStepLeavesTheLogUsableAndARerunFinishes() async throws {
+        let configuration = try MySQLTestServer.configuration()
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        try await withTemporaryDirectory { directory in
+            let passwordFile = directory + "/password"
+            try (try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PASSWORD")).write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            let options = [
+                "mysql", "--host", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_HOST"),
+                "--port", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT"),
+                "--user", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER"),
+                "--database", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE"),
+                "--table", configuration.table.name, "--password-file", passwordFile,
+            ]
+            try await HistoryRewriterCrashTests.killRewrites(of: store, toolArguments: options, directory: directory)
+        }
+    }
 }
