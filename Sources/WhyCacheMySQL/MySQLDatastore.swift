@@ -221,21 +221,12 @@ public final class MySQLDatastore: Datastore {
         guard updateID > 0 else { return }
         let (log, checkpoints) = (log, checkpoints)
         do throws(MySQLPoolError<MySQLTransactionError>) {
-            _ = try await pool.run(retryingStale: { error in
-                if case .beforeCommit = error { return true }
-                return false
-            }) { connection throws(MySQLTransactionError) -> Bool in
-                try connection.transaction { () throws(MySQLWorkError) -> Bool in
-                    let covering = try checkpoints.latestUpdateID(on: connection)
-                    return try log.markRemoved(through: updateID, latestCheckpoint: covering, on: connection)
-                }
+            _ = try await pool.runTransaction(retryingBeforeCommit: true) { connection throws(MySQLWorkError) -> Bool in
+                let covering = try checkpoints.latestUpdateID(on: connection)
+                return try log.markRemoved(through: updateID, latestCheckpoint: covering, on: connection)
             }
         } catch {
-            switch error {
-            case .connect(let error): throw error.datastoreError(operation: "remove records", location: configuration.location)
-            case .work(.beforeCommit(let error)): throw error.datastoreError(operation: "remove records", location: configuration.location)
-            case .work(.commitFailed(let error)): throw error.datastoreError(operation: "remove records", location: configuration.location)
-            }
+            throw error.datastoreError(operation: "remove records", location: configuration.location)
         }
         // Readers learn about the removal from the counter row, committed
         // above, before any row disappears. The rows go in small batches; an

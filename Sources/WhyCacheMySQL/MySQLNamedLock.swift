@@ -52,11 +52,9 @@ final class MySQLNamedLock: Sendable {
     }
 
     /// Whether nobody holds the lock `name` (asked on `connection`).
-    static func isFree(_ name: String, on connection: MySQLConnection) throws(MySQLClientError) -> Bool {
+    static func isFree(_ name: String, on connection: MySQLConnection) throws(MySQLWorkError) -> Bool {
         var result: UInt64?
-        try connection.statement("SELECT IS_FREE_LOCK(?)").query([.bytes(Array(name.utf8))], columns: [.unsigned]) {
-            row throws(MySQLClientError) in result = row[0].unsignedValue
-        }
+        try connection.query("SELECT IS_FREE_LOCK(?)", [.bytes(Array(name.utf8))], columns: [.unsigned]) { row in result = row[0].unsignedValue }
         return result == 1
     }
 

@@ -56,7 +56,7 @@ struct RewriteOptions: ParsableArguments {
 
     private static func describe(_ step: HistoryRewriteProgress) -> String {
         switch step {
-        case .measuring: "measuring the log"
+        case .measuring: "measuring the records that stay"
         case .building(let limit): "building the state through update \(limit) in a scratch file"
         case .writingCheckpoint(let id): "writing the checkpoint at update \(id)"
         case .removingRecords(let id): "removing the records through update \(id) and older checkpoints"

@@ -13,21 +13,27 @@ struct PrivateStateBuilder {
 
     /// Applies `checkpoint` (if any) and then the log after it through
     /// `limit` (to its end when `nil`) to `file`, and returns the position
-    /// reached. The file's state is marked initialized.
+    /// reached and how much of the log it read. The file's state is marked
+    /// initialized.
     ///
     /// - Precondition: `file` is empty and private to the caller.
-    func build(into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64?) async throws(CacheError) -> UInt64 {
+    @discardableResult
+    func build(
+        into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64?
+    ) async throws(CacheError) -> (position: UInt64, logRecords: UInt64, logBytes: UInt64) {
         var transaction: WriteTransaction
         do { transaction = try file.beginWrite() } catch { throw CacheError(error) }
         var operations = 0
         func commitIfLarge() throws(CacheError) {
             guard operations >= configuration.maximumOperationsPerTransaction else { return }
-            try commit(transaction)
+            try transaction.commitInitialized()
             do { transaction = try file.beginWrite() } catch { throw CacheError(error) }
             operations = 0
         }
         do throws(CacheError) {
             var position: UInt64 = 0
+            var logRecords: UInt64 = 0
+            var logBytes: UInt64 = 0
             if let checkpoint {
                 position = checkpoint.updateID
                 do {
@@ -61,23 +67,15 @@ struct PrivateStateBuilder {
                 if let failure = application.failure { throw failure }
                 operations += application.operations
                 position = last.updateID
+                logRecords += UInt64(page.count)
+                logBytes += page.reduce(0) { $0 + UInt64($1.payload.count) }
                 try commitIfLarge()
             }
-            try commit(transaction)
-            return position
+            try transaction.commitInitialized()
+            return (position, logRecords, logBytes)
         } catch {
             transaction.abandon()
             throw error
-        }
-    }
-
-    /// Marks the state initialized and commits.
-    private func commit(_ transaction: WriteTransaction) throws(CacheError) {
-        do {
-            try transaction.markInitialized()
-            try transaction.commit()
-        } catch {
-            throw CacheError(error)
         }
     }
 }

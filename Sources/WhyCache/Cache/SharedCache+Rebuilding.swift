@@ -40,7 +40,7 @@ extension SharedCache {
             // The log after the checkpoint goes in before the file is
             // installed: readers never see the checkpoint's state alone, which
             // may lack records that a compacting datastore replaced by later ones.
-            _ = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
+            try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
                 .build(into: file, from: checkpoint, through: nil)
             do throws(StateFileError) {
                 try SharedStateFile.install(temporary, at: statePath)

@@ -156,7 +156,7 @@ extension SharedCache {
                     operationsInTransaction += application.operations
                     if let failure = application.failure { throw failure }
                     if exact, operationsInTransaction >= configuration.maximumOperationsPerTransaction {
-                        try commit(transaction)
+                        try transaction.commitInitialized()
                         summary.transactionsCommitted += 1
                         transaction = try await beginTransaction(on: file)
                         operationsInTransaction = 0
@@ -172,13 +172,13 @@ extension SharedCache {
             // Keep what was applied: it is a prefix of the log. A transaction
             // that failed midway (the state file) is invalid and commits
             // nothing, and neither does one that stopped inside a hole.
-            if exact, (try? commit(transaction)) != nil, transaction.updateID > transaction.baseUpdateID {
+            if exact, (try? transaction.commitInitialized()) != nil, transaction.updateID > transaction.baseUpdateID {
                 summary.transactionsCommitted += 1
             }
             throw error
         }
         let changed = transaction.updateID > transaction.baseUpdateID || !transaction.isInitialized
-        try commit(transaction)
+        try transaction.commitInitialized()
         if changed { summary.transactionsCommitted += 1 }
         summary.updateID = transaction.updateID
         return summary
@@ -253,7 +253,7 @@ extension SharedCache {
     /// Starts a transaction on `file`. When another thread or process holds
     /// the writer lock, waits for it on `lockWaiter`'s thread, not on the
     /// cooperative pool.
-    func beginTransaction(on file: SharedStateFile) async throws(CacheError) -> WriteTransaction {
+    private func beginTransaction(on file: SharedStateFile) async throws(CacheError) -> WriteTransaction {
         do {
             if let transaction = try file.tryBeginWrite() { return transaction }
         } catch {
@@ -266,16 +266,5 @@ extension SharedCache {
             throw CacheError(error)
         }
         do { return try file.beginWrite(holding: token) } catch { throw CacheError(error) }
-    }
-
-    /// Marks the state initialized and commits `transaction`.
-    func commit(_ transaction: WriteTransaction) throws(CacheError) {
-        do {
-            try transaction.markInitialized()
-            try transaction.commit()
-        } catch {
-            transaction.abandon()
-            throw CacheError(error)
-        }
     }
 }

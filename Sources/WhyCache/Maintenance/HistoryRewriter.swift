@@ -106,21 +106,20 @@ public struct HistoryRewriter: Sendable {
         guard limit >= 1, limit <= latest else {
             throw .datastore(.invalidRequest(reason: "cannot rewrite history through \(limit): the log holds ids 1...\(latest)"))
         }
-        progress?(.measuring)
-        let before = try await measureLog()
         let firstRetained = try await call { () async throws(DatastoreError) in try await datastore.firstRetainedUpdateID() }
         guard limit >= firstRetained else {
             // Already removed through `limit` by an earlier rewrite; a removal
             // that was interrupted midway is finished.
             try await call { () async throws(DatastoreError) in try await datastore.removeRecords(through: limit) }
+            progress?(.measuring)
+            let log = try await measureLog(after: firstRetained - 1)
             return HistoryRewriteReport(
                 checkpoint: try await call { () async throws(DatastoreError) in try await datastore.latestCheckpoint() },
-                recordsBefore: before.records, bytesBefore: before.bytes, recordsAfter: before.records, bytesAfter: before.bytes, keysDropped: 0)
+                recordsBefore: log.records, bytesBefore: log.bytes, recordsAfter: log.records, bytesAfter: log.bytes, keysDropped: 0)
         }
 
         // The state through the limit, from the checkpoint that replaced the
         // log's start (if any): all records up to `limit` that the log holds.
-        let base = limit
         var startingCheckpoint: CheckpointInfo?
         if firstRetained > 1 {
             startingCheckpoint = try await call { () async throws(DatastoreError) in try await datastore.latestCheckpoint() }
@@ -132,21 +131,24 @@ public struct HistoryRewriter: Sendable {
         defer { try? SharedStateFile.remove(at: scratchPath) }
         let scratch = try SharedCache.openStateFile(at: scratchPath, configuration: configuration)
         progress?(.building(through: limit))
-        _ = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
+        let built = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
             .build(into: scratch, from: startingCheckpoint, through: limit)
 
-        progress?(.writingCheckpoint(at: base))
-        let (checkpoint, dropped) = try await writeCheckpoint(of: scratch, at: base, keeping: filter)
-        progress?(.removingRecords(through: base))
+        progress?(.writingCheckpoint(at: limit))
+        let (checkpoint, dropped) = try await writeCheckpoint(of: scratch, at: limit, keeping: filter)
+        progress?(.removingRecords(through: limit))
         try await call { () async throws(DatastoreError) in
-            try await datastore.removeRecords(through: base)
-            try await datastore.removeCheckpoints(before: base)
+            try await datastore.removeRecords(through: limit)
+            try await datastore.removeCheckpoints(before: limit)
         }
-        let after = try await measureLog()
+        // The records after the limit stay; the build already counted the
+        // ones it read, so the log is read only once more, from the limit.
+        progress?(.measuring)
+        let kept = try await measureLog(after: limit)
         progress?(.finished)
         return HistoryRewriteReport(
-            checkpoint: checkpoint, recordsBefore: before.records, bytesBefore: before.bytes,
-            recordsAfter: after.records, bytesAfter: after.bytes + checkpoint.byteCount, keysDropped: dropped)
+            checkpoint: checkpoint, recordsBefore: built.logRecords + kept.records, bytesBefore: built.logBytes + kept.bytes,
+            recordsAfter: kept.records, bytesAfter: kept.bytes + checkpoint.byteCount, keysDropped: dropped)
     }
 
     /// Writes the state of `scratch` as a checkpoint at `updateID` and
@@ -199,13 +201,12 @@ public struct HistoryRewriter: Sendable {
         }
     }
 
-    /// The number of records and payload bytes the log holds now.
-    private func measureLog() async throws(CacheError) -> (records: UInt64, bytes: UInt64) {
-        let first = try await call { () async throws(DatastoreError) in try await datastore.firstRetainedUpdateID() }
+    /// The number of records and payload bytes the log holds after `position`.
+    private func measureLog(after position: UInt64) async throws(CacheError) -> (records: UInt64, bytes: UInt64) {
         var records: UInt64 = 0
         var bytes: UInt64 = 0
         do {
-            for try await entry in datastore.records(after: first - 1, limits: configuration.readPageLimits) {
+            for try await entry in datastore.records(after: position, limits: configuration.readPageLimits) {
                 records += 1
                 bytes += UInt64(entry.payload.count)
             }
@@ -223,14 +224,14 @@ public struct HistoryRewriter: Sendable {
 
 /// The steps of ``HistoryRewriter/rewrite(through:keeping:progress:)``, in order.
 public enum HistoryRewriteProgress: Sendable, Hashable {
-    /// Counting the records and bytes of the log.
-    case measuring
     /// Building the state through the limit in the scratch file.
     case building(through: UInt64)
     /// Writing the checkpoint at this update id.
     case writingCheckpoint(at: UInt64)
     /// Removing the records the checkpoint replaces.
     case removingRecords(through: UInt64)
+    /// Counting the records and bytes of the log that stay.
+    case measuring
     /// Done.
     case finished
 }
@@ -241,12 +242,17 @@ public struct HistoryRewriteReport: Sendable, Hashable {
     /// nothing was to be done and the log has no checkpoint).
     public var checkpoint: CheckpointInfo?
 
-    /// Records and payload bytes the log held before.
+    /// The records the log held before (those through the limit that it
+    /// still held, plus those after it).
     public var recordsBefore: UInt64
+
+    /// The payload bytes of ``recordsBefore``.
     public var bytesBefore: UInt64
 
-    /// Records the log holds after, and their bytes plus the checkpoint's.
+    /// The records the log holds after: those after the limit.
     public var recordsAfter: UInt64
+
+    /// The payload bytes of ``recordsAfter`` plus the new checkpoint's.
     public var bytesAfter: UInt64
 
     /// Keys the filter left out of the checkpoint.

@@ -17,9 +17,9 @@ struct MySQLCheckpointTable: Sendable {
     /// The newest published checkpoint.
     func latest(on connection: MySQLConnection) throws(MySQLWorkError) -> CheckpointInfo? {
         var info: CheckpointInfo?
-        try query(
+        try connection.query(
             "SELECT update_id, record_count, byte_count FROM \(schema.checkpoints) WHERE published = 1 ORDER BY update_id DESC, checkpoint_id DESC LIMIT 1",
-            [], columns: [.unsigned, .unsigned, .unsigned], on: connection
+            [], columns: [.unsigned, .unsigned, .unsigned]
         ) { row in
             info = CheckpointInfo(updateID: row[0].unsignedValue ?? 0, recordCount: row[1].unsignedValue ?? 0, byteCount: row[2].unsignedValue ?? 0)
         }
@@ -34,9 +34,9 @@ struct MySQLCheckpointTable: Sendable {
     /// The row id and payload count of the published checkpoint at `updateID`.
     func published(at updateID: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) -> (id: UInt64, recordCount: UInt64)? {
         var found: (UInt64, UInt64)?
-        try query(
+        try connection.query(
             "SELECT checkpoint_id, record_count FROM \(schema.checkpoints) WHERE update_id = ? AND published = 1 ORDER BY checkpoint_id DESC LIMIT 1",
-            [.unsigned(updateID)], columns: [.unsigned, .unsigned], on: connection
+            [.unsigned(updateID)], columns: [.unsigned, .unsigned]
         ) { row in
             found = (row[0].unsignedValue ?? 0, row[1].unsignedValue ?? 0)
         }
@@ -71,9 +71,9 @@ struct MySQLCheckpointTable: Sendable {
         // One row per statement: checkpoint payloads are written in the
         // background, where a round trip per part costs little.
         for row in rows {
-            try execute(
+            try connection.execute(
                 "INSERT INTO \(schema.checkpointPayloads) (checkpoint_id, sequence, part, payload_size, checksum, bytes) VALUES (?, ?, ?, ?, ?, ?)",
-                row, on: connection)
+                row)
         }
     }
 
@@ -86,31 +86,31 @@ struct MySQLCheckpointTable: Sendable {
         _ checkpointID: UInt64, updateID: UInt64, recordCount: UInt64, byteCount: UInt64, on connection: MySQLConnection
     ) throws(MySQLWorkError) -> Bool {
         var replaced: [UInt64] = []
-        try query(
+        try connection.query(
             "SELECT checkpoint_id FROM \(schema.checkpoints) WHERE update_id = ? AND published = 1 AND checkpoint_id <> ? FOR UPDATE",
-            [.unsigned(updateID), .unsigned(checkpointID)], columns: [.unsigned], on: connection
+            [.unsigned(updateID), .unsigned(checkpointID)], columns: [.unsigned]
         ) { row in
             if let id = row[0].unsignedValue { replaced.append(id) }
         }
         for id in replaced { try delete(id, on: connection) }
-        let changed = try execute(
+        let changed = try connection.execute(
             "UPDATE \(schema.checkpoints) SET published = 1, record_count = ?, byte_count = ? WHERE checkpoint_id = ? AND published = 0",
-            [.unsigned(recordCount), .unsigned(byteCount), .unsigned(checkpointID)], on: connection)
+            [.unsigned(recordCount), .unsigned(byteCount), .unsigned(checkpointID)])
         return changed == 1
     }
 
     /// Deletes a checkpoint row, then its payloads.
     func delete(_ checkpointID: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) {
-        try execute("DELETE FROM \(schema.checkpoints) WHERE checkpoint_id = ?", [.unsigned(checkpointID)], on: connection)
-        try execute("DELETE FROM \(schema.checkpointPayloads) WHERE checkpoint_id = ?", [.unsigned(checkpointID)], on: connection)
+        try connection.execute("DELETE FROM \(schema.checkpoints) WHERE checkpoint_id = ?", [.unsigned(checkpointID)])
+        try connection.execute("DELETE FROM \(schema.checkpointPayloads) WHERE checkpoint_id = ?", [.unsigned(checkpointID)])
     }
 
     /// Deletes the published checkpoints older than `updateID`.
     func deletePublished(before updateID: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) {
         var ids: [UInt64] = []
-        try query(
+        try connection.query(
             "SELECT checkpoint_id FROM \(schema.checkpoints) WHERE published = 1 AND update_id < ?",
-            [.unsigned(updateID)], columns: [.unsigned], on: connection
+            [.unsigned(updateID)], columns: [.unsigned]
         ) { row in
             if let id = row[0].unsignedValue { ids.append(id) }
         }
@@ -120,20 +120,14 @@ struct MySQLCheckpointTable: Sendable {
     /// Deletes unpublished checkpoints whose writer no longer holds its lock.
     func deleteAbandoned(on connection: MySQLConnection) throws(MySQLWorkError) {
         var building: [(UInt64, String)] = []
-        try query(
+        try connection.query(
             "SELECT checkpoint_id, writer_lock FROM \(schema.checkpoints) WHERE published = 0",
-            [], columns: [.unsigned, .bytes], on: connection
+            [], columns: [.unsigned, .bytes]
         ) { row in
             building.append((row[0].unsignedValue ?? 0, String(decoding: row[1].bytesValue ?? [], as: UTF8.self)))
         }
         for (id, lock) in building {
-            let free: Bool
-            do throws(MySQLClientError) {
-                free = try MySQLNamedLock.isFree(lock, on: connection)
-            } catch {
-                throw .client(error)
-            }
-            if free { try delete(id, on: connection) }
+            if try MySQLNamedLock.isFree(lock, on: connection) { try delete(id, on: connection) }
         }
     }
 
@@ -144,9 +138,9 @@ struct MySQLCheckpointTable: Sendable {
     ) throws(MySQLWorkError) -> [(id: UInt64, payload: [UInt8])] {
         var last: UInt64?
         var bytes = 0
-        try query(
+        try connection.query(
             "SELECT sequence, payload_size FROM \(schema.checkpointPayloads) WHERE checkpoint_id = ? AND sequence >= ? AND part = 0 ORDER BY sequence LIMIT ?",
-            [.unsigned(checkpointID), .unsigned(sequence), .unsigned(UInt64(limits.maximumCount))], columns: [.unsigned, .unsigned], on: connection
+            [.unsigned(checkpointID), .unsigned(sequence), .unsigned(UInt64(limits.maximumCount))], columns: [.unsigned, .unsigned]
         ) { row in
             guard bytes < limits.maximumBytes else { return }
             last = row[0].unsignedValue
@@ -154,34 +148,12 @@ struct MySQLCheckpointTable: Sendable {
         }
         guard let last else { return [] }
         var assembler = PayloadAssembler(location: "\(location) checkpoint \(checkpointID)")
-        try query(
+        try connection.query(
             "SELECT sequence, part, payload_size, checksum, bytes FROM \(schema.checkpointPayloads) WHERE checkpoint_id = ? AND sequence >= ? AND sequence <= ? ORDER BY sequence, part",
-            [.unsigned(checkpointID), .unsigned(sequence), .unsigned(last)], columns: PayloadAssembler.rowColumns, on: connection
+            [.unsigned(checkpointID), .unsigned(sequence), .unsigned(last)], columns: PayloadAssembler.rowColumns
         ) { row in assembler.add(row: row) }
         assembler.finishRows()
         if let failure = assembler.failure { throw .datastore(failure) }
         return assembler.completed
-    }
-
-    // MARK: Private
-
-    private func query(
-        _ sql: String, _ parameters: [MySQLValue], columns: [MySQLColumnKind], on connection: MySQLConnection,
-        row: ([MySQLValue]) -> Void
-    ) throws(MySQLWorkError) {
-        do throws(MySQLClientError) {
-            try connection.statement(sql).query(parameters, columns: columns) { values throws(MySQLClientError) in row(values) }
-        } catch {
-            throw .client(error)
-        }
-    }
-
-    @discardableResult
-    private func execute(_ sql: String, _ parameters: [MySQLValue], on connection: MySQLConnection) throws(MySQLWorkError) -> UInt64 {
-        do throws(MySQLClientError) {
-            return try connection.statement(sql).execute(parameters)
-        } catch {
-            throw .client(error)
-        }
     }
 }

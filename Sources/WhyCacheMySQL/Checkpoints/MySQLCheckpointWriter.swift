@@ -64,14 +64,12 @@ final class MySQLCheckpointWriter: CheckpointWriter {
         let (table, checkpointID, updateID) = (table, checkpointID, updateID)
         let published: Bool
         do throws(MySQLPoolError<MySQLTransactionError>) {
-            published = try await pool.run(retryingStale: { _ in false }) { connection throws(MySQLTransactionError) -> Bool in
-                try connection.transaction { () throws(MySQLWorkError) -> Bool in
-                    try table.publish(checkpointID, updateID: updateID, recordCount: counts.0, byteCount: counts.1, on: connection)
-                }
+            published = try await pool.runTransaction(retryingBeforeCommit: false) { connection throws(MySQLWorkError) -> Bool in
+                try table.publish(checkpointID, updateID: updateID, recordCount: counts.0, byteCount: counts.1, on: connection)
             }
         } catch {
             await abandon()
-            throw Self.datastoreError(error, location: table.location)
+            throw error.datastoreError(operation: "publish checkpoint", location: table.location)
         }
         guard published else {
             await abandon()
@@ -118,11 +116,4 @@ final class MySQLCheckpointWriter: CheckpointWriter {
         }
     }
 
-    private static func datastoreError(_ error: MySQLPoolError<MySQLTransactionError>, location: String) -> DatastoreError {
-        switch error {
-        case .connect(let error): error.datastoreError(operation: "publish checkpoint", location: location)
-        case .work(.beforeCommit(let error)): error.datastoreError(operation: "publish checkpoint", location: location)
-        case .work(.commitFailed(let error)): error.datastoreError(operation: "publish checkpoint", location: location)
-        }
-    }
 }

@@ -231,6 +231,33 @@ final class MySQLConnection: @unchecked Sendable {
     }
 }
 
+/// Statements run with their errors as ``MySQLWorkError``: what the
+/// datastore's table types use.
+extension MySQLConnection {
+    /// Runs the prepared statement `sql` with `parameters` and calls `row`
+    /// with each result row (see ``MySQLStatement/query(_:columns:row:)``).
+    func query(
+        _ sql: String, _ parameters: [MySQLValue], columns: [MySQLColumnKind], row: ([MySQLValue]) -> Void
+    ) throws(MySQLWorkError) {
+        do throws(MySQLClientError) {
+            try statement(sql).query(parameters, columns: columns) { values throws(MySQLClientError) in row(values) }
+        } catch {
+            throw .client(error)
+        }
+    }
+
+    /// Runs the prepared statement `sql`, which returns no rows, with
+    /// `parameters`, and returns the rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ parameters: [MySQLValue]) throws(MySQLWorkError) -> UInt64 {
+        do throws(MySQLClientError) {
+            return try statement(sql).execute(parameters)
+        } catch {
+            throw .client(error)
+        }
+    }
+}
+
 /// How a transaction failed: before the commit (nothing was written) or in
 /// the commit itself (the outcome is unknown when the connection broke).
 enum MySQLTransactionError: Error {

@@ -77,6 +77,25 @@ final class MySQLConnectionPool: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction on a borrowed connection: committed when
+    /// it returns, rolled back when it throws.
+    ///
+    /// - Parameter retryingBeforeCommit: Whether a transaction that failed
+    ///   before its commit was sent (so it changed nothing) on a connection
+    ///   that had gone stale runs again on another one. A failed commit is
+    ///   never retried: its outcome may be unknown.
+    func runTransaction<T: Sendable>(
+        retryingBeforeCommit: Bool,
+        _ body: @escaping @Sendable (MySQLConnection) throws(MySQLWorkError) -> T
+    ) async throws(MySQLPoolError<MySQLTransactionError>) -> T {
+        try await run(retryingStale: { error in
+            if retryingBeforeCommit, case .beforeCommit = error { return true }
+            return false
+        }) { connection throws(MySQLTransactionError) -> T in
+            try connection.transaction { () throws(MySQLWorkError) -> T in try body(connection) }
+        }
+    }
+
     /// Opens a connection that is not part of the pool (for a holder of a
     /// named lock, which must keep its connection for as long as it lives).
     func openDedicatedConnection() async throws(MySQLClientError) -> MySQLConnection {

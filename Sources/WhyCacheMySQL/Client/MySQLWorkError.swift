@@ -25,6 +25,17 @@ enum MySQLWorkError: Error, MySQLClientFailure {
     }
 }
 
+extension MySQLPoolError where Failure == MySQLTransactionError {
+    /// The error for the datastore's caller.
+    func datastoreError(operation: String, location: String) -> DatastoreError {
+        switch self {
+        case .connect(let error): error.datastoreError(operation: operation, location: location)
+        case .work(.beforeCommit(let error)): error.datastoreError(operation: operation, location: location)
+        case .work(.commitFailed(let error)): error.datastoreError(operation: operation, location: location)
+        }
+    }
+}
+
 extension MySQLPoolError where Failure == MySQLWorkError {
     /// The error for the datastore's caller.
     func datastoreError(operation: String, location: String) -> DatastoreError {

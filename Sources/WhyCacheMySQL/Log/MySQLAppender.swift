@@ -96,46 +96,15 @@ final class MySQLAppender: Sendable {
     /// when the pooled one had gone stale; a failed commit is never retried.
     private func commit(_ payloads: [[UInt8]]) async -> Result<[UInt64], DatastoreError> {
         let log = log
-        do throws(MySQLPoolError<MySQLAppendError>) {
-            let ids = try await pool.run(retryingStale: { error in
-                if case .transaction(.beforeCommit) = error { return true }
-                return false
-            }) { connection throws(MySQLAppendError) -> [UInt64] in
-                do throws(MySQLTransactionError) {
-                    return try connection.transaction { () throws(MySQLWorkError) -> [UInt64] in
-                        try log.append(payloads, on: connection)
-                    }
-                } catch {
-                    throw .transaction(error)
-                }
-            }
-            return .success(ids)
+        do throws(MySQLPoolError<MySQLTransactionError>) {
+            return .success(try await pool.runTransaction(retryingBeforeCommit: true) { connection throws(MySQLWorkError) in
+                try log.append(payloads, on: connection)
+            })
         } catch {
-            return .failure(Self.datastoreError(error, location: log.location))
-        }
-    }
-
-    private static func datastoreError(_ error: MySQLPoolError<MySQLAppendError>, location: String) -> DatastoreError {
-        switch error {
-        case .connect(let error):
-            return error.datastoreError(operation: "append", location: location)
-        case .work(.transaction(.commitFailed(let error))) where error.breaksConnection:
-            return .appendOutcomeUnknown(reason: "\(location): \(error.message) (MySQL error \(error.code))")
-        case .work(.transaction(.beforeCommit(let error))):
-            return error.datastoreError(operation: "append", location: location)
-        case .work(.transaction(.commitFailed(let error))):
-            return error.datastoreError(operation: "append", location: location)
-        }
-    }
-}
-
-/// Why an append transaction failed.
-enum MySQLAppendError: Error, MySQLClientFailure {
-    case transaction(MySQLTransactionError)
-
-    var clientError: MySQLClientError {
-        switch self {
-        case .transaction(let error): error.clientError
+            if case .work(.commitFailed(let cause)) = error, cause.breaksConnection {
+                return .failure(.appendOutcomeUnknown(reason: "\(log.location): \(cause.message) (MySQL error \(cause.code))"))
+            }
+            return .failure(error.datastoreError(operation: "append", location: log.location))
         }
     }
 }

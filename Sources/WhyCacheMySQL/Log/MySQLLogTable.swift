@@ -45,12 +45,8 @@ struct MySQLLogTable: Sendable {
     ///   lock is what orders appends (docs/FORMAT.md §4).
     func meta(on connection: MySQLConnection, forUpdate: Bool = false) throws(MySQLWorkError) -> Meta {
         var found: [MySQLValue]?
-        do throws(MySQLClientError) {
-            let sql = "SELECT format_version, last_update_id, removed_through FROM \(schema.meta) WHERE id = 1" + (forUpdate ? " FOR UPDATE" : "")
-            try connection.statement(sql).query([], columns: [.unsigned, .unsigned, .unsigned]) { row throws(MySQLClientError) in found = row }
-        } catch {
-            throw .client(error)
-        }
+        let sql = "SELECT format_version, last_update_id, removed_through FROM \(schema.meta) WHERE id = 1" + (forUpdate ? " FOR UPDATE" : "")
+        try connection.query(sql, [], columns: [.unsigned, .unsigned, .unsigned]) { row in found = row }
         try checkFormat(version: found?[0].unsignedValue)
         guard let found, let last = found[1].unsignedValue, let removed = found[2].unsignedValue else {
             throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) holds NULL"))
@@ -93,18 +89,13 @@ struct MySQLLogTable: Sendable {
             guard let last = head.last else { return [] }
             var assembler = PayloadAssembler(location: location)
             var removedThrough: UInt64 = 0
-            do throws(MySQLClientError) {
-                let sql = """
-                    SELECT update_id, part, payload_size, checksum, bytes, (SELECT removed_through FROM \(schema.meta) WHERE id = 1)
-                    FROM \(schema.log) WHERE update_id > ? AND update_id <= ? ORDER BY update_id, part
-                    """
-                try connection.statement(sql).query([.unsigned(after), .unsigned(last)], columns: PayloadAssembler.rowColumns + [.unsigned]) {
-                    row throws(MySQLClientError) in
-                    assembler.add(row: row)
-                    removedThrough = max(removedThrough, row[5].unsignedValue ?? 0)
-                }
-            } catch {
-                throw .client(error)
+            let sql = """
+                SELECT update_id, part, payload_size, checksum, bytes, (SELECT removed_through FROM \(schema.meta) WHERE id = 1)
+                FROM \(schema.log) WHERE update_id > ? AND update_id <= ? ORDER BY update_id, part
+                """
+            try connection.query(sql, [.unsigned(after), .unsigned(last)], columns: PayloadAssembler.rowColumns + [.unsigned]) { row in
+                assembler.add(row: row)
+                removedThrough = max(removedThrough, row[5].unsignedValue ?? 0)
             }
             if after < removedThrough {
                 throw .datastore(.historyRewritten(firstRetainedUpdateID: removedThrough + 1))
@@ -132,21 +123,16 @@ struct MySQLLogTable: Sendable {
         var meta: (version: UInt64, removedThrough: UInt64)?
         var heads: [(id: UInt64, size: UInt64)] = []
         if after < through {
-            do throws(MySQLClientError) {
-                // The derived table holds ids and sizes only (no payload bytes).
-                let sql = """
-                    SELECT m.format_version, m.removed_through, l.update_id, l.payload_size FROM \(schema.meta) AS m
-                    LEFT JOIN (SELECT update_id, payload_size FROM \(schema.log) WHERE update_id > ? AND update_id <= ? AND part = 0
-                    ORDER BY update_id LIMIT ?) AS l ON TRUE WHERE m.id = 1
-                    """
-                let parameters: [MySQLValue] = [.unsigned(after), .unsigned(through), .unsigned(UInt64(limits.maximumCount))]
-                try connection.statement(sql).query(parameters, columns: [.unsigned, .unsigned, .unsigned, .unsigned]) {
-                    row throws(MySQLClientError) in
-                    meta = (row[0].unsignedValue ?? 0, row[1].unsignedValue ?? 0)
-                    if let id = row[2].unsignedValue { heads.append((id, row[3].unsignedValue ?? 0)) }
-                }
-            } catch {
-                throw .client(error)
+            // The derived table holds ids and sizes only (no payload bytes).
+            let sql = """
+                SELECT m.format_version, m.removed_through, l.update_id, l.payload_size FROM \(schema.meta) AS m
+                LEFT JOIN (SELECT update_id, payload_size FROM \(schema.log) WHERE update_id > ? AND update_id <= ? AND part = 0
+                ORDER BY update_id LIMIT ?) AS l ON TRUE WHERE m.id = 1
+                """
+            let parameters: [MySQLValue] = [.unsigned(after), .unsigned(through), .unsigned(UInt64(limits.maximumCount))]
+            try connection.query(sql, parameters, columns: [.unsigned, .unsigned, .unsigned, .unsigned]) { row in
+                meta = (row[0].unsignedValue ?? 0, row[1].unsignedValue ?? 0)
+                if let id = row[2].unsignedValue { heads.append((id, row[3].unsignedValue ?? 0)) }
             }
             try checkFormat(version: meta?.version)
         } else {
@@ -197,12 +183,8 @@ struct MySQLLogTable: Sendable {
                 ])
             }
         }
-        do throws(MySQLClientError) {
-            try insert(rows, on: connection)
-            try compact(singleKeys, before: first, on: connection)
-        } catch {
-            throw .client(error)
-        }
+        try insert(rows, on: connection)
+        try compact(singleKeys, before: first, on: connection)
         return ids
     }
 
@@ -241,7 +223,7 @@ struct MySQLLogTable: Sendable {
     /// (hash, key) pairs make a hash collision harmless.
     private func compact(
         _ singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])], before first: UInt64, on connection: MySQLConnection
-    ) throws(MySQLClientError) {
+    ) throws(MySQLWorkError) {
         guard !singleKeys.isEmpty else { return }
         var newest: [[UInt8]: UInt64] = [:]
         for single in singleKeys { newest[single.key] = single.id }
@@ -261,20 +243,20 @@ struct MySQLLogTable: Sendable {
             var parameters: [MySQLValue] = [.unsigned(first)]
             parameters += group.map { .unsigned($0.hash) }
             parameters += group.flatMap { [MySQLValue.unsigned($0.hash), .bytes($0.key)] }
-            try connection.statement(sql).execute(parameters)
+            try connection.execute(sql, parameters)
             start += group.count
         }
         var index = 0
         while index < replacedInBatch.count {
             let group = replacedInBatch[index..<min(index + Self.keysPerCompaction, replacedInBatch.count)]
             let list = Array(repeating: "?", count: group.count).joined(separator: ", ")
-            try connection.statement("DELETE FROM \(schema.log) WHERE update_id IN (\(list))").execute(group.map { .unsigned($0) })
+            try connection.execute("DELETE FROM \(schema.log) WHERE update_id IN (\(list))", group.map { .unsigned($0) })
             index += group.count
         }
     }
 
     /// Inserts log rows, several per statement.
-    private func insert(_ rows: [[MySQLValue]], on connection: MySQLConnection) throws(MySQLClientError) {
+    private func insert(_ rows: [[MySQLValue]], on connection: MySQLConnection) throws(MySQLWorkError) {
         var start = 0
         while start < rows.count {
             var end = start
@@ -285,7 +267,7 @@ struct MySQLLogTable: Sendable {
             }
             let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
             let sql = "INSERT INTO \(schema.log) (update_id, part, payload_size, checksum, single_key_hash, single_key, bytes) VALUES \(placeholders)"
-            try connection.statement(sql).execute(rows[start..<end].flatMap { $0 })
+            try connection.execute(sql, rows[start..<end].flatMap { $0 })
             start = end
         }
     }
@@ -319,11 +301,7 @@ struct MySQLLogTable: Sendable {
         guard updateID <= meta.lastUpdateID else {
             throw .datastore(.invalidRequest(reason: "cannot remove records through \(updateID): the newest record is \(meta.lastUpdateID)"))
         }
-        do throws(MySQLClientError) {
-            try connection.statement("UPDATE \(schema.meta) SET removed_through = ? WHERE id = 1").execute([.unsigned(updateID)])
-        } catch {
-            throw .client(error)
-        }
+        try connection.execute("UPDATE \(schema.meta) SET removed_through = ? WHERE id = 1", [.unsigned(updateID)])
         return true
     }
 
@@ -331,12 +309,8 @@ struct MySQLLogTable: Sendable {
     /// returns how many it deleted. Runs in autocommit mode, in small steps,
     /// so that no long transaction holds locks.
     func deleteRemovedRows(limit: Int, on connection: MySQLConnection) throws(MySQLWorkError) -> UInt64 {
-        do throws(MySQLClientError) {
-            let sql = "DELETE FROM \(schema.log) WHERE update_id <= (SELECT removed_through FROM \(schema.meta) WHERE id = 1) ORDER BY update_id, part LIMIT ?"
-            return try connection.statement(sql).execute([.unsigned(UInt64(limit))])
-        } catch {
-            throw .client(error)
-        }
+        let sql = "DELETE FROM \(schema.log) WHERE update_id <= (SELECT removed_through FROM \(schema.meta) WHERE id = 1) ORDER BY update_id, part LIMIT ?"
+        return try connection.execute(sql, [.unsigned(UInt64(limit))])
     }
 }
 

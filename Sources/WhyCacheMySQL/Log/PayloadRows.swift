@@ -57,7 +57,7 @@ struct PayloadAssembler {
     mutating func finishRows() {
         guard failure == nil else { return }
         do throws(DatastoreError) {
-            _ = try finish()
+            try finishCurrent()
         } catch {
             failure = error
         }
@@ -72,7 +72,7 @@ struct PayloadAssembler {
     /// - Throws: ``DatastoreError/corruptRecord(location:updateID:reason:)``
     ///   when a part is missing or out of order, or a payload is longer than
     ///   its head row says.
-    mutating func add(id: UInt64, part: UInt64, size: UInt64, checksum: UInt64, bytes: [UInt8]) throws(DatastoreError) {
+    private mutating func add(id: UInt64, part: UInt64, size: UInt64, checksum: UInt64, bytes: [UInt8]) throws(DatastoreError) {
         if part == 0 {
             try finishCurrent()
             guard size <= UInt64(WhyCacheLimits.maximumRecordSize), checksum <= UInt64(UInt32.max) else {
@@ -85,7 +85,7 @@ struct PayloadAssembler {
             guard var open = current, open.id == id, open.nextPart == part else {
                 throw .corruptRecord(location: location, updateID: id, reason: "part \(part) has no head row or comes out of order")
             }
-            current = nil
+            current = nil  // so that `open` holds the only reference and appending does not copy
             open.bytes += bytes
             open.nextPart += 1
             current = open
@@ -93,12 +93,6 @@ struct PayloadAssembler {
         if let open = current, open.bytes.count > open.size {
             throw .corruptRecord(location: location, updateID: id, reason: "the parts hold more than the \(open.size) bytes the head row declares")
         }
-    }
-
-    /// Checks the last payload and returns every payload, in order.
-    mutating func finish() throws(DatastoreError) -> [(id: UInt64, payload: [UInt8])] {
-        try finishCurrent()
-        return completed
     }
 
     private mutating func finishCurrent() throws(DatastoreError) {

@@ -34,7 +34,7 @@ import WhyCacheTestSupport
             #expect(result.status == 0, "writer \(index): \(result.errors)")
             #expect(result.lines.last?.hasPrefix("done 2000 ") == true)
         }
-        FileManager.default.createFile(atPath: stopFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
         let latest = try await store.latestUpdateID()
         #expect(latest >= 8_000)
         for (index, updater) in updaters.enumerated() {
