@@ -1,6 +1,6 @@
 -- WhyCache MySQL/MariaDB datastore, schema format version 1.
 --
--- Created by MySQLDatastore.createIfMissing() or `whycache-tool mysql create-schema`;
+-- Created by MySQLDatastore.createIfMissing() or `whycache-tool init-store`;
 -- this script does the same for a database administrator. Running it twice changes nothing.
 -- Every column is explained in docs/FORMAT.md §4.
 --

@@ -1,11 +1,45 @@
 import ArgumentParser
+import Foundation
 
-/// `whycache-tool`: operate WhyCache state files from the shell.
-@main
+/// `whycache-tool`: operate a WhyCache log and shared-state file from the shell.
+///
+/// The command names, options, output formats and exit statuses are a
+/// contract with the scripts that run the tool (README "The tool"); see
+/// ``ToolExitStatus``.
 struct WhyCacheTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
-        abstract: "Operate WhyCache shared-state files and MySQL datastores: inspect, verify, create tables, benchmark, demo.",
-        subcommands: [DemoCommand.self, StatCommand.self, VerifyCommand.self, MySQLCommand.self, RewriteHistoryCommand.self, BenchCommand.self, DemoWorkerCommand.self]
+        abstract: "Operate a WhyCache log (--store URL) and shared-state file (--state PATH) from the shell.",
+        discussion: """
+            Exit status: 0 success, 1 not found or differs, 2 usage error, 3 datastore, state file or snapshot error. \
+            The MySQL password comes from \(StoreOptions.passwordVariable) or --password-file, never from the URL.
+            """,
+        subcommands: [
+            InitStoreCommand.self, SetCommand.self, DeleteCommand.self, GetCommand.self, KeysCommand.self,
+            DumpCommand.self, StatCommand.self, UpdateCommand.self, FollowCommand.self, RewriteHistoryCommand.self,
+            VerifyCommand.self, DemoCommand.self, BenchCommand.self, DemoWorkerCommand.self,
+        ]
     )
+}
+
+/// The entry point: runs the command, with usage errors ending in exit
+/// status 2 (ArgumentParser's own default is 64).
+@main
+enum WhyCacheToolMain {
+    static func main() async {
+        do {
+            var command = try WhyCacheTool.parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if WhyCacheTool.exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((WhyCacheTool.fullMessage(for: error) + "\n").utf8))
+                exit(ToolExitStatus.usage)
+            }
+            WhyCacheTool.exit(withError: error)
+        }
+    }
 }

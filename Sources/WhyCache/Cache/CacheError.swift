@@ -47,6 +47,11 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The cache was closed with ``SharedCache/close()``.
     case closed(path: String)
 
+    /// ``StateVerifier`` could not bring the shared state and its replay of
+    /// the log to one update id in `rounds` rounds: writers kept the log
+    /// moving. Nothing was compared; try again when the log is quieter.
+    case verificationDidNotSettle(rounds: Int)
+
     /// The shared-state file failed.
     case stateFile(StateFileError)
 
@@ -76,6 +81,8 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
             "the write was logged as update \(updateID) but could not be applied locally yet: \(reason)"
         case .closed(let path):
             "the cache for \(path) is closed"
+        case .verificationDidNotSettle(let rounds):
+            "the log kept moving: the state and its replay did not meet at one update id in \(rounds) rounds; nothing was compared"
         case .stateFile(let error):
             error.description
         case .datastore(let error):

@@ -13,10 +13,12 @@ struct PrivateStateBuilder {
 
     /// Applies `checkpoint` (if any) and then the log after it through
     /// `limit` (to its end when `nil`) to `file`, and returns the position
-    /// reached and how much of the log it read. The file's state is marked
-    /// initialized.
+    /// reached and how much of the log it read. Without a checkpoint, the log
+    /// is applied after the file's current position, so a build can be
+    /// continued. The file's state is marked initialized.
     ///
-    /// - Precondition: `file` is empty and private to the caller.
+    /// - Precondition: `file` is private to the caller, and empty when
+    ///   `checkpoint` is given.
     @discardableResult
     func build(
         into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64?
@@ -31,7 +33,7 @@ struct PrivateStateBuilder {
             operations = 0
         }
         do throws(CacheError) {
-            var position: UInt64 = 0
+            var position = transaction.baseUpdateID
             var logRecords: UInt64 = 0
             var logBytes: UInt64 = 0
             if let checkpoint {

@@ -245,4 +245,20 @@ final class ReaderTable: @unchecked Sendable {
         for slot in 0..<count where slotOwner(slot).load(ordering: .relaxed) != 0 { owned += 1 }
         return owned
     }
+
+    /// The number of distinct processes that own reader slots and still
+    /// exist (`kill(pid, 0)`), for statistics. A slot whose owner died is
+    /// counted by ``ownedSlotCount()`` until a writer reclaims it, never here.
+    func liveOwnerCount() -> Int {
+        let count = Int(min(highWater.load(ordering: .relaxed), UInt64(file.readerSlotCount)))
+        var owners = Set<UInt64>()
+        for slot in 0..<count {
+            let owner = slotOwner(slot).load(ordering: .relaxed)
+            if owner != 0 { owners.insert(owner) }
+        }
+        return owners.filter { owner in
+            guard let pid = pid_t(exactly: owner) else { return false }
+            return kill(pid, 0) == 0 || errno == EPERM
+        }.count
+    }
 }

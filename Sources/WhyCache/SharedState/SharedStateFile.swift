@@ -348,7 +348,8 @@ public final class SharedStateFile: Sendable {
             updateID: pin.updateID, keyCount: Int(pin.keyCount), transaction: pin.transaction,
             fileSize: try mapped.currentSize(), heapBytes: pin.heapEnd - mapped.heapStart,
             freeBytes: shared(FileLayout.freeBytesOffset), retiredBytes: shared(FileLayout.pendingBytesOffset),
-            readerSlotsInUse: readers.ownedSlotCount(), readerSlotCount: mapped.readerSlotCount,
+            readerSlotsInUse: readers.ownedSlotCount(), liveReaderProcesses: readers.liveOwnerCount(),
+            readerSlotCount: mapped.readerSlotCount,
             maximumFileSize: mapped.mapSize, commitTimeNanoseconds: pin.time,
             isInitialized: pin.flags & FileLayout.commitFlagInitialized != 0)
     }
@@ -388,6 +389,9 @@ public struct StateFileStatistics: Sendable, Hashable, Codable {
     public var retiredBytes: Int
     /// Reader slots held by processes (live, or dead and not yet reclaimed).
     public var readerSlotsInUse: Int
+    /// The number of live processes that hold reader slots: the processes
+    /// reading this file now, or that read it and still have it open.
+    public var liveReaderProcesses: Int
     /// The number of reader slots in the file.
     public var readerSlotCount: Int
     /// The largest size the file may reach.

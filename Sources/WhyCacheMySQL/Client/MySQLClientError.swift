@@ -75,7 +75,7 @@ struct MySQLClientError: Error, Sendable, Hashable {
         case 1049:
             return .invalidConfiguration(reason: "\(location): \(detail); create the database or fix the configuration")
         case 1146:
-            return .notADatastore(path: location, reason: "\(detail); create the tables with createIfMissing() or `whycache-tool mysql create-schema`")
+            return .notADatastore(path: location, reason: "\(detail); create the tables with createIfMissing() or `whycache-tool init-store`")
         default:
             if isTransient { return .unavailable(reason: "\(operation) on \(location): \(detail)") }
             return .requestFailed(operation: operation, reason: "\(location): \(detail)")

@@ -10,12 +10,12 @@ import WhyCacheMySQL
 /// Every workload gets its own fresh log, named `<table>_<workload>` (default
 /// `bench_<pid>_…`). The library cannot drop tables, so the logs stay on the
 /// server; their names and a `DROP TABLE` statement are printed on stderr.
-struct BenchMySQLCommand: AsyncParsableCommand {
+struct BenchMySQLCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "mysql",
         abstract: "Set latency, concurrent and batched set rates and replay rates through a MySQL/MariaDB datastore (leaves its tables on the server).")
 
-    @OptionGroup var connection: MySQLConnectionOptions
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(name: .long, help: "Single-key records (of distinct keys) in the replayed single-key log.")
     var records = 100_000
@@ -56,13 +56,14 @@ struct BenchMySQLCommand: AsyncParsableCommand {
     }
 
     /// Runs the five workloads, each on a fresh log.
-    func run() async throws {
+    func execute() async throws {
         let folder = (directory ?? scratchFolder()) + "/whycache-bench-mysql-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let base = try await ToolFailure.mapDatastore { () throws(DatastoreError) in
-            try connection.configuration(defaultTable: "bench_\(getpid())")
+        guard case .mysql(let address) = try storeOptions.requireStore() else {
+            throw ValidationError("bench mysql needs a mysql:// --store")
         }
+        let base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
         reportTables(base)
 
         try await setLatency(try await freshLog(base, "sets"), folder: folder)
@@ -74,14 +75,12 @@ struct BenchMySQLCommand: AsyncParsableCommand {
 
     /// Creates the empty log `<table>_<suffix>`; fails when it already holds records.
     private func freshLog(_ base: MySQLConfiguration, _ suffix: String) async throws -> MySQLDatastore {
-        let (store, latest) = try await ToolFailure.mapDatastore { () async throws(DatastoreError) -> (MySQLDatastore, UInt64) in
-            var configuration = base
-            configuration.table = try MySQLIdentifier("\(base.table.name)_\(suffix)")
-            configuration.compactsSingleKeyRecords = !noSingleKeyCompaction
-            let store = try MySQLDatastore(configuration: configuration)
-            try await store.createIfMissing()
-            return (store, try await store.latestUpdateID())
-        }
+        var configuration = base
+        configuration.table = try MySQLIdentifier("\(base.table.name)_\(suffix)")
+        configuration.compactsSingleKeyRecords = !noSingleKeyCompaction
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        let latest = try await store.latestUpdateID()
         guard latest == 0 else {
             throw ValidationError("\(store.configuration.location) already holds records through update \(latest); choose another --table")
         }
@@ -95,7 +94,9 @@ struct BenchMySQLCommand: AsyncParsableCommand {
 
     /// Names the logs this run creates, on stderr (stdout carries only JSON).
     private func reportTables(_ base: MySQLConfiguration) {
-        let tables = Self.suffixes.flatMap { MySQLTableNaming.tables(of: "\(base.table.name)_\($0)") }
+        let tables = Self.suffixes.flatMap { suffix in
+            ["", "_meta", "_checkpoints", "_checkpoint_payloads"].map { "\(base.table.name)_\(suffix)\($0)" }
+        }
         FileHandle.standardError.write(Data((
             "bench mysql: logs \(base.table.name)_{\(Self.suffixes.joined(separator: ","))} in \(base.endpoint)/\(base.database); they stay on the server. "
                 + "Drop them with: DROP TABLE IF EXISTS \(tables.joined(separator: ", "));\n").utf8))

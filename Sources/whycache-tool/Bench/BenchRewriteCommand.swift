@@ -25,7 +25,7 @@ struct BenchRewriteCommand: AsyncParsableCommand {
 
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        child.arguments = ["rewrite-history", "file", "--log", folder + "/log", "--scratch", folder]
+        child.arguments = ["rewrite-history", "--store", "file://" + folder + "/log", "--through", "latest", "--scratch", folder]
         child.standardOutput = FileHandle.nullDevice
         let start = monotonicSeconds()
         try child.run()

@@ -10,7 +10,7 @@ import WhyCacheTestSupport
     @Test func aRewriteKilledAtAnyStepLeavesTheLogUsableAndARerunFinishes() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)
-            try await Self.killRewrites(of: store, toolArguments: ["file", "--log", directory + "/log"], directory: directory)
+            try await Self.killRewrites(of: store, toolArguments: ["--store", "file://\(directory)/log"], directory: directory)
         }
     }
 
@@ -33,7 +33,7 @@ import WhyCacheTestSupport
         let middle = try CacheFixture.makeCache(directory, store, name: "middle")
         try await middle.update(through: limit / 2)
         let tool = HelperProcess.builtExecutable("whycache-tool")
-        let arguments = ["rewrite-history"] + toolArguments + ["--through", "\(limit)", "--scratch", directory]
+        let arguments = ["rewrite-history"] + toolArguments + ["--through", "\(limit)", "--scratch", directory, "--verbose"]
         let steps = ["building the state", "writing the checkpoint", "removing the records"]
         var killed = 0
         for (round, step) in (steps + steps).enumerated() {

@@ -17,7 +17,7 @@ import WhyCache
     @Test func writersKeepAppendingDuringARewrite() async throws { try await check { try await $0.writersKeepAppendingDuringARewrite() } }
 }
 
-/// `whycache-tool rewrite-history mysql` killed at each step, on MySQL.
+/// `whycache-tool rewrite-history` killed at each step, on MySQL.
 @Suite(.serialized) struct MySQLHistoryRewriterCrashTests {
     @Test func aRewriteKilledAtAnyStepLeavesTheLogUsableAndARerunFinishes() async throws {
         let configuration = try MySQLTestServer.configuration()
@@ -26,12 +26,13 @@ import WhyCache
         try await withTemporaryDirectory { directory in
             let passwordFile = directory + "/password"
             try (try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PASSWORD")).write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            let host = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_HOST")
+            let port = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT")
+            let user = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER")
+            let database = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE")
             let options = [
-                "mysql", "--host", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_HOST"),
-                "--port", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT"),
-                "--user", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER"),
-                "--database", try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE"),
-                "--table", configuration.table.name, "--password-file", passwordFile,
+                "--store", "mysql://\(user)@\(host):\(port)/\(database)?table=\(configuration.table.name)",
+                "--password-file", passwordFile,
             ]
             try await HistoryRewriterCrashTests.killRewrites(of: store, toolArguments: options, directory: directory)
         }

@@ -26,10 +26,22 @@ final class HelperProcess: @unchecked Sendable {
     private let output = Pipe()
     private let errors = Pipe()
 
-    /// Starts `whycache-test-helper arguments...`, or `executable arguments...`.
-    init(_ arguments: [String], executable: URL = HelperProcess.executableURL) throws {
+    /// Starts `whycache-test-helper arguments...`, or `executable arguments...`,
+    /// with `environment` added to this process's environment and stdin
+    /// read from the file `input` (else inherited).
+    init(
+        _ arguments: [String], executable: URL = HelperProcess.executableURL,
+        environment: [String: String] = [:], input: String? = nil
+    ) throws {
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
+        if let input {
+            guard let handle = FileHandle(forReadingAtPath: input) else { throw CocoaError(.fileReadNoSuchFile) }
+            process.standardInput = handle
+        }
         process.standardOutput = output
         process.standardError = errors
         try process.run()

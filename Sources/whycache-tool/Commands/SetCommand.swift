@@ -1,0 +1,48 @@
+import ArgumentParser
+import WhyCache
+
+/// `whycache-tool set KEY VALUE --store URL --state PATH [--hex]`
+struct SetCommand: ToolCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set",
+        abstract: "Set KEY to VALUE in the log; print the update id. When it returns, the state file holds it (or something newer).")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var text: TextOptions
+
+    @Argument(help: "The key (UTF-8 text, or hex with --hex).")
+    var key: String
+
+    @Argument(help: "The value (UTF-8 text, or hex with --hex).")
+    var value: String
+
+    func execute() async throws {
+        let key = try text.bytes(key, naming: "key")
+        let value = try text.bytes(value, naming: "value")
+        let updateID = try await storeOptions.withCache { cache in try await cache.set(value, forKey: key) }
+        ToolOutput.line(String(updateID))
+    }
+}
+
+/// `whycache-tool delete KEY… --store URL --state PATH [--hex]`
+struct DeleteCommand: ToolCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete the keys in the log (missing keys are no error); print the update id of the last record written.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var text: TextOptions
+
+    @Argument(help: "The keys (UTF-8 text, or hex with --hex).")
+    var keys: [String]
+
+    func validate() throws {
+        guard !keys.isEmpty else { throw ValidationError("name at least one key to delete") }
+    }
+
+    func execute() async throws {
+        let keys = try keys.map { try text.bytes($0, naming: "key") }
+        let updateID = try await storeOptions.withCache { cache in try await cache.delete(contentsOf: keys) }
+        ToolOutput.line(String(updateID))
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import WhyCache
+
+/// `whycache-tool stat [--state PATH] [--store URL] [--json]`
+struct StatCommand: ToolCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stat",
+        abstract: "Print the local update id, the log's latest id, the lag, key count, file size, free space and live readers.",
+        discussion: "With --state only, the log's fields are left out; with --store only, the state's.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func execute() async throws {
+        guard storeOptions.state != nil || storeOptions.store != nil else {
+            throw ToolUsageError("stat needs --state PATH, --store URL or both")
+        }
+        var report = StatReport()
+        if storeOptions.state != nil {
+            let file = try storeOptions.openStateFile()
+            report.state = StatReport.State(path: file.path, try file.statistics())
+        }
+        if let store = storeOptions.store {
+            report.log = try await storeOptions.withDatastore { datastore in
+                StatReport.Log(
+                    store: try StoreURL(parsing: store).description,
+                    latestUpdateID: try await datastore.latestUpdateID(),
+                    firstRetainedUpdateID: try await datastore.firstRetainedUpdateID(),
+                    latestCheckpoint: try await datastore.latestCheckpoint().map(StatReport.Checkpoint.init))
+            }
+        }
+        if let state = report.state, let log = report.log {
+            report.lag = log.latestUpdateID > state.updateID ? log.latestUpdateID - state.updateID : 0
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            ToolOutput.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            report.lines.forEach(ToolOutput.line)
+        }
+    }
+}
+
+/// What `stat` prints: one JSON object with `state`, `log` and `lag`.
+struct StatReport: Encodable {
+    /// The shared-state file's side.
+    struct State: Encodable {
+        var path: String
+        var updateID: UInt64
+        var initialized: Bool
+        var keyCount: Int
+        var fileSize: Int
+        var freeBytes: Int
+        var retiredBytes: Int
+        var liveReaders: Int
+        var readerSlotsInUse: Int
+        var readerSlotCount: Int
+        var commitTime: String
+
+        init(path: String, _ statistics: StateFileStatistics) {
+            self.path = path
+            updateID = statistics.updateID
+            initialized = statistics.isInitialized
+            keyCount = statistics.keyCount
+            fileSize = statistics.fileSize
+            freeBytes = statistics.freeBytes
+            retiredBytes = statistics.retiredBytes
+            // The statistics count this process too: it pinned the state to read them.
+            liveReaders = max(0, statistics.liveReaderProcesses - 1)
+            readerSlotsInUse = statistics.readerSlotsInUse
+            readerSlotCount = statistics.readerSlotCount
+            let date = Date(timeIntervalSince1970: Double(statistics.commitTimeNanoseconds) / 1e9)
+            commitTime = ISO8601DateFormatter().string(from: date)
+        }
+    }
+
+    /// The log's side.
+    struct Log: Encodable {
+        var store: String
+        var latestUpdateID: UInt64
+        var firstRetainedUpdateID: UInt64
+        var latestCheckpoint: Checkpoint?
+    }
+
+    /// A published checkpoint.
+    struct Checkpoint: Encodable {
+        var updateID: UInt64
+        var recordCount: UInt64
+        var byteCount: UInt64
+
+        init(_ info: CheckpointInfo) {
+            updateID = info.updateID
+            recordCount = info.recordCount
+            byteCount = info.byteCount
+        }
+    }
+
+    var state: State?
+    var log: Log?
+    /// Records in the log that the state has not applied yet.
+    var lag: UInt64?
+
+    /// The report as aligned text lines.
+    var lines: [String] {
+        var lines: [String] = []
+        if let state {
+            lines.append("state:              \(state.path)")
+            lines.append("local update id:    \(state.updateID)\(state.initialized ? "" : " (never updated from a log)")")
+            lines.append("keys:               \(state.keyCount)")
+            lines.append("file size:          \(state.fileSize) bytes")
+            lines.append("free:               \(state.freeBytes) bytes (+ \(state.retiredBytes) waiting for readers)")
+            lines.append("live readers:       \(state.liveReaders) other processes (\(state.readerSlotsInUse) of \(state.readerSlotCount) reader slots in use)")
+            lines.append("committed at:       \(state.commitTime)")
+        }
+        if let log {
+            lines.append("log:                \(log.store)")
+            lines.append("latest update id:   \(log.latestUpdateID)")
+            lines.append("first retained id:  \(log.firstRetainedUpdateID)")
+            if let checkpoint = log.latestCheckpoint {
+                lines.append("latest checkpoint:  at update \(checkpoint.updateID) (\(checkpoint.recordCount) records, \(checkpoint.byteCount) bytes)")
+            } else {
+                lines.append("latest checkpoint:  none")
+            }
+        }
+        if let lag { lines.append("lag:                \(lag) update ids") }
+        return lines
+    }
+}

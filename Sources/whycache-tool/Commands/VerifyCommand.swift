@@ -1,0 +1,80 @@
+import ArgumentParser
+import WhyCache
+
+/// `whycache-tool verify --store URL --state PATH [--scratch DIR] [--hex]`
+struct VerifyCommand: ToolCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Rebuild the state from the log into a scratch file and compare it with the state file key by key.",
+        discussion: """
+            Exit status 0 when they are equal; 1 when the state file is damaged or differs, with the first \
+            differences on stdout. The state file is first brought to the log's end (as update does), so that \
+            both are compared at one update id.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var text: TextOptions
+
+    @Option(name: .long, help: ArgumentHelp("Where the scratch state file is built (default: the state file's folder).", valueName: "dir"))
+    var scratch: String?
+
+    @Option(name: .long, help: "How many differences to list.")
+    var maximumDifferences = 20
+
+    func execute() async throws {
+        let statePath = try storeOptions.requireState()
+        let folder = scratch ?? PathComponents.directory(of: statePath)
+        let progress = ProgressBar(label: "verify: rebuilding from the log", unit: "keys")
+        progress.begin("verify: rebuilding from the log")
+        let outcome: StateVerification
+        do {
+            outcome = try await storeOptions.withCache { cache in
+                try await StateVerifier(cache: cache, scratchDirectory: folder).verify(maximumDifferences: maximumDifferences) { compared, total in
+                    progress.enter("verify: comparing", total: UInt64(total))
+                    progress.update(done: UInt64(compared))
+                }
+            }
+        } catch CacheError.stateFile(let error) where Self.isDamage(error) {
+            ToolOutput.error("the state file is damaged: \(error)")
+            throw ExitCode(ToolExitStatus.negative)
+        }
+        progress.finish(done: UInt64(outcome.stateKeyCount))
+        if outcome.isEqual {
+            ToolOutput.line("equal at update \(outcome.updateID): \(outcome.stateKeyCount) keys")
+            return
+        }
+        for difference in outcome.differences {
+            ToolOutput.line(describe(difference))
+        }
+        ToolOutput.error("the state differs from the log at update \(outcome.updateID): \(outcome.differenceCount) keys "
+            + "(state \(outcome.stateKeyCount) keys, log \(outcome.logKeyCount) keys)")
+        throw ExitCode(ToolExitStatus.negative)
+    }
+
+    private func describe(_ difference: StateDifference) -> String {
+        switch difference {
+        case .missingFromState(let key, let logValue):
+            "missing from the state: key \(JSONText.quoted(text.text(key))), log value \(JSONText.quoted(text.text(logValue)))"
+        case .notInLog(let key, let stateValue):
+            "not in the log: key \(JSONText.quoted(text.text(key))), state value \(JSONText.quoted(text.text(stateValue)))"
+        case .valueDiffers(let key, let stateValue, let logValue):
+            "value differs: key \(JSONText.quoted(text.text(key))), state value \(JSONText.quoted(text.text(stateValue))), log value \(JSONText.quoted(text.text(logValue)))"
+        }
+    }
+
+    private static func isDamage(_ error: StateFileError) -> Bool {
+        switch error {
+        case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion: true
+        default: false
+        }
+    }
+}
+
+/// Splitting a path into its folder and name.
+enum PathComponents {
+    /// The folder of `path` (`.` for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
