@@ -1,0 +1,229 @@
+import Foundation
+import Testing
+import WhyCache
+
+/// Runs the built `whycache-tool` as a separate process.
+struct ToolRunner {
+    static let executable = HelperProcess.builtExecutable("whycache-tool")
+
+    /// Runs `whycache-tool arguments…` to completion.
+    @discardableResult
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil
+    ) throws -> (status: Int32, lines: [String], errors: String) {
+        try HelperProcess(arguments, executable: executable, environment: environment, input: input).finish()
+    }
+
+    /// Starts `whycache-tool arguments…` and returns the running process.
+    static func start(_ arguments: [String]) throws -> HelperProcess {
+        try HelperProcess(arguments, executable: executable)
+    }
+
+    /// Runs `command` (a shell command line) under a pseudo-terminal with
+    /// `script`, so that the tool sees a terminal on stdout and stderr;
+    /// returns the exit status and everything written to the terminal.
+    static func runOnTerminal(_ command: String) throws -> (status: Int32, output: String) {
+        let result = try HelperProcess(["-qec", command, "/dev/null"], executable: URL(fileURLWithPath: "/usr/bin/script")).finish()
+        return (result.status, result.lines.joined(separator: "\n") + result.errors)
+    }
+}
+
+/// The tool's command-line contract on a file datastore: every data and
+/// state subcommand, exit statuses, JSON output, `--hex`, `verify`,
+/// `follow`, and progress only on a terminal.
+@Suite struct ToolContractTests {
+    /// `--store` and `--state` options for `directory`.
+    private func options(_ directory: String) -> [String] {
+        ["--store", "file://\(directory)/log", "--state", directory + "/state"]
+    }
+
+    @Test func dataCommandsPrintUpdateIDsAndValues() throws {
+        try withTemporaryDirectory { directory in
+            let options = options(directory)
+            let created = try ToolRunner.run(["init-store"] + options)
+            #expect(created.status == 0, "\(created.errors)")
+            #expect(try ToolRunner.run(["set", "user/1", "ada"] + options).lines == ["1"])
+            #expect(try ToolRunner.run(["set", "user/2", "grace hopper"] + options).lines == ["2"])
+            #expect(try ToolRunner.run(["set", "other", "x"] + options).lines == ["3"])
+            #expect(try ToolRunner.run(["delete", "other", "never-set"] + options).lines == ["4"])
+
+            #expect(try ToolRunner.run(["get", "user/2"] + options).lines == ["grace hopper"])
+            let missing = try ToolRunner.run(["get", "other"] + options)
+            #expect(missing.status == 1)
+            #expect(missing.lines.isEmpty)
+            #expect(missing.errors.contains("no value for the key other"), "\(missing.errors)")
+
+            #expect(try ToolRunner.run(["keys"] + options).lines == ["user/1", "user/2"])
+            #expect(try ToolRunner.run(["keys", "--prefix", "user/2"] + options).lines == ["user/2"])
+            let dump = try ToolRunner.run(["dump", "--prefix", "user/"] + options)
+            #expect(dump.lines == [#"{"key": "user/1", "value": "ada"}"#, #"{"key": "user/2", "value": "grace hopper"}"#])
+            for line in dump.lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+                #expect(object?.keys.sorted() == ["key", "value"])
+            }
+
+            // A second state file catches up with update, and --through stops early.
+            let other = ["--store", "file://\(directory)/log", "--state", directory + "/other"]
+            #expect(try ToolRunner.run(["update", "--through", "3"] + other).lines == ["3"])
+            #expect(try ToolRunner.run(["get", "other"] + other).lines == ["x"])
+            #expect(try ToolRunner.run(["update"] + other).lines == ["4"])
+            #expect(try ToolRunner.run(["get", "other"] + other).status == 1)
+        }
+    }
+
+    @Test func exitStatusesSayWhatWentWrong() throws {
+        try withTemporaryDirectory { directory in
+            let options = options(directory)
+            // 3: the datastore or the state file failed.
+            let noLog = try ToolRunner.run(["set", "k", "v"] + options)
+            #expect(noLog.status == 3)
+            #expect(noLog.errors.contains("not a WhyCache datastore"), "\(noLog.errors)")
+            #expect(try ToolRunner.run(["get", "k", "--state", directory + "/absent"]).status == 3)
+            #expect(try ToolRunner.run(["init-store"] + options).status == 0)
+
+            // 2: usage errors, with the message on stderr.
+            let usage: [[String]] = [
+                ["no-such-command"],
+                ["set", "k"] + options,
+                ["set", "k", "v", "--state", directory + "/state"],
+                ["set", "k", "v", "--store", "file://relative/log", "--state", directory + "/state"],
+                ["set", "k", "v", "--store", "ftp://host/log", "--state", directory + "/state"],
+                ["set", "", "v"] + options,
+                ["set", String(repeating: "k", count: 1025), "v"] + options,
+                ["set", "zz", "00", "--hex"] + options,
+                ["update", "--through", "-1"] + options,
+                ["stat"],
+                ["follow", "--interval", "0"] + options,
+            ]
+            for arguments in usage {
+                let result = try ToolRunner.run(arguments)
+                #expect(result.status == 2, "\(arguments.prefix(3)): \(result.status) \(result.errors)")
+                #expect(!result.errors.isEmpty, "\(arguments.prefix(3)) printed no message")
+            }
+            // Nothing was written by the refused commands.
+            #expect(try ToolRunner.run(["update"] + options).lines == ["0"])
+        }
+    }
+
+    @Test func hexCarriesBinaryKeysAndValues() throws {
+        try withTemporaryDirectory { directory in
+            let options = options(directory)
+            try ToolRunner.run(["init-store"] + options)
+            #expect(try ToolRunner.run(["set", "00ff0a", "000102feff", "--hex"] + options).lines == ["1"])
+            #expect(try ToolRunner.run(["set", "00ff0b", "", "--hex"] + options).lines == ["2"])
+            #expect(try ToolRunner.run(["get", "00FF0A", "--hex"] + options).lines == ["000102feff"])
+            #expect(try ToolRunner.run(["get", "00ff0b", "--hex"] + options).lines == [""])
+            #expect(try ToolRunner.run(["keys", "--hex", "--prefix", "00ff"] + options).lines == ["00ff0a", "00ff0b"])
+            let dump = try ToolRunner.run(["dump", "--hex"] + options)
+            #expect(dump.lines == [#"{"key": "00ff0a", "value": "000102feff"}"#, #"{"key": "00ff0b", "value": ""}"#])
+            #expect(dump.errors.isEmpty)
+            // Without --hex the bytes that are not UTF-8 are flagged.
+            let lossy = try ToolRunner.run(["dump"] + options)
+            #expect(lossy.status == 0)
+            #expect(lossy.errors.contains("use --hex"), "\(lossy.errors)")
+            #expect(try ToolRunner.run(["delete", "00ff0a", "--hex"] + options).lines == ["3"])
+            #expect(try ToolRunner.run(["get", "00ff0a", "--hex"] + options).status == 1)
+        }
+    }
+
+    @Test func statReportsTheStateAndTheLogAsJSON() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = options(directory)
+            try ToolRunner.run(["init-store"] + options)
+            for index in 0..<5 { try ToolRunner.run(["set", "k\(index)", "v"] + options) }
+            let store = try await FileDatastore.open(directory: directory + "/log")
+            _ = try await store.append(try LogRecord([.set(key: bytes("late"), value: bytes("v"))]).encoded())
+
+            let stat = try ToolRunner.run(["stat", "--json"] + options)
+            #expect(stat.status == 0, "\(stat.errors)")
+            #expect(stat.lines.count == 1)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])
+            let state = try #require(object["state"] as? [String: Any])
+            let log = try #require(object["log"] as? [String: Any])
+            #expect(state["updateID"] as? Int == 5)
+            #expect(state["keyCount"] as? Int == 5)
+            #expect((state["fileSize"] as? Int ?? 0) > 0)
+            #expect(state["freeBytes"] as? Int != nil)
+            #expect(state["liveReaders"] as? Int == 0)
+            #expect(log["latestUpdateID"] as? Int == 6)
+            #expect(log["store"] as? String == "file://\(directory)/log")
+            #expect(object["lag"] as? Int == 1)
+
+            let text = try ToolRunner.run(["stat"] + options)
+            #expect(text.lines.contains("lag:                1 update ids"), "\(text.lines)")
+            let stateOnly = try ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
+            let stateObject = try JSONSerialization.jsonObject(with: Data(stateOnly.lines.joined().utf8)) as? [String: Any]
+            #expect(stateObject?["log"] == nil && stateObject?["state"] != nil)
+        }
+    }
+
+    @Test func verifyComparesTheStateWithTheLogKeyByKey() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = options(directory)
+            let store = try await CacheFixture.makeStore(directory)
+            for index in 0..<300 {
+                _ = try await store.append(try LogRecord([.set(key: bytes("k\(index % 100)"), value: bytes("v\(index)"))]).encoded())
+            }
+            let equal = try ToolRunner.run(["verify"] + options)
+            #expect(equal.status == 0, "\(equal.errors)")
+            #expect(equal.lines == ["equal at update 300: 100 keys"])
+
+            // Change the state file behind the log's back.
+            let file = try SharedStateFile.open(at: directory + "/state")
+            try file.write { transaction in
+                try transaction.setValue(bytes("tampered"), forKey: bytes("k5"))
+                _ = try transaction.removeValue(forKey: bytes("k7"))
+                try transaction.setValue(bytes("extra"), forKey: bytes("k70x"))
+            }
+            let differs = try ToolRunner.run(["verify"] + options)
+            #expect(differs.status == 1)
+            #expect(differs.lines == [
+                #"value differs: key "k5", state value "tampered", log value "v205""#,
+                #"missing from the state: key "k7", log value "v207""#,
+                #"not in the log: key "k70x", state value "extra""#,
+            ], "\(differs.lines)")
+            #expect(differs.errors.contains("3 keys"), "\(differs.errors)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("whycache-verify.") }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+    }
+
+    @Test func followKeepsTheStateCurrentAndStopsOnSIGTERM() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = options(directory)
+            try ToolRunner.run(["init-store"] + options)
+            let follower = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
+            let store = try await FileDatastore.open(directory: directory + "/log")
+            let id = try await store.append(try LogRecord([.set(key: bytes("pushed"), value: bytes("by the log"))]).encoded())
+            var seen = false
+            for _ in 0..<400 where !seen {
+                seen = try ToolRunner.run(["get", "pushed"] + options).lines == ["by the log"]
+                if !seen { usleep(25_000) }
+            }
+            #expect(seen, "follow did not apply update \(id)")
+            let stat = try ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
+            let state = (try JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])?["state"] as? [String: Any]
+            #expect(state?["liveReaders"] as? Int == 1, "the follower holds the state open: \(stat.lines)")
+            follower.send(SIGTERM)
+            let result = follower.finish()
+            #expect(result.status == 0, "\(result.errors)")
+            #expect(result.errors.contains("at update \(id): applied 1 records; lag 0"), "\(result.errors)")
+            #expect(result.errors.contains("stopping on SIGTERM"), "\(result.errors)")
+        }
+    }
+
+    @Test func progressIsDrawnOnATerminalOnly() throws {
+        try withTemporaryDirectory { directory in
+            let options = options(directory)
+            try ToolRunner.run(["init-store"] + options)
+            try ToolRunner.run(["set", "k", "v"] + options)
+            let quiet = try ToolRunner.run(["verify"] + options)
+            #expect(quiet.errors.isEmpty, "\(quiet.errors)")
+            let command = ([ToolRunner.executable.path, "verify"] + options).map { "'\($0)'" }.joined(separator: " ")
+            let terminal = try ToolRunner.runOnTerminal(command)
+            #expect(terminal.status == 0, "\(terminal.output)")
+            #expect(terminal.output.contains("verify: comparing [####################] 100%"), "\(terminal.output)")
+            #expect(terminal.output.contains("keys/s"), "\(terminal.output)")
+        }
+    }
+}
