@@ -33,22 +33,20 @@ func snapshotBytes(
 /// A source over `bytes` that hands out at most `chunk` bytes per call, so
 /// that reads split fields and varints at every kind of boundary.
 func memorySource(_ bytes: [UInt8], chunk: Int = .max) -> SnapshotSource {
-    var offset = 0
-    return { buffer in
-        let count = min(chunk, buffer.count, bytes.count - offset)
-        guard count > 0, let start = buffer.baseAddress else { return 0 }
-        bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
-        offset += count
-        return count
-    }
+    memorySource(bytes) { chunk }
 }
 
 /// A source over `bytes` whose calls hand out pseudo-random amounts, 1...`maximum`.
 func randomChunkSource(_ bytes: [UInt8], seed: UInt64, maximum: Int = 4096) -> SnapshotSource {
     var generator = SeededGenerator(seed: seed)
+    return memorySource(bytes) { Int.random(in: 1...maximum, using: &generator) }
+}
+
+/// A source over `bytes` that hands out at most `nextChunk()` bytes per call.
+private func memorySource(_ bytes: [UInt8], nextChunk: @escaping () -> Int) -> SnapshotSource {
     var offset = 0
     return { buffer in
-        let count = min(Int.random(in: 1...maximum, using: &generator), buffer.count, bytes.count - offset)
+        let count = min(nextChunk(), buffer.count, bytes.count - offset)
         guard count > 0, let start = buffer.baseAddress else { return 0 }
         bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
         offset += count
