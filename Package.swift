@@ -16,10 +16,17 @@ let package = Package(
     targets: [
         // Tiny C helpers the Swift compiler cannot express (cache prefetch hints).
         .target(name: "CWhyCacheSupport"),
+        // The system zlib (Debian: zlib1g-dev), found through pkg-config: gzip snapshots.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "WhyCache",
             dependencies: [
                 "CWhyCacheSupport",
+                "CZlib",
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian packages WhyCache needs that are missing.
 #
-#   install-dependencies.sh            what building needs: pkg-config and libmariadb-dev (the
+#   install-dependencies.sh            what building needs: pkg-config, libmariadb-dev (the
 #                                      client library the WhyCacheMySQL target links against)
+#                                      and zlib1g-dev (gzip compression of snapshots)
 #   install-dependencies.sh --server   also what the tests need: mariadb-server-core (mariadbd)
 #                                      and mariadb-client (mariadb, mariadb-admin), used by
 #                                      scripts/mariadb-server.sh
@@ -15,6 +16,7 @@ command -v swift >/dev/null || { echo "swift is required (Swift 6.0 or later)" >
 need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 { command -v pkg-config >/dev/null && pkg-config --exists libmariadb; } || need+=(libmariadb-dev)
+{ command -v pkg-config >/dev/null && pkg-config --exists zlib; } || need+=(zlib1g-dev)
 if [ "${1:-}" = --server ]; then
     command -v mariadbd >/dev/null || need+=(mariadb-server-core)
     { command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null; } || need+=(mariadb-client)

@@ -28,8 +28,12 @@ struct PrivateStateBuilder {
         var operations = 0
         func commitIfLarge() throws(CacheError) {
             guard operations >= configuration.maximumOperationsPerTransaction else { return }
-            try transaction.commitInitialized()
-            do { transaction = try file.beginWrite() } catch { throw CacheError(error) }
+            do {
+                try transaction.commitInitialized()
+                transaction = try file.beginWrite()
+            } catch {
+                throw CacheError(error)
+            }
             operations = 0
         }
         do throws(CacheError) {
@@ -73,7 +77,7 @@ struct PrivateStateBuilder {
                 logBytes += page.reduce(0) { $0 + UInt64($1.payload.count) }
                 try commitIfLarge()
             }
-            try transaction.commitInitialized()
+            do { try transaction.commitInitialized() } catch { throw CacheError(error) }
             return (position, logRecords, logBytes)
         } catch {
             transaction.abandon()

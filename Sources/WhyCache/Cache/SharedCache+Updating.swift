@@ -156,7 +156,7 @@ extension SharedCache {
                     operationsInTransaction += application.operations
                     if let failure = application.failure { throw failure }
                     if exact, operationsInTransaction >= configuration.maximumOperationsPerTransaction {
-                        try transaction.commitInitialized()
+                        do { try transaction.commitInitialized() } catch { throw CacheError(error) }
                         summary.transactionsCommitted += 1
                         transaction = try await beginTransaction(on: file)
                         operationsInTransaction = 0
@@ -178,7 +178,7 @@ extension SharedCache {
             throw error
         }
         let changed = transaction.updateID > transaction.baseUpdateID || !transaction.isInitialized
-        try transaction.commitInitialized()
+        do { try transaction.commitInitialized() } catch { throw CacheError(error) }
         if changed { summary.transactionsCommitted += 1 }
         summary.updateID = transaction.updateID
         return summary

@@ -88,12 +88,7 @@ public final class SharedCache: Sendable {
         do {
             return try SharedStateFile.open(at: path, options: configuration.stateFileOptions)
         } catch {
-            switch error {
-            case .corrupted, .truncated, .unsupportedFormatVersion, .notDurableAcrossRestart:
-                guard configuration.replacesUnusableStateFile else { throw CacheError(error) }
-            default:
-                throw CacheError(error)
-            }
+            guard error.marksUnusableStateFile, configuration.replacesUnusableStateFile else { throw CacheError(error) }
         }
         do {
             try SharedStateFile.remove(at: path)

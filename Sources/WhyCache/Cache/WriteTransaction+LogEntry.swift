@@ -9,18 +9,6 @@ struct LogPageApplication {
 }
 
 extension WriteTransaction {
-    /// Marks the state initialized (it now reflects the log) and commits; a
-    /// transaction that fails to commit is abandoned.
-    func commitInitialized() throws(CacheError) {
-        do {
-            try markInitialized()
-            try commit()
-        } catch {
-            abandon()
-            throw CacheError(error)
-        }
-    }
-
     /// Applies the log records `entries`, in order, to this transaction and
     /// moves its update id to the last one applied. Stops after the record
     /// that brings the operations applied to `operationBudget` or more, so

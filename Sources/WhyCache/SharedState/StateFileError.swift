@@ -78,6 +78,20 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension StateFileError {
+    /// Whether this error, met opening the file at a path, says that the
+    /// file is a state file that cannot be used — damaged, of another format
+    /// version, or not durable across the machine's restart — so that it may
+    /// be replaced by a new one. A file that is not a state file
+    /// (``notAStateFile(path:)``) never is: it may be anyone's data.
+    var marksUnusableStateFile: Bool {
+        switch self {
+        case .corrupted, .truncated, .unsupportedFormatVersion, .notDurableAcrossRestart: true
+        default: false
+        }
+    }
+}
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -82,8 +82,7 @@ public final class StateSnapshot: @unchecked Sendable {
     public func forEach(
         in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
-        try checkOpen()
-        let cursor = TrieCursor(reader: reader, root: pin.root, range: range)
+        let cursor = try trieCursor(in: range)
         while try cursor.next() {
             if try !body(cursor.currentKey, cursor.currentValue) { return }
         }
@@ -120,8 +119,7 @@ public final class StateSnapshot: @unchecked Sendable {
     private func collect(
         in range: KeyRange, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
     ) throws(StateFileError) {
-        try checkOpen()
-        let cursor = TrieCursor(reader: reader, root: pin.root, range: range)
+        let cursor = try trieCursor(in: range)
         while try cursor.next() {
             body(cursor.currentKey, cursor.currentValue)
         }
@@ -146,6 +144,14 @@ public final class StateSnapshot: @unchecked Sendable {
         try checkOpen()
         try SharedStateFile.validate(key: key)
         return try body(reader.lookup(key, root: pin.root))
+    }
+
+    /// The zero-copy cursor over `range` (keys in its own buffer, values in
+    /// the mapping), for the iterations of this snapshot and of the
+    /// snapshot writer; valid while the snapshot stays open.
+    func trieCursor(in range: KeyRange) throws(StateFileError) -> TrieCursor {
+        try checkOpen()
+        return TrieCursor(reader: reader, root: pin.root, range: range)
     }
 
     private func checkOpen() throws(StateFileError) {

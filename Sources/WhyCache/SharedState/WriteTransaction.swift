@@ -130,6 +130,18 @@ public final class WriteTransaction {
         return try trie.reader.lookup(key, root: trie.root).map { Array($0) }
     }
 
+    /// Marks the state initialized (``markInitialized()``) and commits; a
+    /// transaction that fails to commit is abandoned.
+    func commitInitialized() throws(StateFileError) {
+        do {
+            try markInitialized()
+            try commit()
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
     /// Publishes every change and the update id atomically, then releases the
     /// writer lock. A transaction that changed nothing publishes nothing.
     public func commit() throws(StateFileError) {

@@ -11,3 +11,20 @@ func withBorrowedBytes<Bytes: Sequence<UInt8>, Result>(
     }
     return Array(bytes).withUnsafeBytes(body)
 }
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` for a body that throws a typed error, which the
+    /// standard library's rethrowing form turns into `any Error`.
+    func withUnsafeBytesTyped<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try withUnsafeBytes { bytes in Swift.Result { () throws(Failure) in try body(bytes) } }.get()
+    }
+
+    /// `withUnsafeMutableBytes` for a body that throws a typed error.
+    mutating func withUnsafeMutableBytesTyped<Result, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try withUnsafeMutableBytes { bytes in Swift.Result { () throws(Failure) in try body(bytes) } }.get()
+    }
+}
