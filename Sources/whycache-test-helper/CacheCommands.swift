@@ -19,6 +19,7 @@ enum CacheCommands {
         "cache-update": update,
         "cache-set-forever": setForever,
         "cache-get": get,
+        "cache-group-reader": groupReader,
     ]
 
     /// Opens the datastore `spec` (creating it) and a cache on `statePath`.
@@ -162,6 +163,48 @@ enum CacheCommands {
                 HelperCommand.say("missing")
             }
             HelperCommand.say("at \(try cache.updateID())")
+        }
+    }
+
+    /// `cache-group-reader STORE STATE UPDATEFILE STOPFILE`: reads the keys
+    /// `g0…g9` (which every record of the test sets together, to one value)
+    /// through pinned snapshots in a loop, and once UPDATEFILE exists also
+    /// calls `update()` between reads, until STOPFILE exists. Prints `ready`
+    /// after its first read, then `ok READS FIRSTID LASTID` — or
+    /// `torn ID VALUES` when a snapshot showed the group half-written, and
+    /// `backwards FROM TO` when the update id decreased.
+    static func groupReader(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let updateFile = try HelperCommand.string(arguments, 2, "update file")
+        let stopFile = try HelperCommand.string(arguments, 3, "stop file")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            var reads = 0
+            var first: UInt64?
+            var last: UInt64 = 0
+            while access(stopFile, F_OK) != 0 {
+                if access(updateFile, F_OK) == 0 { try await cache.update() }
+                let view = try cache.snapshot()
+                let values = try (0..<10).map { try view.value(forKey: Array("g\($0)".utf8)) }
+                let id = view.updateID
+                view.close()
+                guard Set(values).count == 1 else {
+                    HelperCommand.say("torn \(id) \(values.map { $0.map { String(decoding: $0, as: UTF8.self) } ?? "-" })")
+                    return
+                }
+                guard id >= last else {
+                    HelperCommand.say("backwards \(last) \(id)")
+                    return
+                }
+                last = id
+                if first == nil {
+                    first = id
+                    HelperCommand.say("ready")
+                }
+                reads += 1
+            }
+            HelperCommand.say("ok \(reads) \(first ?? 0) \(last)")
         }
     }
 }

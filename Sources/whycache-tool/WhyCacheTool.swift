@@ -17,7 +17,7 @@ struct WhyCacheTool: AsyncParsableCommand {
         subcommands: [
             InitStoreCommand.self, SetCommand.self, DeleteCommand.self, GetCommand.self, KeysCommand.self,
             DumpCommand.self, StatCommand.self, UpdateCommand.self, FollowCommand.self, RewriteHistoryCommand.self,
-            VerifyCommand.self, DemoCommand.self, BenchCommand.self, DemoWorkerCommand.self,
+            VerifyCommand.self, SnapshotCommand.self, RestoreCommand.self, DemoCommand.self, BenchCommand.self, DemoWorkerCommand.self,
         ]
     )
 }

@@ -48,6 +48,7 @@ enum ToolFailure {
         case let error as CacheError: status(for: error)
         case let error as StateFileError: status(for: error)
         case let error as DatastoreError: status(for: error)
+        case SnapshotError.invalidArgument: ToolExitStatus.usage
         case is StoreURLError, is ToolUsageError: ToolExitStatus.usage
         default: ToolExitStatus.failure
         }
