@@ -57,6 +57,10 @@ struct BenchMySQLCommand: ToolCommand {
 
     /// Runs the five workloads, each on a fresh log.
     func execute() async throws {
+        try await BenchProgress.run("bench mysql") { try await measure() }
+    }
+
+    private func measure() async throws {
         let folder = (directory ?? scratchFolder()) + "/whycache-bench-mysql-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }

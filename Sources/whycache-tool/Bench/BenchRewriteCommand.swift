@@ -16,6 +16,10 @@ struct BenchRewriteCommand: AsyncParsableCommand {
     var directory = "/var/tmp"
 
     func run() async throws {
+        try await BenchProgress.run("bench rewrite") { try await measure() }
+    }
+
+    private func measure() async throws {
         let folder = "\(directory)/whycache-bench-rewrite-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }

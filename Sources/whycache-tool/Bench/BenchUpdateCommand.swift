@@ -22,6 +22,10 @@ struct BenchUpdateCommand: AsyncParsableCommand {
     var sync = "always"
 
     func run() async throws {
+        try await BenchProgress.run("bench update") { try await measure() }
+    }
+
+    private func measure() async throws {
         let folder = (directory ?? scratchFolder()) + "/whycache-bench-update-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -13,6 +13,7 @@ import Foundation
 final class ProgressBar {
     private let isEnabled: Bool
     private let unit: String
+    private let showsRate: Bool
     private var label: String
     private var total: UInt64?
     private var phaseStart = monotonicSeconds()
@@ -21,8 +22,12 @@ final class ProgressBar {
 
     /// A progress bar for an operation counting `unit`s; enabled when
     /// stderr is a terminal (or when `enabled` says so).
-    init(label: String, unit: String, total: UInt64? = nil, enabled: Bool = ToolOutput.isTerminal(STDERR_FILENO)) {
+    init(
+        label: String, unit: String, total: UInt64? = nil, showsRate: Bool = true,
+        enabled: Bool = ToolOutput.isTerminal(STDERR_FILENO)
+    ) {
         self.isEnabled = enabled
+        self.showsRate = showsRate
         self.label = label
         self.unit = unit
         self.total = total
@@ -52,6 +57,15 @@ final class ProgressBar {
         draw(done: done, force: false)
     }
 
+    /// Runs `body` (which writes lines to the terminal) with the bar's line
+    /// cleared first and drawn again after it, so the two do not mix.
+    func interrupt(done: UInt64, _ body: () -> Void) {
+        guard isEnabled, drawn else { return body() }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        body()
+        draw(done: done, force: true)
+    }
+
     /// Draws the final state of the phase and ends the line.
     func finish(done: UInt64) {
         guard isEnabled else { return }
@@ -78,7 +92,7 @@ final class ProgressBar {
                 line += "  ETA " + Self.clock((Double(total - done)) / rate)
             }
         } else if done > 0 {
-            line += "\(Self.grouped(done)) \(unit)  \(Self.compact(rate)) \(unit)/s  \(Self.clock(elapsed))"
+            line += "\(Self.grouped(done)) \(unit)  " + (showsRate ? "\(Self.compact(rate)) \(unit)/s  " : "") + Self.clock(elapsed)
         } else {
             line += "… \(Self.clock(elapsed))"
         }
