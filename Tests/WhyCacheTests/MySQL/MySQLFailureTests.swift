@@ -125,6 +125,49 @@ struct PrivateMariaDB {
         }
     }
 
+    /// `whycache-tool follow` keeps going while the server is down, waiting
+    /// twice as long after each failure (up to `--maximum-backoff`), and
+    /// applies new records once the server is back; SIGTERM ends it with 0.
+    @Test func followBacksOffWhileTheServerIsDownAndCatchesUpAfterwards() async throws {
+        try await withPrivateServer { server, directory in
+            try server.start()
+            let configuration = try server.configuration()
+            let store = try MySQLDatastore(configuration: configuration)
+            try await store.createIfMissing()
+            _ = try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("before"))]).encoded())
+            let url = "mysql://\(configuration.user)@127.0.0.1:\(server.port)/\(configuration.database)?table=\(configuration.table.name)"
+            let state = directory + "/state"
+            let follower = try HelperProcess(
+                ["follow", "--store", url, "--state", state, "--interval", "0.1", "--maximum-backoff", "0.4"],
+                executable: ToolRunner.executable, environment: ["WHYCACHE_MYSQL_PASSWORD": configuration.password])
+            func value() throws -> String? { try ToolRunner.run(["get", "k", "--state", state]).lines.first }
+            func waitFor(_ expected: String) throws -> Bool {
+                for _ in 0..<200 {
+                    if try value() == expected { return true }
+                    usleep(50_000)
+                }
+                return false
+            }
+            #expect(try waitFor("before"))
+            try server.kill()
+            usleep(2_000_000)
+            try server.start()
+            let again = try MySQLDatastore(configuration: configuration)
+            let id = try await again.append(try LogRecord([.set(key: bytes("k"), value: bytes("after"))]).encoded())
+            #expect(try waitFor("after"), "follow did not catch up after the server came back")
+            follower.send(SIGTERM)
+            let result = follower.finish()
+            #expect(result.status == 0, "\(result.errors)")
+            #expect(result.errors.contains("update failed (1 in a row)"), "\(result.errors)")
+            #expect(result.errors.contains("retrying in 0.2 s"), "\(result.errors)")
+            #expect(result.errors.contains("(3 in a row)") && result.errors.contains("retrying in 0.4 s"), "\(result.errors)")
+            #expect(!result.errors.contains("retrying in 0.8 s"), "the wait exceeded --maximum-backoff: \(result.errors)")
+            #expect(result.errors.contains("at update \(id): applied 1 records; lag 0"), "\(result.errors)")
+            #expect(result.errors.contains("stopping on SIGTERM"))
+            #expect(!result.errors.contains(configuration.password))
+        }
+    }
+
     /// A server that stops answering (frozen with SIGSTOP) makes calls fail
     /// with `unavailable` after the configured timeouts instead of hanging;
     /// once it runs again, calls succeed.

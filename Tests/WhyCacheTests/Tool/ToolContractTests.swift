@@ -212,6 +212,23 @@ struct ToolRunner {
         }
     }
 
+    @Test func demoAndBenchRun() throws {
+        let demo = try ToolRunner.run(["demo", "--seconds", "1", "--keys", "2000", "--readers", "1"])
+        #expect(demo.status == 0, "\(demo.errors)")
+        #expect(demo.lines.last?.hasSuffix("identical") == true, "\(demo.lines.suffix(3))")
+        try withTemporaryDirectory { directory in
+            let bench = try ToolRunner.run(["bench", "state", "--keys", "2000", "--seconds", "0.2", "--skip-overwrite", "--directory", directory])
+            #expect(bench.status == 0, "\(bench.errors)")
+            #expect(bench.errors.isEmpty, "progress without a terminal: \(bench.errors)")
+            let metrics = try bench.lines.map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["value"] is Double || object?["value"] is Int, "\(line)")
+                return object?["metric"] as? String ?? ""
+            }
+            #expect(metrics.contains("get_ns") && metrics.contains("load_keys_per_s"), "\(metrics)")
+        }
+    }
+
     @Test func progressIsDrawnOnATerminalOnly() throws {
         try withTemporaryDirectory { directory in
             let options = options(directory)
