@@ -131,8 +131,10 @@ public struct HistoryRewriter: Sendable {
         defer { try? SharedStateFile.remove(at: scratchPath) }
         let scratch = try SharedCache.openStateFile(at: scratchPath, configuration: configuration)
         progress?(.building(through: limit))
-        let built = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
-            .build(into: scratch, from: startingCheckpoint, through: limit)
+        // In key order, so that neither the build nor the checkpoint's walk
+        // keeps the scratch file resident (see SortedStateBuilder).
+        let built = try await SortedStateBuilder(datastore: datastore, configuration: configuration)
+            .build(into: scratch, from: startingCheckpoint, through: limit, runPrefix: scratchPath + ".run")
 
         progress?(.writingCheckpoint(at: limit))
         let (checkpoint, dropped) = try await writeCheckpoint(of: scratch, at: limit, keeping: filter)
@@ -170,10 +172,18 @@ public struct HistoryRewriter: Sendable {
             var pending: [LogOperation] = []
             var pendingBytes = 0
             var dropped = 0
+            var bytesSinceRelease = 0
             while true {
                 let entry: (key: [UInt8], value: [UInt8])?
                 do { entry = try cursor.next() } catch { throw CacheError(error) }
                 if let entry {
+                    // The walk moves through the file in order (the builder
+                    // inserted in key order): what it left behind can go.
+                    bytesSinceRelease += entry.key.count + entry.value.count
+                    if bytesSinceRelease >= 32 << 20 {
+                        scratch.releaseResidentPages()
+                        bytesSinceRelease = 0
+                    }
                     if let filter, !filter(entry.key) {
                         dropped += 1
                         continue

@@ -237,6 +237,17 @@ final class MappedFile: @unchecked Sendable {
     /// An atomic view of the 8-byte word at `offset`.
     /// The caller guarantees `offset` is 8-aligned and within the mapped file.
     @inline(__always)
+    /// Drops this process's page-table entries for the whole mapping: the
+    /// pages stay in the page cache and in the file, and the next access
+    /// maps them again. Safe at any moment, also while pointers into the
+    /// mapping are held, because the mapping is shared and file-backed:
+    /// `MADV_DONTNEED` loses nothing (it would zero an anonymous or private
+    /// mapping, which this never is). Used so that building or walking a
+    /// large private file does not keep all of it resident in this process.
+    func releaseResidentPages() {
+        _ = madvise(base, mapSize, MADV_DONTNEED)
+    }
+
     func atomicWord(at offset: Int) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: (base + offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
     }

@@ -354,6 +354,14 @@ public final class SharedStateFile: Sendable {
             isInitialized: pin.flags & FileLayout.commitFlagInitialized != 0)
     }
 
+    /// Unmaps this process's resident pages of the file (they stay in the
+    /// page cache and are mapped again on the next access), so that a
+    /// process that builds or walks a large file it alone uses keeps a
+    /// bounded resident set. Costs a page fault per page touched afterwards.
+    func releaseResidentPages() {
+        mapped.releaseResidentPages()
+    }
+
     /// Checks the whole current state: every node and leaf inside the heap,
     /// the structural invariants of the tree, keys in strictly ascending
     /// order, and the key count. Returns the number of keys.

@@ -20,14 +20,51 @@ import WhyCacheTestSupport
         }
     }
 
+    /// The same with `whycache-tool rewrite-history --through latest` run
+    /// over and over while the writers write and the machines update: the
+    /// machines that fall behind a rewrite rebuild from its checkpoint, and
+    /// every machine ends equal to a fresh one built from the rewritten log.
+    @Test func writersAndMachinesConvergeWhileHistoryIsRewritten() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            try await Self.writersAndMachinesConverge(
+                store: store, storeSpec: directory + "/log", directory: directory,
+                rewriting: ToolStore(arguments: ["--store", "file://\(directory)/log"]))
+        }
+    }
+
+    /// How `whycache-tool` reaches a test's log.
+    struct ToolStore {
+        /// `--store` (and `--password-file`) options.
+        var arguments: [String]
+        /// Variables added to the tool's environment.
+        var environment: [String: String] = [:]
+    }
+
     /// The body of ``writersAndMachinesConvergeOnTheLog()`` for any datastore
     /// that the helper opens from `storeSpec`; state files go to `directory`.
-    static func writersAndMachinesConverge(store: any Datastore, storeSpec storePath: String, directory: String) async throws {
+    /// With `rewriting`, the tool rewrites the log's history in a loop while
+    /// the writers run.
+    static func writersAndMachinesConverge(
+        store: any Datastore, storeSpec storePath: String, directory: String, rewriting: ToolStore? = nil
+    ) async throws {
         let machines = (0..<3).map { directory + "/machine-\($0)" }
         let stopFile = directory + "/stop"
         let updaters = try machines.map { try HelperProcess(["cache-updater", storePath, $0, stopFile]) }
         let writers = try (0..<4).map { index in
             try HelperProcess(["cache-writer", storePath, machines[index % 3], "\(Self.seed + UInt64(index))", "2000", "300"])
+        }
+        var rewrites = 0
+        if let rewriting {
+            while writers.contains(where: { $0.process.isRunning }) {
+                let rewrite = try HelperProcess(
+                    ["rewrite-history", "--through", "latest", "--scratch", directory] + rewriting.arguments,
+                    executable: ToolRunner.executable, environment: rewriting.environment
+                ).finish()
+                #expect(rewrite.status == 0, "rewrite \(rewrites): \(rewrite.errors)")
+                rewrites += 1
+                usleep(100_000)
+            }
         }
         for (index, writer) in writers.enumerated() {
             let result = writer.finish()
@@ -43,7 +80,16 @@ import WhyCacheTestSupport
             #expect(result.lines.last?.hasSuffix(" \(latest)") == true, "updater \(index) ended at \(result.lines)")
         }
 
-        let expected = try await CacheFixture.replay(store)
+        let expected: [[UInt8]: [UInt8]]
+        if rewriting != nil {
+            #expect(rewrites >= 2, "only \(rewrites) rewrites ran while the writers wrote")
+            #expect(try await store.firstRetainedUpdateID() > 1)
+            let fresh = try SharedCache(statePath: directory + "/fresh", datastore: store)
+            try await fresh.update()
+            expected = try CacheFixture.contents(fresh)
+        } else {
+            expected = try await CacheFixture.replay(store)
+        }
         #expect(expected.count > 100)
         for machine in machines {
             let cache = try SharedCache(statePath: machine, datastore: store)

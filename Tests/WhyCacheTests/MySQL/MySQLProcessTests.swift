@@ -17,6 +17,21 @@ import WhyCacheMySQL
         }
     }
 
+    /// The same while `whycache-tool rewrite-history` runs over and over.
+    @Test func writersAndMachinesConvergeWhileHistoryIsRewritten() async throws {
+        let configuration = try MySQLTestServer.configuration()
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        let host = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_HOST")
+        let port = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT")
+        let url = "mysql://\(configuration.user)@\(host):\(port)/\(configuration.database)?table=\(configuration.table.name)"
+        try await withTemporaryDirectory { directory in
+            try await SharedCacheProcessTests.writersAndMachinesConverge(
+                store: store, storeSpec: "mysql:" + configuration.table.name, directory: directory,
+                rewriting: .init(arguments: ["--store", url], environment: ["WHYCACHE_MYSQL_PASSWORD": configuration.password]))
+        }
+    }
+
     /// Machines behind a history removal on MySQL rebuild from the checkpoint.
     @Test func machinesBehindTheRemovedHistoryRebuildFromTheCheckpoint() async throws {
         let store = try await MySQLTestServer.makeStore()
