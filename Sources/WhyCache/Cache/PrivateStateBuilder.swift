@@ -42,37 +42,18 @@ struct PrivateStateBuilder {
             var logBytes: UInt64 = 0
             if let checkpoint {
                 position = checkpoint.updateID
-                do {
-                    for try await payload in datastore.checkpointRecords(checkpoint, limits: configuration.readPageLimits) {
-                        let application = try transaction.apply(CollectionOfOne(LogEntry(updateID: position, payload: payload)))
-                        if let failure = application.failure { throw failure }
-                        operations += application.operations
-                        try commitIfLarge()
-                    }
-                } catch let error as CacheError {
-                    throw error
-                } catch let error as DatastoreError {
-                    throw .datastore(error)
-                } catch {
-                    throw .datastore(.invalidRequest(reason: "\(error)"))
+                try await datastore.forEachCheckpointPayload(of: checkpoint, limits: configuration.readPageLimits) { (payload) throws(CacheError) in
+                    let application = try transaction.apply(CollectionOfOne(LogEntry(updateID: checkpoint.updateID, payload: payload)))
+                    if let failure = application.failure { throw failure }
+                    operations += application.operations
+                    try commitIfLarge()
                 }
                 do { try transaction.setUpdateID(position) } catch { throw CacheError(error) }
             }
-            while limit.map({ position < $0 }) ?? true {
-                let page: [LogEntry]
-                do {
-                    page = try await datastore.readRecords(after: position, through: limit, limits: configuration.readPageLimits)
-                } catch {
-                    if case .historyRewritten(let first) = error {
-                        throw .historyRewritten(localUpdateID: position, firstRetainedUpdateID: first)
-                    }
-                    throw .datastore(error)
-                }
-                guard let last = page.last else { break }
+            position = try await datastore.forEachPage(after: position, through: limit, limits: configuration.readPageLimits) { (page) throws(CacheError) in
                 let application = try transaction.apply(page)
                 if let failure = application.failure { throw failure }
                 operations += application.operations
-                position = last.updateID
                 logRecords += UInt64(page.count)
                 logBytes += page.reduce(0) { $0 + UInt64($1.payload.count) }
                 try commitIfLarge()

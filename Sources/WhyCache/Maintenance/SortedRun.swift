@@ -129,16 +129,8 @@ private final class RunFileOutput {
     }
 
     private func flush() throws(StateFileError) {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { bytes in
-                Glibc.write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .systemCallFailed(call: "write", path: path, errno: errno)
-            }
-            offset += written
+        if let code = buffer.withUnsafeBytes({ DescriptorWriting.writeAll($0, to: descriptor) }) {
+            throw .systemCallFailed(call: "write", path: path, errno: code)
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -53,37 +53,18 @@ struct SortedStateBuilder {
         var logBytes: UInt64 = 0
         if let checkpoint {
             position = checkpoint.updateID
-            do {
-                for try await payload in datastore.checkpointRecords(checkpoint, limits: configuration.readPageLimits) {
-                    try Self.gather(LogEntry(updateID: position, payload: payload), into: &writer)
-                    try spillIfFull()
-                }
-            } catch let error as CacheError {
-                throw error
-            } catch let error as DatastoreError {
-                throw .datastore(error)
-            } catch {
-                throw .datastore(.invalidRequest(reason: "\(error)"))
+            try await datastore.forEachCheckpointPayload(of: checkpoint, limits: configuration.readPageLimits) { (payload) throws(CacheError) in
+                try Self.gather(LogEntry(updateID: checkpoint.updateID, payload: payload), into: &writer)
+                try spillIfFull()
             }
         }
-        while position < limit {
-            let page: [LogEntry]
-            do {
-                page = try await datastore.readRecords(after: position, through: limit, limits: configuration.readPageLimits)
-            } catch {
-                if case .historyRewritten(let first) = error {
-                    throw .historyRewritten(localUpdateID: position, firstRetainedUpdateID: first)
-                }
-                throw .datastore(error)
-            }
-            guard let last = page.last else { break }
+        position = try await datastore.forEachPage(after: position, through: limit, limits: configuration.readPageLimits) { (page) throws(CacheError) in
             for entry in page {
                 try Self.gather(entry, into: &writer)
                 try spillIfFull()
                 logBytes += UInt64(entry.payload.count)
             }
             logRecords += UInt64(page.count)
-            position = last.updateID
         }
         try spillIfFull(force: true)
         try insertMerged(runs, into: file, position: position)

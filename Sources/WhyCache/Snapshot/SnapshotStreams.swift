@@ -25,18 +25,7 @@ public enum SnapshotStreams {
     ///   when `write` fails.
     public static func writing(to descriptor: Int32) -> SnapshotSink {
         { (bytes) throws(SnapshotError) in
-            var done = 0
-            while done < bytes.count {
-                guard let start = bytes.baseAddress else { return }
-                let count = write(descriptor, start + done, bytes.count - done)
-                if count > 0 {
-                    done += count
-                } else if count == 0 {
-                    throw .io(operation: "write", errno: EIO)  // no progress on a non-empty write
-                } else if errno != EINTR {
-                    throw .io(operation: "write", errno: errno)
-                }
-            }
+            if let code = DescriptorWriting.writeAll(bytes, to: descriptor) { throw .io(operation: "write", errno: code) }
         }
     }
 

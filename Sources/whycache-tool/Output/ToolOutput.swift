@@ -1,4 +1,5 @@
 import Foundation
+import WhyCache
 
 /// The tool's output: results on stdout, messages on stderr.
 ///
@@ -51,16 +52,8 @@ final class BufferedOutput {
 
     /// Writes out everything buffered.
     func flush() throws(BufferedOutputError) {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { bytes in
-                Glibc.write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw BufferedOutputError(errno: errno)
-            }
-            offset += written
+        if let code = buffer.withUnsafeBytes({ DescriptorWriting.writeAll($0, to: descriptor) }) {
+            throw BufferedOutputError(errno: code)
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -47,11 +47,13 @@ import WhyCache
                 let id = try #require(restoredID(restore.lines), "\(restore.lines)")
                 restored.append(id)
                 #expect(try contents(of: "\(directory)/copy-\(round)") == (try await CacheFixture.replay(store, through: id)))
+                // The next snapshot comes after a write that returned after this one's id.
+                let later = writer.readLine { line in line.split(separator: " ").last.flatMap { UInt64($0) }.map { $0 > id } ?? false }
+                #expect(later != nil, "the writer stopped")
             }
             writer.send(SIGKILL)
             writer.finish()
-            #expect(Set(restored).count == 3, "the writer was still writing between snapshots: \(restored)")
-            #expect(restored == restored.sorted())
+            #expect(restored == restored.sorted() && Set(restored).count == 3, "\(restored)")
 
             // A snapshot file appears complete or not at all, and stdin works too.
             let written = try ToolRunner.run(["snapshot", "--state", directory + "/a", "--out", directory + "/file.snapshot", "--gzip"])
@@ -80,8 +82,17 @@ import WhyCache
             #expect(restore.status == 0, "\(restore.errors)")
             #expect(restore.lines == ["restored update 200: 50 keys into \(directory)/host"])
             usleep(100_000)  // the reader keeps reading the file it has open
+            // … and moves to the restored file at its next update, which
+            // only the reader makes: wait until the file shows it.
             _ = FileManager.default.createFile(atPath: directory + "/go-update", contents: nil)
-            usleep(200_000)  // … and moves to the restored file at its next update
+            var updated = false
+            for _ in 0..<400 where !updated {
+                let stat = try ToolRunner.run(["stat", "--json", "--state", directory + "/host"])
+                let state = (try? JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])?["state"] as? [String: Any]
+                updated = state?["updateID"] as? Int == 300
+                if !updated { usleep(25_000) }
+            }
+            #expect(updated, "the reader did not update the restored file")
             _ = FileManager.default.createFile(atPath: directory + "/stop", contents: nil)
             let result = reader.finish()
             #expect(result.status == 0, "\(result.errors)")
