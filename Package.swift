@@ -12,6 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Tiny C helpers the Swift compiler cannot express (cache prefetch hints).
@@ -28,6 +31,9 @@ let package = Package(
                 "CWhyCacheSupport",
                 "CZlib",
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // libmariadb (Debian: libmariadb-dev), found through pkg-config.
@@ -47,6 +53,8 @@ let package = Package(
                 "WhyCache",
                 "WhyCacheMySQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Workloads shared by the tests and the test helper (not a product).
@@ -58,7 +66,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WhyCacheTests",
-            dependencies: ["WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport", "whycache-test-helper"]
+            dependencies: [
+                "WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport", "whycache-test-helper",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ]
 )

@@ -1,3 +1,6 @@
+import CoreMetrics
+import Logging
+
 extension SharedCache {
     /// How a ``SharedCache`` opens its state file, writes records and applies them.
     public struct Configuration: Sendable {
@@ -33,6 +36,21 @@ extension SharedCache {
         /// file is reported as ``CacheError/stateFile(_:)`` and left intact.
         /// A file that is not a WhyCache state file is never replaced.
         public var replacesUnusableStateFile = false
+
+        /// Where the cache logs what its updates do: rebuilds from a
+        /// checkpoint (notice), failed updates (debug; the caller gets the
+        /// error). Default: a logger that discards everything.
+        public var logger = Logger(label: "whycache", factory: { _ in SwiftLogNoOpLogHandler() })
+
+        /// The swift-metrics backend of the cache's metrics (see
+        /// ``BackgroundUpdater`` and the list in `docs/ARCHITECTURE.md`).
+        /// Default nil: `MetricsSystem.factory`, which records nothing unless
+        /// the application bootstrapped a backend.
+        public var metricsFactory: (any MetricsFactory)?
+
+        /// The value of the `cache` dimension of every metric. Default nil:
+        /// the state file's name (the last component of its path).
+        public var metricsName: String?
 
         /// The default configuration.
         public init() {}

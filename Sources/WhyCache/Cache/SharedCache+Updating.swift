@@ -1,3 +1,5 @@
+import Logging
+
 /// What one ``SharedCache/update(through:)`` call did.
 public struct UpdateSummary: Sendable, Hashable {
     /// The update id of the local state when the call returned.
@@ -80,6 +82,7 @@ extension SharedCache {
     /// `target` or later, else applies the log through `limit` (nil: the end).
     private func update(reaching target: UInt64?, applyingThrough limit: UInt64?) async throws(CacheError) -> UpdateSummary {
         let ticket = await gate.enter()
+        let started = CacheMetrics.now()
         do {
             let summary: UpdateSummary
             do {
@@ -87,13 +90,23 @@ extension SharedCache {
             } catch .historyRewritten(let local, let first) {
                 // The log no longer holds the next record: start over from the
                 // latest checkpoint, then apply what follows it.
+                configuration.logger.notice("rebuilding the state from the log's checkpoint", metadata: [
+                    "state": "\(statePath)", "local_update_id": "\(local)", "first_retained_update_id": "\(first)",
+                ])
+                metrics.rebuilds.increment()
                 try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
                 summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
             }
             gate.leave(reached: summary.updateID)
+            metrics.recordUpdate(summary, nanoseconds: CacheMetrics.now() - started, readToEnd: target == nil && limit == nil)
+            if summary.recordsApplied > 0 {
+                metrics.recordFileIfDue { try? self.statistics() }
+            }
             return summary
         } catch {
             gate.leave(reached: nil)
+            metrics.updateErrors.increment()
+            configuration.logger.debug("update failed", metadata: ["state": "\(statePath)", "error": "\(error)"])
             throw error
         }
     }

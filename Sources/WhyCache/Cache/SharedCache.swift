@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// A key-value cache whose whole dataset lives in one memory-mapped file
@@ -50,6 +51,8 @@ public final class SharedCache: Sendable {
 
     let holder: StateFileHolder
     let gate = UpdateGate()
+    /// Recorded by updates only, never by reads.
+    let metrics: CacheMetrics
     let splitter: LogRecordSplitter
 
     /// Runs the one blocking wait for the state file's writer lock (see
@@ -80,6 +83,9 @@ public final class SharedCache: Sendable {
             throw CacheError(encoding: error)
         }
         self.holder = StateFileHolder(try Self.openStateFile(at: statePath, configuration: configuration))
+        self.metrics = CacheMetrics(
+            name: configuration.metricsName ?? String(statePath.split(separator: "/").last ?? Substring(statePath)),
+            factory: configuration.metricsFactory ?? MetricsSystem.factory)
     }
 
     /// Opens (or creates) the state file, replacing an unusable one when the

@@ -158,13 +158,39 @@ struct PrivateMariaDB {
             follower.send(SIGTERM)
             let result = follower.finish()
             #expect(result.status == 0, "\(result.errors)")
-            #expect(result.errors.contains("update failed (1 in a row)"), "\(result.errors)")
-            #expect(result.errors.contains("retrying in 0.2 s"), "\(result.errors)")
-            #expect(result.errors.contains("(3 in a row)") && result.errors.contains("retrying in 0.4 s"), "\(result.errors)")
-            #expect(!result.errors.contains("retrying in 0.8 s"), "the wait exceeded --maximum-backoff: \(result.errors)")
-            #expect(result.errors.contains("at update \(id): applied 1 records; lag 0"), "\(result.errors)")
-            #expect(result.errors.contains("stopping on SIGTERM"))
+            #expect(result.errors.contains("failures_in_a_row=1 retry_in=0.2 seconds"), "\(result.errors)")
+            #expect(result.errors.contains("failures_in_a_row=3 retry_in=0.4 seconds"), "\(result.errors)")
+            #expect(!result.errors.contains("retry_in=0.8"), "the wait exceeded --maximum-backoff: \(result.errors)")
+            #expect(result.errors.contains("updates work again"), "\(result.errors)")
+            #expect(result.errors.contains("update_id=\(id)"), "\(result.errors)")
+            #expect(result.errors.hasSuffix("stopped\n"), "\(result.errors)")
             #expect(!result.errors.contains(configuration.password))
+        }
+    }
+
+    /// A ``BackgroundUpdater`` keeps its rounds going while the server is
+    /// killed, and a waiter for a record written after the restart returns.
+    @Test func theBackgroundUpdaterRecoversAfterTheServerRestarts() async throws {
+        try await withPrivateServer { server, directory in
+            try server.start()
+            let store = try MySQLDatastore(configuration: try server.configuration())
+            try await store.createIfMissing()
+            let cache = try SharedCache(statePath: directory + "/state", datastore: store)
+            let updater = BackgroundUpdater(cache: cache, configuration: .init(interval: .milliseconds(50), maximumBackoff: .milliseconds(200)))
+            let running = Task { await updater.run() }
+            defer { running.cancel() }
+            let first = try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("1"))]).encoded())
+            try await updater.waitUntilApplied(through: first)
+            try server.kill()
+            for _ in 0..<500 where updater.consecutiveFailures < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(updater.consecutiveFailures >= 2)
+            #expect(try cache.value(forKey: bytes("k")) == bytes("1"))
+            try server.start()
+            let second = try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("2"))]).encoded())
+            try await updater.waitUntilApplied(through: second)
+            #expect(try cache.value(forKey: bytes("k")) == bytes("2"))
+            running.cancel()
+            await running.value
         }
     }
 

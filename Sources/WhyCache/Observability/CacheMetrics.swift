@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CoreMetrics
+import Synchronization
+
+/// The metrics of one ``SharedCache`` (swift-metrics), recorded by
+/// ``SharedCache/update(through:)`` and ``BackgroundUpdater`` — never by a
+/// read: the `get` path records nothing.
+///
+/// Every metric carries the dimension `("cache", name)` (see
+/// ``SharedCache/Configuration/metricsName``). With no metrics backend
+/// bootstrapped (`MetricsSystem.bootstrap`) they cost a call into swift-metrics'
+/// no-op handlers per update.
+///
+/// | Label | Kind | Meaning |
+/// |---|---|---|
+/// | `whycache_local_update_id` | gauge | the update id of the local state |
+/// | `whycache_lag_update_ids` | gauge | records in the log not applied yet (``BackgroundUpdater``) |
+/// | `whycache_lag_seconds` | gauge | time since the local state was last known to be current (``BackgroundUpdater``) |
+/// | `whycache_records_applied_total` | counter | log records applied |
+/// | `whycache_keys_applied_total` | counter | sets and deletes applied |
+/// | `whycache_update_duration` | timer | the duration of each update that applied something |
+/// | `whycache_update_errors_total` | counter | updates that failed |
+/// | `whycache_rebuilds_total` | counter | rebuilds from a checkpoint (history rewritten past the local state) |
+/// | `whycache_state_file_bytes` | gauge | the state file's size |
+/// | `whycache_state_free_bytes` | gauge | free space inside it (reusable now) |
+/// | `whycache_live_readers` | gauge | live processes holding reader slots of the file |
+final class CacheMetrics: Sendable {
+    let localUpdateID: Gauge
+    let lagUpdateIDs: Gauge
+    let lagSeconds: Gauge
+    let recordsApplied: Counter
+    let keysApplied: Counter
+    let updateDuration: Timer
+    let updateErrors: Counter
+    let rebuilds: Counter
+    let fileBytes: Gauge
+    let freeBytes: Gauge
+    let liveReaders: Gauge
+
+    /// When the local state was last found current (it had applied the whole
+    /// log it read), in nanoseconds of the continuous clock; 0 = never.
+    private let lastCurrent = Atomic<UInt64>(0)
+    /// When the file's statistics were last recorded (same clock).
+    private let lastFileRecord = Atomic<UInt64>(0)
+
+    /// The metrics of the cache `name`, made by `factory`.
+    init(name: String, factory: any MetricsFactory) {
+        let dimensions = [("cache", name)]
+        localUpdateID = Gauge(label: "whycache_local_update_id", dimensions: dimensions, factory: factory)
+        lagUpdateIDs = Gauge(label: "whycache_lag_update_ids", dimensions: dimensions, factory: factory)
+        lagSeconds = Gauge(label: "whycache_lag_seconds", dimensions: dimensions, factory: factory)
+        recordsApplied = Counter(label: "whycache_records_applied_total", dimensions: dimensions, factory: factory)
+        keysApplied = Counter(label: "whycache_keys_applied_total", dimensions: dimensions, factory: factory)
+        updateDuration = Timer(label: "whycache_update_duration", dimensions: dimensions, factory: factory)
+        updateErrors = Counter(label: "whycache_update_errors_total", dimensions: dimensions, factory: factory)
+        rebuilds = Counter(label: "whycache_rebuilds_total", dimensions: dimensions, factory: factory)
+        fileBytes = Gauge(label: "whycache_state_file_bytes", dimensions: dimensions, factory: factory)
+        freeBytes = Gauge(label: "whycache_state_free_bytes", dimensions: dimensions, factory: factory)
+        liveReaders = Gauge(label: "whycache_live_readers", dimensions: dimensions, factory: factory)
+    }
+
+    /// Records a finished update that took `nanoseconds`; `readToEnd` says
+    /// whether it applied everything the log held when it read it.
+    func recordUpdate(_ summary: UpdateSummary, nanoseconds: UInt64, readToEnd: Bool) {
+        localUpdateID.record(summary.updateID)
+        if readToEnd { lastCurrent.store(Self.now(), ordering: .relaxed) }
+        guard summary.recordsApplied > 0 else { return }
+        recordsApplied.increment(by: summary.recordsApplied)
+        keysApplied.increment(by: summary.operationsApplied)
+        updateDuration.recordNanoseconds(nanoseconds)
+    }
+
+    /// Records the state file's sizes and readers.
+    func recordFile(_ statistics: StateFileStatistics) {
+        fileBytes.record(statistics.fileSize)
+        freeBytes.record(statistics.freeBytes)
+        liveReaders.record(statistics.liveReaderProcesses)
+    }
+
+    /// Records the lag: `updateIDs` records behind the log, and the seconds
+    /// since the state was last current (0 when it is current now).
+    func recordLag(updateIDs: UInt64) {
+        lagUpdateIDs.record(updateIDs)
+        let last = lastCurrent.load(ordering: .relaxed)
+        let seconds = updateIDs == 0 || last == 0 ? 0 : Double(Self.now() - min(last, Self.now())) / 1e9
+        lagSeconds.record(seconds)
+    }
+
+    /// The seconds since the state was last found current, or nil if never.
+    var secondsSinceCurrent: Double? {
+        let last = lastCurrent.load(ordering: .relaxed)
+        return last == 0 ? nil : Double(Self.now() - min(last, Self.now())) / 1e9
+    }
+
+    /// Records the state file's sizes and readers from `statistics`, at
+    /// most once a second (`statistics` is only called when due).
+    func recordFileIfDue(_ statistics: () -> StateFileStatistics?) {
+        let now = Self.now()
+        let last = lastFileRecord.load(ordering: .relaxed)
+        guard now - min(last, now) >= 1_000_000_000 || last == 0,
+              lastFileRecord.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged,
+              let statistics = statistics()
+        else { return }
+        recordFile(statistics)
+    }
+
+    /// Monotonic nanoseconds (never 0).
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec) + 1
+    }
+}
