@@ -100,6 +100,7 @@ extension SharedCache {
             gate.leave(reached: summary.updateID)
             metrics.recordUpdate(summary, nanoseconds: CacheMetrics.now() - started, readToEnd: target == nil && limit == nil)
             if summary.recordsApplied > 0 {
+                changeDoorbell.ring()
                 metrics.recordFileIfDue { try? self.statistics() }
             }
             return summary

@@ -53,6 +53,8 @@ public final class SharedCache: Sendable {
     let gate = UpdateGate()
     /// Recorded by updates only, never by reads.
     let metrics: CacheMetrics
+    /// Rung when an update of this process applied records (change streams wait on it).
+    let changeDoorbell = Doorbell()
     let splitter: LogRecordSplitter
 
     /// Runs the one blocking wait for the state file's writer lock (see

@@ -63,10 +63,6 @@ public final class BackgroundUpdater: Service, Sendable {
         /// Callers of `waitUntilApplied`, by a number of their own.
         var waiters: [Int: (updateID: UInt64, continuation: CheckedContinuation<Wake, Never>)] = [:]
         var nextWaiter = 0
-        /// The loop, when it sleeps between rounds.
-        var sleeper: CheckedContinuation<Void, Never>?
-        /// A round was asked for while the loop was not sleeping.
-        var wakeRequested = false
         /// The loop ended; waiters fail at once.
         var isShutDown = false
         /// Rounds that failed in a row.
@@ -79,6 +75,8 @@ public final class BackgroundUpdater: Service, Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
+    /// Rung to ask for a round now.
+    private let doorbell = Doorbell()
 
     /// An updater for `cache`. It does nothing until ``run()``.
     ///
@@ -109,15 +107,7 @@ public final class BackgroundUpdater: Service, Sendable {
     /// Asks for a round now instead of at the end of the interval (or of
     /// the current backoff).
     public func requestUpdate() {
-        let sleeper = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let sleeper = state.sleeper else {
-                state.wakeRequested = true
-                return nil
-            }
-            state.sleeper = nil
-            return sleeper
-        }
-        sleeper?.resume()
+        doorbell.ring()
     }
 
     /// Returns once the local state has applied the log through `updateID`
@@ -163,6 +153,8 @@ public final class BackgroundUpdater: Service, Sendable {
 
     private func loop() async {
         while !Task.isCancelled {
+            // A ring during the round (a new waiter, a request) means another round at once.
+            let generation = doorbell.generation
             let failure = await round()
             let (failures, wait) = state.withLock { state -> (Int, Duration) in
                 state.failures = failure == nil ? 0 : state.failures + 1
@@ -174,7 +166,7 @@ public final class BackgroundUpdater: Service, Sendable {
                     "failures_in_a_row": "\(failures)", "retry_in": "\(wait)",
                 ])
             }
-            await sleep(for: wait)
+            await doorbell.sleep(for: wait, unlessRungSince: generation)
         }
     }
 
@@ -217,31 +209,6 @@ public final class BackgroundUpdater: Service, Sendable {
             return numbers.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
         }
         for waiter in ready { waiter.resume(returning: .applied) }
-    }
-
-    /// Sleeps for `duration`, or less when a round is asked for or the task
-    /// is cancelled.
-    private func sleep(for duration: Duration) async {
-        let timer = Task { [weak self] in
-            do { try await Task.sleep(for: duration) } catch { return }  // cancelled: the loop woke up sooner
-            self?.requestUpdate()
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.wakeRequested || Task.isCancelled {
-                        state.wakeRequested = false
-                        return true
-                    }
-                    state.sleeper = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            requestUpdate()
-        }
-        timer.cancel()
     }
 
     /// Whether the local state has reached `updateID`.
