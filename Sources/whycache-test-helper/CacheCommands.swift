@@ -74,10 +74,14 @@ enum CacheCommands {
                     id = try await cache.set(Array("s\(seed)-\(index)".utf8), forKey: key)
                     // Nobody can have moved this machine past `id` without
                     // applying this record, and a later record may have
-                    // overwritten the key: the value is ours or newer.
-                    if try cache.updateID() == id, try cache.value(forKey: key) != Array("s\(seed)-\(index)".utf8) {
+                    // overwritten the key: the value is ours or newer. Both
+                    // are read from one pinned view — another process may
+                    // apply a newer record between two separate reads.
+                    let view = try cache.snapshot()
+                    if view.updateID == id, try view.value(forKey: key) != Array("s\(seed)-\(index)".utf8) {
                         throw HelperCommand.UsageError(description: "read-your-writes violated at update \(id)")
                     }
+                    view.close()
                 case 6..<9:
                     id = try await cache.delete(key)
                 default:

@@ -92,6 +92,16 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension CacheError {
+    /// Whether this error says that a history rewrite removed records or a
+    /// checkpoint while they were being read — worth starting over from the
+    /// newer checkpoint.
+    var meansHistoryMovedOn: Bool {
+        switch self {
+        case .historyRewritten, .datastore(.historyRewritten), .datastore(.checkpointNotFound): true
+        default: false
+        }
+    }
+
     /// The cache error for a state-file error: key and value limits become
     /// ``invalidKey(length:)`` and ``valueTooLong(length:)``, the rest is
     /// wrapped in ``stateFile(_:)``.

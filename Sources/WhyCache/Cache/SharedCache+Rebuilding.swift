@@ -19,9 +19,12 @@ extension SharedCache {
     /// reading the old state, which stays consistent. The caller then applies
     /// the log after the checkpoint as usual.
     ///
-    /// Two processes that rebuild at once both install a correct file; the
-    /// later install retires the earlier one. A process killed while building
-    /// leaves its temporary file, which the next rebuild on this machine deletes.
+    /// Two processes that rebuild at once both build a correct file; the
+    /// install keeps whichever is further along the log
+    /// (``SharedStateFile/install(_:at:unlessNewerThan:)``), so that readers
+    /// never move backwards, and the other process switches to it. A process
+    /// killed while building leaves its temporary file, which the next
+    /// rebuild on this machine deletes.
     ///
     /// - Parameter firstRetained: The oldest record the log still holds.
     /// - Throws: ``CacheError/historyRewritten(localUpdateID:firstRetainedUpdateID:)``
@@ -40,14 +43,28 @@ extension SharedCache {
             // The log after the checkpoint goes in before the file is
             // installed: readers never see the checkpoint's state alone, which
             // may lack records that a compacting datastore replaced by later ones.
-            try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
+            let built = try await PrivateStateBuilder(datastore: datastore, configuration: configuration)
                 .build(into: file, from: checkpoint, through: nil)
-            do throws(StateFileError) {
-                try SharedStateFile.install(temporary, at: statePath)
+            // Another process may have rebuilt too and installed a newer
+            // state; the readers of the path must not move back from it.
+            let statePath = self.statePath
+            let outcome: SharedStateFile.GuardedInstallOutcome
+            do {
+                outcome = try await lockWaiter.run { () throws(StateFileError) -> SharedStateFile.GuardedInstallOutcome in
+                    try SharedStateFile.install(temporary, at: statePath, unlessNewerThan: built.position)
+                }
             } catch {
                 throw CacheError(error)
             }
-            guard holder.replace(with: file) else { throw .closed(path: statePath) }
+            switch outcome {
+            case .installed:
+                guard holder.replace(with: file) else { throw .closed(path: statePath) }
+            case .keptNewer:
+                _ = unlink(temporary)
+                guard holder.replace(with: try Self.openStateFile(at: statePath, configuration: configuration)) else {
+                    throw .closed(path: statePath)
+                }
+            }
         } catch {
             _ = unlink(temporary)
             throw error

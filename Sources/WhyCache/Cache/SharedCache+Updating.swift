@@ -84,19 +84,7 @@ extension SharedCache {
         let ticket = await gate.enter()
         let started = CacheMetrics.now()
         do {
-            let summary: UpdateSummary
-            do {
-                summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
-            } catch .historyRewritten(let local, let first) {
-                // The log no longer holds the next record: start over from the
-                // latest checkpoint, then apply what follows it.
-                configuration.logger.notice("rebuilding the state from the log's checkpoint", metadata: [
-                    "state": "\(statePath)", "local_update_id": "\(local)", "first_retained_update_id": "\(first)",
-                ])
-                metrics.rebuilds.increment()
-                try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
-                summary = try await applyLog(reaching: target, through: limit, ticket: ticket)
-            }
+            let summary = try await applyLogRebuildingIfNeeded(reaching: target, through: limit, ticket: ticket)
             gate.leave(reached: summary.updateID)
             metrics.recordUpdate(summary, nanoseconds: CacheMetrics.now() - started, readToEnd: target == nil && limit == nil)
             if summary.recordsApplied > 0 {
@@ -109,6 +97,44 @@ extension SharedCache {
             metrics.updateErrors.increment()
             configuration.logger.debug("update failed", metadata: ["state": "\(statePath)", "error": "\(error)"])
             throw error
+        }
+    }
+
+    /// How many times one update rebuilds from a checkpoint before it gives
+    /// up (see ``applyLogRebuildingIfNeeded(reaching:through:ticket:)``).
+    static let maximumRebuildAttempts = 5
+
+    /// Applies the log; when the log no longer holds the next record
+    /// (history was rewritten past the local state), rebuilds the state from
+    /// the latest checkpoint and applies what follows it.
+    ///
+    /// A rewrite that lands while the rebuild reads the checkpoint and the
+    /// log after it (rewrites run back to back, or the rebuild is slow)
+    /// removes what the rebuild still needed; the rebuild then starts again
+    /// from the newer checkpoint, up to ``maximumRebuildAttempts`` times.
+    private func applyLogRebuildingIfNeeded(
+        reaching target: UInt64?, through limit: UInt64?, ticket: UpdateGate.Ticket
+    ) async throws(CacheError) -> UpdateSummary {
+        var attempts = 0
+        while true {
+            do {
+                return try await applyLog(reaching: target, through: limit, ticket: ticket)
+            } catch .historyRewritten(let local, let first) {
+                attempts += 1
+                guard attempts <= Self.maximumRebuildAttempts else { throw .historyRewritten(localUpdateID: local, firstRetainedUpdateID: first) }
+                configuration.logger.notice("rebuilding the state from the log's checkpoint", metadata: [
+                    "state": "\(statePath)", "local_update_id": "\(local)", "first_retained_update_id": "\(first)",
+                    "attempt": "\(attempts)",
+                ])
+                metrics.rebuilds.increment()
+                do {
+                    try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
+                } catch {
+                    // A newer rewrite removed what this rebuild needed: the
+                    // next apply fails again and rebuilds from its checkpoint.
+                    guard attempts < Self.maximumRebuildAttempts, error.meansHistoryMovedOn else { throw error }
+                }
+            }
         }
     }
 

@@ -146,6 +146,67 @@ public final class SharedStateFile: Sendable {
         }
     }
 
+    /// What ``install(_:at:unlessNewerThan:)`` did.
+    public enum GuardedInstallOutcome: Sendable, Hashable {
+        /// The replacement is now the file at the path.
+        case installed
+        /// The file at the path holds an initialized state at this newer
+        /// update id; it was kept and the replacement was left where it is.
+        case keptNewer(updateID: UInt64)
+    }
+
+    /// Installs the state file at `replacement` at `path` (as
+    /// ``install(_:at:)``) unless the state file there is initialized and at
+    /// an update id above `updateID`: the readers of `path` then never move
+    /// backwards, even when several processes install at once.
+    ///
+    /// The check and the exchange happen while this process holds the
+    /// writer lock of the file at `path`, so nobody commits to it in
+    /// between; and a file found retired once the lock is held (another
+    /// process installed over it meanwhile) is let go and the file now at
+    /// `path` is checked instead. A missing or unusable file at `path` is
+    /// replaced. Blocks while another process holds the writer lock: call it
+    /// off the cooperative thread pool.
+    ///
+    /// - Throws: ``StateFileError`` when the file at `path` is not a state
+    ///   file (it is never replaced) or the exchange fails.
+    public static func install(
+        _ replacement: String, at path: String, unlessNewerThan updateID: UInt64
+    ) throws(StateFileError) -> GuardedInstallOutcome {
+        while true {
+            var options = Options()
+            options.createIfMissing = false
+            let current: SharedStateFile
+            do {
+                current = try open(at: path, options: options)
+            } catch {
+                if case .systemCallFailed("open", _, ENOENT) = error {
+                    try install(replacement, at: path)
+                    return .installed
+                }
+                guard error.marksUnusableStateFile else { throw error }
+                try install(replacement, at: path)
+                return .installed
+            }
+            let lock: WriteTransaction
+            do {
+                lock = try current.beginWrite()
+            } catch {
+                // Damaged beyond what opening checks: replaced like any unusable file.
+                guard error.marksUnusableStateFile else { throw error }
+                try install(replacement, at: path)
+                return .installed
+            }
+            defer { lock.abandon() }
+            if current.isRetired { continue }
+            if lock.isInitialized && lock.baseUpdateID > updateID {
+                return .keptNewer(updateID: lock.baseUpdateID)
+            }
+            try install(replacement, at: path)
+            return .installed
+        }
+    }
+
     /// Sets the retired mark of the state file at `path`, if it is one.
     private static func markRetired(at path: String) {
         let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)

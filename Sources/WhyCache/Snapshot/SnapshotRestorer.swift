@@ -135,20 +135,16 @@ public struct SnapshotRestorer: Sendable {
     /// state file) while checking its update id once more and installing,
     /// so that no commit to it comes between the check and the install.
     private func install(_ temporary: String, at statePath: String, header: SnapshotHeader) throws(SnapshotError) {
-        let current = try Self.openCurrent(at: statePath)
-        var lock: WriteTransaction?
-        do throws(StateFileError) {
-            lock = try current?.beginWrite()
-        } catch {
-            // Damaged beyond what opening checks (the writer's recovery
-            // failed): replaced like any unusable file.
-            guard error.marksUnusableStateFile else { throw .stateFile(error) }
+        guard !replacesNewerState else {
+            try SnapshotError.wrapping { () throws(StateFileError) in try SharedStateFile.install(temporary, at: statePath) }
+            return
         }
-        defer { lock?.abandon() }
-        if let lock {
-            try refuseIfNewer(stateUpdateID: lock.baseUpdateID, isInitialized: lock.isInitialized, than: header)
+        let outcome = try SnapshotError.wrapping { () throws(StateFileError) in
+            try SharedStateFile.install(temporary, at: statePath, unlessNewerThan: header.updateID)
         }
-        try SnapshotError.wrapping { () throws(StateFileError) in try SharedStateFile.install(temporary, at: statePath) }
+        if case .keptNewer(let updateID) = outcome {
+            throw .stateIsNewer(stateUpdateID: updateID, snapshotUpdateID: header.updateID)
+        }
     }
 
     /// Throws ``SnapshotError/stateIsNewer(stateUpdateID:snapshotUpdateID:)``

@@ -61,8 +61,13 @@ import WhyCacheTestSupport
                     ["rewrite-history", "--through", "latest", "--scratch", directory] + rewriting.arguments,
                     executable: ToolRunner.executable, environment: rewriting.environment
                 ).finish()
-                #expect(rewrite.status == 0, "rewrite \(rewrites): \(rewrite.errors)")
-                rewrites += 1
+                // A server starved of CPU may time a connection out; that
+                // rewrite changes nothing (it is crash-safe) and the next runs.
+                if rewrite.status == 0 {
+                    rewrites += 1
+                } else {
+                    #expect(rewrite.status == 3 && rewrite.errors.contains("datastore unavailable"), "rewrite: \(rewrite.errors)")
+                }
                 usleep(100_000)
             }
         }
@@ -82,7 +87,7 @@ import WhyCacheTestSupport
 
         let expected: [[UInt8]: [UInt8]]
         if rewriting != nil {
-            #expect(rewrites >= 2, "only \(rewrites) rewrites ran while the writers wrote")
+            #expect(rewrites >= 2, "only \(rewrites) rewrites succeeded while the writers wrote")
             #expect(try await store.firstRetainedUpdateID() > 1)
             let fresh = try SharedCache(statePath: directory + "/fresh", datastore: store)
             try await fresh.update()
