@@ -51,9 +51,9 @@ public struct SnapshotWriter: Sendable {
     ) throws(SnapshotError) -> SnapshotSummary {
         guard view.isInitialized else { throw .uninitializedState }
         for prefix in prefixes {
-            if let problem = SnapshotKeyRules.prefixLengthProblem(prefix.count) { throw .invalidArgument(reason: problem) }
+            if let problem = KeyPrefixes.lengthProblem(prefix.count) { throw .invalidArgument(reason: problem) }
         }
-        let prefixes = SnapshotKeyRules.canonical(self.prefixes)
+        let prefixes = KeyPrefixes.canonical(self.prefixes)
         // Canonical prefixes have disjoint, ascending ranges: writing them
         // one after the other keeps the keys ascending.
         let ranges = prefixes.isEmpty ? [KeyRange.all] : prefixes.map { KeyRange.prefix($0) }

@@ -64,7 +64,7 @@ struct VerifyCommand: ToolCommand {
 
     private static func isDamage(_ error: StateFileError) -> Bool {
         switch error {
-        case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion: true
+        case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion, .unsupportedCreationFlags: true
         default: false
         }
     }
