@@ -28,11 +28,6 @@ import WhyCache
         withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
-    /// Recomputes the header checksum (bytes 0..<60) of `file`.
-    private func resealHeader(_ file: inout [UInt8]) {
-        file.replaceSubrange(60..<64, with: littleEndian(CRC32C.checksum(file[0..<60])))
-    }
-
     /// Writes `bytes` as a file named `name` in `directory` and returns its path.
     private func write(_ bytes: [UInt8], _ directory: String, _ name: String) throws -> String {
         let path = directory + "/" + name
@@ -151,36 +146,29 @@ import WhyCache
             let unsortedPath = try write(unsorted, directory, "unsorted")
             #expect(openError(unsortedPath) == .corrupted(path: unsortedPath, reason: "subscribed prefixes: not sorted, or one starts another"))
 
-            // A creation flag this version does not know: a newer writer's feature.
-            var unknown = pristine
-            unknown[48] |= 0x08
-            resealHeader(&unknown)
-            let unknownPath = try write(unknown, directory, "unknown-flag")
-            #expect(openError(unknownPath) == .unsupportedCreationFlags(path: unknownPath, flags: 0x0A))
-
-            // The subscription flag and the format version go together.
-            var unflagged = pristine
-            unflagged[48] &= ~0x02
-            resealHeader(&unflagged)
-            let unflaggedPath = try write(unflagged, directory, "unflagged")
-            guard case .corrupted = openError(unflaggedPath) else {
-                Issue.record("version 2 without the flag gave \(String(describing: openError(unflaggedPath)))")
-                return
+            /// The pristine file with `change` made and its header checksum
+            /// recomputed, written as `name`; returns its path.
+            func resealed(_ name: String, _ change: (inout [UInt8]) -> Void) throws -> String {
+                var file = pristine
+                change(&file)
+                file.replaceSubrange(60..<64, with: littleEndian(CRC32C.checksum(file[0..<60])))
+                return try write(file, directory, name)
             }
-            var versionOne = pristine
-            versionOne[8] = 1
-            resealHeader(&versionOne)
-            let versionOnePath = try write(versionOne, directory, "version-one")
-            guard case .corrupted = openError(versionOnePath) else {
-                Issue.record("version 1 with the flag gave \(String(describing: openError(versionOnePath)))")
-                return
+
+            // A creation flag this version does not know: a newer writer's feature.
+            let unknown = try resealed("unknown-flag") { $0[48] |= 0x08 }
+            #expect(openError(unknown) == .unsupportedCreationFlags(path: unknown, flags: 0x0A))
+            // The subscription flag and the format version go together.
+            let mismatched = [try resealed("unflagged") { $0[48] &= ~0x02 }, try resealed("version-one") { $0[8] = 1 }]
+            for path in mismatched {
+                guard case .corrupted = openError(path) else {
+                    Issue.record("\(path) gave \(String(describing: openError(path)))")
+                    continue
+                }
             }
             // A version this library does not read.
-            var newer = pristine
-            newer[8] = 3
-            resealHeader(&newer)
-            let newerPath = try write(newer, directory, "newer")
-            #expect(openError(newerPath) == .unsupportedFormatVersion(path: newerPath, found: 3, supported: 2))
+            let newer = try resealed("newer") { $0[8] = 3 }
+            #expect(openError(newer) == .unsupportedFormatVersion(path: newer, found: 3, supported: 2))
         }
     }
 }

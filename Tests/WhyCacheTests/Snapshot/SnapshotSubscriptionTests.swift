@@ -121,20 +121,14 @@ import WhyCache
         try withTemporaryDirectory { directory in
             let snapshot = try subscribedSnapshot(in: directory).bytes
             let statePath = directory + "/state"
-            var served = 0
             var replaced: SharedStateFile?
-            let source: SnapshotSource = { (buffer) throws(SnapshotError) in
-                if served == snapshot.count - 5 {
-                    do {
-                        replaced = try SharedStateFile.open(at: statePath, options: self.subscribing([bytes("b")]))
-                    } catch {
-                        throw .io(operation: "create in the test", errno: EIO)
-                    }
+            let options = subscribing([bytes("b")])
+            let source = memorySource(snapshot, runningAt: snapshot.count - 5) { () throws(SnapshotError) in
+                do {
+                    replaced = try SharedStateFile.open(at: statePath, options: options)
+                } catch {
+                    throw .io(operation: "create in the test", errno: EIO)
                 }
-                let count = min(1, snapshot.count - served)
-                if count > 0 { buffer[0] = snapshot[served] }
-                served += count
-                return count
             }
             #expect(snapshotError { try SnapshotRestorer().restore(from: source, at: statePath) }
                 == .subscriptionMismatch(snapshotPrefixes: [bytes("b"), bytes("user/")], statePrefixes: [bytes("b")]))
