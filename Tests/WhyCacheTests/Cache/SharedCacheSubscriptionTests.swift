@@ -65,24 +65,34 @@ import WhyCacheTestSupport
     @Test(arguments: [(UInt64(1), 1 << 20), (2, 7), (3, 1)])
     func aSubscribedCacheHoldsExactlyTheKeysUnderItsPrefixesAfterRandomUpdates(seed: UInt64, operationsPerTransaction: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let log = ModelledLog(store: try await CacheFixture.makeStore(directory))
-            let configuration = Self.subscribing(Self.prefixes, operationsPerTransaction: operationsPerTransaction)
-            let cache = try CacheFixture.makeCache(directory, log.store, configuration: configuration)
-            #expect(try SharedStateFile.open(at: cache.statePath).subscribedPrefixes == Self.canonicalPrefixes)
-            let everything = try CacheFixture.makeCache(directory, log.store, name: "everything")
-            var generator = SeededGenerator(seed: seed)
-            for round in 0..<12 {
-                try await Self.writeRandomRecords(log, Int.random(in: 0...60, using: &generator), &generator, tag: "r\(round)")
-                let latest = try await log.store.latestUpdateID()
-                let summary = try await cache.update()
-                // Skipped records still move the update id.
-                #expect(summary.updateID == latest)
-                #expect(try cache.updateID() == latest)
-                try Self.expectSubscribedContents(cache, log)
-                if round % 3 == 0 {
-                    try await everything.update()
-                    try CacheFixture.expectContents(everything, equal: log.model)
-                }
+            try await Self.randomUpdates(
+                store: try await CacheFixture.makeStore(directory), directory: directory, seed: seed,
+                operationsPerTransaction: operationsPerTransaction)
+        }
+    }
+
+    /// The body of ``aSubscribedCacheHoldsExactlyTheKeysUnderItsPrefixesAfterRandomUpdates(seed:operationsPerTransaction:)``
+    /// for any empty datastore: rounds of random records, each followed by
+    /// an update of a subscribed cache (and sometimes of a full one), checked
+    /// key by key against the model.
+    static func randomUpdates(store: any Datastore, directory: String, seed: UInt64, operationsPerTransaction: Int) async throws {
+        let log = ModelledLog(store: store)
+        let configuration = Self.subscribing(Self.prefixes, operationsPerTransaction: operationsPerTransaction)
+        let cache = try CacheFixture.makeCache(directory, log.store, configuration: configuration)
+        #expect(try SharedStateFile.open(at: cache.statePath).subscribedPrefixes == Self.canonicalPrefixes)
+        let everything = try CacheFixture.makeCache(directory, log.store, name: "everything")
+        var generator = SeededGenerator(seed: seed)
+        for round in 0..<12 {
+            try await Self.writeRandomRecords(log, Int.random(in: 0...60, using: &generator), &generator, tag: "r\(round)")
+            let latest = try await log.store.latestUpdateID()
+            let summary = try await cache.update()
+            // Skipped records still move the update id.
+            #expect(summary.updateID == latest)
+            #expect(try cache.updateID() == latest)
+            try Self.expectSubscribedContents(cache, log)
+            if round % 3 == 0 {
+                try await everything.update()
+                try CacheFixture.expectContents(everything, equal: log.model)
             }
         }
     }
