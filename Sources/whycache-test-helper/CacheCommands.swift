@@ -22,14 +22,16 @@ enum CacheCommands {
         "cache-group-reader": groupReader,
     ]
 
-    /// Opens the datastore `spec` (creating it) and a cache on `statePath`.
+    /// Opens the datastore `spec` (creating it) and a cache on `statePath`
+    /// that subscribes to `prefixes` (every key when empty).
     static func openCache(
-        store spec: String, state statePath: String, operationsPerTransaction: Int? = nil
+        store spec: String, state statePath: String, operationsPerTransaction: Int? = nil, prefixes: [[UInt8]] = []
     ) async throws -> SharedCache {
         let store = try openStore(spec)
         try await store.createIfMissing()
         var configuration = SharedCache.Configuration()
         if let operationsPerTransaction { configuration.maximumOperationsPerTransaction = operationsPerTransaction }
+        configuration.stateFileOptions.subscribedPrefixes = prefixes
         return try SharedCache(statePath: statePath, datastore: store, configuration: configuration)
     }
 
@@ -52,18 +54,21 @@ enum CacheCommands {
         return try MySQLDatastore(configuration: configuration)
     }
 
-    /// `cache-writer STORE STATE SEED COUNT KEYSPACE`: COUNT random writes
-    /// (sets, deletes, and multi-key sets) of keys `k0…k<KEYSPACE-1>`. After
-    /// each write it checks read-your-writes: the local state has reached the
-    /// returned id. Prints `done COUNT LASTID`.
+    /// `cache-writer STORE STATE SEED COUNT KEYSPACE [PREFIX…]`: COUNT
+    /// random writes (sets, deletes, and multi-key sets) of keys
+    /// `k0…k<KEYSPACE-1>`, through a cache whose state subscribes to the
+    /// PREFIXes (every key without). After each write it checks
+    /// read-your-writes: the local state has reached the returned id, and a
+    /// key set outside the prefixes is not held. Prints `done COUNT LASTID`.
     static func writer(_ arguments: [String]) throws {
         let store = try HelperCommand.string(arguments, 0, "store")
         let state = try HelperCommand.string(arguments, 1, "state")
         let seed: UInt64 = try HelperCommand.integer(arguments, 2, "seed")
         let count: Int = try HelperCommand.integer(arguments, 3, "count")
         let keySpace: Int = try HelperCommand.integer(arguments, 4, "key space")
+        let prefixes = arguments.dropFirst(5).map { Array($0.utf8) }
         try HelperCommand.waitFor {
-            let cache = try await openCache(store: store, state: state)
+            let cache = try await openCache(store: store, state: state, prefixes: prefixes)
             var random = SeededGenerator(seed: seed)
             var last: UInt64 = 0
             for index in 0..<count {
@@ -74,11 +79,13 @@ enum CacheCommands {
                     id = try await cache.set(Array("s\(seed)-\(index)".utf8), forKey: key)
                     // Nobody can have moved this machine past `id` without
                     // applying this record, and a later record may have
-                    // overwritten the key: the value is ours or newer. Both
-                    // are read from one pinned view — another process may
-                    // apply a newer record between two separate reads.
+                    // overwritten the key: the value is ours or newer. A
+                    // key outside the prefixes is never held. Both are read
+                    // from one pinned view — another process may apply a
+                    // newer record between two separate reads.
+                    let held = prefixes.isEmpty || prefixes.contains { key.starts(with: $0) }
                     let view = try cache.snapshot()
-                    if view.updateID == id, try view.value(forKey: key) != Array("s\(seed)-\(index)".utf8) {
+                    if view.updateID == id, try view.value(forKey: key) != (held ? Array("s\(seed)-\(index)".utf8) : nil) {
                         throw HelperCommand.UsageError(description: "read-your-writes violated at update \(id)")
                     }
                     view.close()
@@ -99,14 +106,17 @@ enum CacheCommands {
         }
     }
 
-    /// `cache-updater STORE STATE STOPFILE`: calls `update()` in a loop until
-    /// STOPFILE exists, then once more; prints `updated RECORDS UPDATEID`.
+    /// `cache-updater STORE STATE STOPFILE [PREFIX…]`: calls `update()` in a
+    /// loop until STOPFILE exists, then once more, on a state that
+    /// subscribes to the PREFIXes (every key without); prints
+    /// `updated RECORDS UPDATEID`.
     static func updater(_ arguments: [String]) throws {
         let store = try HelperCommand.string(arguments, 0, "store")
         let state = try HelperCommand.string(arguments, 1, "state")
         let stopFile = try HelperCommand.string(arguments, 2, "stop file")
+        let prefixes = arguments.dropFirst(3).map { Array($0.utf8) }
         try HelperCommand.waitFor {
-            let cache = try await openCache(store: store, state: state)
+            let cache = try await openCache(store: store, state: state, prefixes: prefixes)
             var records = 0
             while access(stopFile, F_OK) != 0 {
                 records += try await cache.update().recordsApplied

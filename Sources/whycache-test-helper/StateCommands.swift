@@ -206,6 +206,8 @@ enum StateCommands {
         case .valueTooLong: "valueTooLong"
         case .notAStateFile: "notAStateFile"
         case .unsupportedFormatVersion: "unsupportedFormatVersion"
+        case .unsupportedCreationFlags: "unsupportedCreationFlags"
+        case .keyOutsideSubscription: "keyOutsideSubscription"
         case .truncated: "truncated"
         case .corrupted: "corrupted"
         case .notDurableAcrossRestart: "notDurableAcrossRestart"

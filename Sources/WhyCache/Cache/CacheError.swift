@@ -47,6 +47,14 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The cache was closed with ``SharedCache/close()``.
     case closed(path: String)
 
+    /// The state file at `path` subscribes to other key prefixes than the
+    /// cache's configuration (``SharedStateFile/Options/subscribedPrefixes``);
+    /// both lists are in canonical form, empty meaning every key. The file
+    /// was left as it is: other processes may use it with its prefixes. Use
+    /// another path, or remove the file to have it created with the
+    /// configured prefixes.
+    case subscriptionMismatch(path: String, stateFilePrefixes: [[UInt8]], configuredPrefixes: [[UInt8]])
+
     /// ``StateVerifier`` could not bring the shared state and its replay of
     /// the log to one update id in `rounds` rounds: writers kept the log
     /// moving. Nothing was compared; try again when the log is quieter.
@@ -81,6 +89,8 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
             "the write was logged as update \(updateID) but could not be applied locally yet: \(reason)"
         case .closed(let path):
             "the cache for \(path) is closed"
+        case .subscriptionMismatch(let path, let held, let configured):
+            "\(path) subscribes to \(KeyPrefixes.describe(held)), but the cache is configured for \(KeyPrefixes.describe(configured))"
         case .verificationDidNotSettle(let rounds):
             "the log kept moving: the state and its replay did not meet at one update id in \(rounds) rounds; nothing was compared"
         case .stateFile(let error):
@@ -124,13 +134,8 @@ extension CacheError {
         }
     }
 
-    /// Text naming `key` in messages: the key itself when it is printable
-    /// UTF-8, hex otherwise.
+    /// Text naming `key` in messages (``Hex/describe(_:)``).
     static func describe(key: some Sequence<UInt8>) -> String {
-        let bytes = Array(key)
-        if let text = String(validating: bytes, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
-            return "\"\(text)\""
-        }
-        return "0x" + Hex.encode(bytes)
+        Hex.describe(key)
     }
 }

@@ -5,7 +5,15 @@ extension SharedCache {
     /// How a ``SharedCache`` opens its state file, writes records and applies them.
     public struct Configuration: Sendable {
         /// How the state file is opened or created (size limit, reader
-        /// slots, durability). Default: ``SharedStateFile/Options/init()``.
+        /// slots, durability, subscribed prefixes). Default:
+        /// ``SharedStateFile/Options/init()``.
+        ///
+        /// With ``SharedStateFile/Options/subscribedPrefixes``, the cache
+        /// keeps only the keys under those prefixes (see "Prefix
+        /// subscriptions" in ``SharedCache``): the state file is created with
+        /// them, and an existing file must hold the same prefixes (in
+        /// canonical form), else opening the cache fails with
+        /// ``CacheError/subscriptionMismatch(path:stateFilePrefixes:configuredPrefixes:)``.
         public var stateFileOptions = SharedStateFile.Options()
 
         /// The largest log record a multi-key write produces, in bytes

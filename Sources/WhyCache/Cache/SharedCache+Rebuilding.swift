@@ -51,7 +51,8 @@ extension SharedCache {
             let outcome: SharedStateFile.GuardedInstallOutcome
             do {
                 outcome = try await lockWaiter.run { () throws(StateFileError) -> SharedStateFile.GuardedInstallOutcome in
-                    try SharedStateFile.install(temporary, at: statePath, unlessNewerThan: built.position)
+                    try SharedStateFile.install(
+                        temporary, at: statePath, unlessNewerThan: built.position, requiringPrefixes: file.subscribedPrefixes)
                 }
             } catch {
                 throw CacheError(error)
@@ -59,7 +60,8 @@ extension SharedCache {
             switch outcome {
             case .installed:
                 guard holder.replace(with: file) else { throw .closed(path: statePath) }
-            case .keptNewer:
+            case .keptNewer, .keptOtherPrefixes:
+                // The file at the path wins; opening it reports other prefixes.
                 _ = unlink(temporary)
                 guard holder.replace(with: try Self.openStateFile(at: statePath, configuration: configuration)) else {
                     throw .closed(path: statePath)

@@ -28,6 +28,21 @@ import Synchronization
 /// into several records). Before they return, the local state has applied the
 /// log through that id: **read-your-writes** for every process on the machine.
 ///
+/// ## Prefix subscriptions
+/// A cache whose ``Configuration/stateFileOptions`` name
+/// ``SharedStateFile/Options/subscribedPrefixes`` keeps only the keys that
+/// start with one of them: updates skip every other operation of the log
+/// (their records still move the update id), and reads and iterations see
+/// only the subscribed keys — any other key reads as absent. The prefixes
+/// are stored in the state file when it is created, so every process that
+/// opens it applies the same filter; a cache configured with other prefixes
+/// than the file's refuses to open it
+/// (``CacheError/subscriptionMismatch(path:stateFilePrefixes:configuredPrefixes:)``).
+/// Writes of keys outside the prefixes are allowed — the log is shared by
+/// every machine, and this one may write keys that others subscribe to —
+/// but the local state ignores them, so read-your-writes holds for the
+/// subscribed keys only.
+///
 /// ## Updates
 /// ``update(through:)`` applies new log records, in log order, many records
 /// per state-file transaction. The local state only ever moves forward along
@@ -71,7 +86,10 @@ public final class SharedCache: Sendable {
     /// contact the datastore; call ``update(through:)`` to catch up with the
     /// log (``isValid()`` tells whether that ever happened for this file).
     ///
-    /// - Throws: ``CacheError/invalidConfiguration(reason:)``, or
+    /// - Throws: ``CacheError/invalidConfiguration(reason:)``,
+    ///   ``CacheError/subscriptionMismatch(path:stateFilePrefixes:configuredPrefixes:)``
+    ///   when the file subscribes to other prefixes than the configuration
+    ///   (``SharedStateFile/Options/subscribedPrefixes``), or
     ///   ``CacheError/stateFile(_:)`` when the file cannot be opened or is
     ///   damaged (see ``Configuration/replacesUnusableStateFile``).
     public init(statePath: String, datastore: any Datastore, configuration: Configuration = Configuration()) throws(CacheError) {
@@ -91,8 +109,23 @@ public final class SharedCache: Sendable {
     }
 
     /// Opens (or creates) the state file, replacing an unusable one when the
-    /// configuration allows it.
+    /// configuration allows it, and checks that it subscribes to the
+    /// configured prefixes.
     static func openStateFile(at path: String, configuration: Configuration) throws(CacheError) -> SharedStateFile {
+        let file = try openOrReplaceStateFile(at: path, configuration: configuration)
+        // Every process applies the file's own filter; a cache configured
+        // for other keys would otherwise read a state that is not the one
+        // it asked for.
+        let configured = KeyPrefixes.canonical(configuration.stateFileOptions.subscribedPrefixes)
+        guard file.subscribedPrefixes == configured else {
+            throw .subscriptionMismatch(path: path, stateFilePrefixes: file.subscribedPrefixes, configuredPrefixes: configured)
+        }
+        return file
+    }
+
+    /// Opens (or creates) the state file, replacing an unusable one when the
+    /// configuration allows it.
+    private static func openOrReplaceStateFile(at path: String, configuration: Configuration) throws(CacheError) -> SharedStateFile {
         do {
             return try SharedStateFile.open(at: path, options: configuration.stateFileOptions)
         } catch {

@@ -2,7 +2,8 @@
 struct LogPageApplication {
     /// The records applied: a prefix of the run.
     var records = 0
-    /// The operations in those records.
+    /// The operations in those records that were applied: those of keys
+    /// under the file's subscribed prefixes (all of them, for a file without).
     var operations = 0
     /// Why the record after them was not applied (it is corrupt), if it was not.
     var failure: CacheError?
@@ -20,6 +21,12 @@ extension WriteTransaction {
     /// a corrupt record is never skipped and never half applied, and the
     /// records before it stay applied.
     ///
+    /// In a file with subscribed prefixes (``SharedStateFile/subscribedPrefixes``),
+    /// an operation on any other key is skipped before any tree work, on the
+    /// record's borrowed key bytes, without allocating; the update id still
+    /// moves over its record. So the file holds exactly the keys under its
+    /// prefixes that a replay of the log holds.
+    ///
     /// (Sorting a page's operations by key before applying them was measured
     /// and made replay slower: the cost of building the tree is first-touch
     /// page faults, not cache misses on the path.)
@@ -28,6 +35,7 @@ extension WriteTransaction {
     ///   transaction is then invalidated and commits nothing.
     func apply(_ entries: some Collection<LogEntry>, operationBudget: Int = .max) throws(CacheError) -> LogPageApplication {
         var result = LogPageApplication()
+        let subscription = file.mapped.subscription
         for entry in entries {
             let outcome = entry.payload.withUnsafeBytes { bytes -> Result<Int, CacheError> in
                 let record: LogRecordView
@@ -36,8 +44,11 @@ extension WriteTransaction {
                 } catch {
                     return .failure(.corruptRecord(updateID: entry.updateID, error))
                 }
+                var applied = 0
                 do throws(StateFileError) {
                     try record.forEachOperation { (kind, key, value) throws(StateFileError) in
+                        guard subscription.contains(key) else { return }
+                        applied += 1
                         switch kind {
                         case .set: try self.setValue(bytes: value, forKeyBytes: key)
                         case .delete: try self.removeValue(forKeyBytes: key)
@@ -47,7 +58,7 @@ extension WriteTransaction {
                 } catch {
                     return .failure(CacheError(error))
                 }
-                return .success(record.operationCount)
+                return .success(applied)
             }
             switch outcome {
             case .success(let operations):

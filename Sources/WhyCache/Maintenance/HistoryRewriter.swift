@@ -51,7 +51,9 @@ public struct HistoryRewriter: Sendable {
     public let scratchDirectory: String
 
     /// The options of the scratch state file and the records of the
-    /// checkpoint (``SharedCache/Configuration/maximumRecordSize``).
+    /// checkpoint (``SharedCache/Configuration/maximumRecordSize``). Its
+    /// state file options may not subscribe to prefixes: the checkpoint
+    /// replaces the log for every machine, so it holds every key.
     public let configuration: SharedCache.Configuration
 
     /// Creates a rewriter for `datastore`.
@@ -70,7 +72,9 @@ public struct HistoryRewriter: Sendable {
     ///   - filter: Keys for which it returns `false` are left out of the
     ///     checkpoint. `nil` keeps every key.
     ///   - progress: Called at each step, from the calling task.
-    /// - Throws: ``CacheError/datastore(_:)`` with
+    /// - Throws: ``CacheError/invalidConfiguration(reason:)`` when
+    ///   ``configuration`` subscribes to prefixes;
+    ///   ``CacheError/datastore(_:)`` with
     ///   ``DatastoreError/maintenanceLockHeld`` when another rewrite runs, or
     ///   ``DatastoreError/invalidRequest(reason:)`` for a limit outside the
     ///   log; any datastore, state file or corrupt-record error. Nothing is
@@ -80,6 +84,10 @@ public struct HistoryRewriter: Sendable {
         keeping filter: (@Sendable ([UInt8]) -> Bool)? = nil,
         progress: ((HistoryRewriteProgress) -> Void)? = nil
     ) async throws(CacheError) -> HistoryRewriteReport {
+        guard KeyPrefixes(canonicalizing: configuration.stateFileOptions.subscribedPrefixes).isEverything else {
+            throw .invalidConfiguration(
+                reason: "a history rewrite checkpoints every key of the log; its state file options may not subscribe to prefixes")
+        }
         let lock: any DatastoreMaintenanceLock
         do { lock = try await datastore.acquireMaintenanceLock() } catch { throw .datastore(error) }
         do throws(CacheError) {

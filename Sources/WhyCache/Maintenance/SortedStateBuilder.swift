@@ -35,6 +35,10 @@ struct SortedStateBuilder {
     /// `runPrefix` + a number; returns the position reached (the last
     /// record read, or the checkpoint's id) and how much of the log it read.
     /// The file's state is marked initialized.
+    ///
+    /// - Precondition: `file` subscribes to no prefixes (``HistoryRewriter``
+    ///   refuses a configuration that does); the insert of a key outside a
+    ///   subscription would fail with ``StateFileError/keyOutsideSubscription(path:)``.
     func build(
         into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64, runPrefix: String
     ) async throws(CacheError) -> (position: UInt64, logRecords: UInt64, logBytes: UInt64) {

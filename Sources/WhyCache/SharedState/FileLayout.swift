@@ -14,7 +14,18 @@
 enum FileLayout {
     /// `"WhyCache"` in ASCII, read as a little-endian UInt64.
     static let magic: UInt64 = 0x6568_6361_4379_6857
-    static let formatVersion: UInt32 = 1
+    /// The newest format version this code reads (it reads every version
+    /// from 1). A file is written with the oldest version that describes it,
+    /// the version a reader needs: ``plainFormatVersion`` for a file without
+    /// subscribed prefixes, exactly as before they existed, and
+    /// ``subscribedFormatVersion`` for one with them.
+    static let newestFormatVersion: UInt32 = 2
+    /// The version of a file with subscribed prefixes. Readers of version 1
+    /// ignore `creationFlags`, so only a version they refuse keeps them from
+    /// applying every key to such a file.
+    static let subscribedFormatVersion: UInt32 = 2
+    /// The version of a file without subscribed prefixes.
+    static let plainFormatVersion: UInt32 = 1
 
     static let pageSize = 4096
     static let headerSize = 4096
@@ -26,7 +37,14 @@ enum FileLayout {
     static let mapSizeOffset = 16  // UInt64: the largest size the file may reach
     static let heapStartOffset = 24  // UInt64
     static let fileIdentifierOffset = 32  // 16 random bytes
-    static let creationFlagsOffset = 48  // UInt32, bit 0: durable commits
+    static let creationFlagsOffset = 48  // UInt32: `creationFlagDurable`, `creationFlagSubscribed`
+    /// Creation flag: commits are flushed (`Durability.systemCrash`).
+    static let creationFlagDurable: UInt32 = 1
+    /// Creation flag: the header page holds a subscribed-prefix block.
+    static let creationFlagSubscribed: UInt32 = 2
+    /// Every creation flag this code knows; a file with any other bit was
+    /// written by a newer version with a feature this one cannot honour.
+    static let knownCreationFlags: UInt32 = creationFlagDurable | creationFlagSubscribed
     static let headerChecksumOffset = 60  // UInt32: CRC-32C of bytes 0..<60
     static let checksummedHeaderLength = 60
 
@@ -53,7 +71,29 @@ enum FileLayout {
     /// particular order, so a writer on a new boot rebuilds the allocator state.
     static let writerBootIDOffset = 296
     static let freeListHeadsOffset = 512  // UInt64 × SizeClass.count
-    // 512 + 8 × 108 = 1376 < 4096.
+    // 512 + 8 × 108 = 1376 < 2048.
+
+    // MARK: Header: the subscribed-prefix block, immutable after creation,
+    // present when `creationFlagSubscribed` is set, covered by its own checksum.
+    //
+    //   2048  UInt32  prefixCount, 1...maximumSubscribedPrefixCount
+    //   2052  UInt32  entriesLength E: the bytes of the entries
+    //   2056  E       prefixCount × (UInt16 length 1...1024, that many bytes), canonical order
+    //   2056 + E      UInt32 CRC-32C of bytes 2048..<2056 + E
+    //
+    // No writer ever touches 1376..<4096 of the header page, so the block
+    // never changes once the file is linked at its path.
+    static let prefixBlockOffset = 2048
+    static let prefixCountOffset = 2048
+    static let prefixEntriesLengthOffset = 2052
+    static let prefixEntriesOffset = 2056
+    /// The length field in front of each prefix.
+    static let prefixLengthSize = 2
+    /// The most prefixes a state file subscribes to.
+    static let maximumSubscribedPrefixCount = 64
+    /// The most bytes the subscribed prefixes hold together.
+    static let maximumSubscribedPrefixBytes = 1536
+    // 2056 + 64 × 2 + 1536 + 4 = 3724 <= 4096.
 
     // MARK: Reader table.
     static let readerTableOffset = 4096

@@ -30,6 +30,9 @@ final class MappedFile: @unchecked Sendable {
     let heapStart: Int
     let readerSlotCount: Int
     let durable: Bool
+    /// The keys the file keeps, from its header (docs/FORMAT.md section 1.2);
+    /// fixed at creation.
+    let subscription: KeyPrefixes
     /// A lower bound of the file size, refreshed with `fstat` when a larger
     /// size is needed.
     private let knownSize: ManagedAtomic<Int>
@@ -50,7 +53,10 @@ final class MappedFile: @unchecked Sendable {
     }
 
     /// Builds an empty state file and links it at `path` unless a file is already there.
+    ///
+    /// - Precondition: `options` were validated (``SharedStateFile/Options/problem``).
     private static func create(path: String, options: SharedStateFile.Options) throws(StateFileError) {
+        let subscription = KeyPrefixes(canonicalizing: options.subscribedPrefixes)
         let slots = options.readerSlotCount
         let heapStart = FileLayout.heapStart(readerSlotCount: slots)
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
@@ -67,14 +73,19 @@ final class MappedFile: @unchecked Sendable {
         var header = [UInt8](repeating: 0, count: initialSize)
         header.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: FileLayout.magic.littleEndian, toByteOffset: FileLayout.magicOffset, as: UInt64.self)
-            raw.storeBytes(of: FileLayout.formatVersion.littleEndian, toByteOffset: FileLayout.formatVersionOffset, as: UInt32.self)
+            let version = subscription.isEverything ? FileLayout.plainFormatVersion : FileLayout.subscribedFormatVersion
+            raw.storeBytes(of: version.littleEndian, toByteOffset: FileLayout.formatVersionOffset, as: UInt32.self)
             raw.storeBytes(of: UInt32(slots).littleEndian, toByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)
             raw.storeBytes(of: UInt64(options.maximumFileSize).littleEndian, toByteOffset: FileLayout.mapSizeOffset, as: UInt64.self)
             raw.storeBytes(of: UInt64(heapStart).littleEndian, toByteOffset: FileLayout.heapStartOffset, as: UInt64.self)
             var generator = SystemRandomNumberGenerator()
             raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset, as: UInt64.self)
             raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset + 8, as: UInt64.self)
-            let flags: UInt32 = options.durability == .systemCrash ? 1 : 0
+            var flags: UInt32 = options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0
+            if !subscription.isEverything {
+                flags |= FileLayout.creationFlagSubscribed
+                writePrefixBlock(subscription.prefixes, into: raw)
+            }
             raw.storeBytes(of: flags.littleEndian, toByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self)
             let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
             raw.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self)
@@ -96,6 +107,28 @@ final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// Writes the subscribed-prefix block (docs/FORMAT.md section 1.2) into
+    /// the header page of a file being created.
+    ///
+    /// - Precondition: `prefixes` is canonical, non-empty and within the
+    ///   limits of ``FileLayout/maximumSubscribedPrefixCount`` and
+    ///   ``FileLayout/maximumSubscribedPrefixBytes``.
+    private static func writePrefixBlock(_ prefixes: [[UInt8]], into raw: UnsafeMutableRawBufferPointer) {
+        var offset = FileLayout.prefixEntriesOffset
+        for prefix in prefixes {
+            raw.storeBytes(of: UInt16(prefix.count).littleEndian, toByteOffset: offset, as: UInt16.self)
+            offset += FileLayout.prefixLengthSize
+            UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + prefix.count]).copyBytes(from: prefix)
+            offset += prefix.count
+        }
+        raw.storeBytes(of: UInt32(prefixes.count).littleEndian, toByteOffset: FileLayout.prefixCountOffset, as: UInt32.self)
+        raw.storeBytes(
+            of: UInt32(offset - FileLayout.prefixEntriesOffset).littleEndian, toByteOffset: FileLayout.prefixEntriesLengthOffset,
+            as: UInt32.self)
+        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[FileLayout.prefixBlockOffset..<offset]))
+        raw.storeBytes(of: checksum.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
     /// Maps an open state file after validating its header.
     private init(path: String, descriptor fd: Int32) throws(StateFileError) {
         var info = stat()
@@ -107,8 +140,9 @@ final class MappedFile: @unchecked Sendable {
         let size = Int(info.st_size)
         var header = [UInt8](repeating: 0, count: FileLayout.headerSize)
         let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let subscription: KeyPrefixes
         do {
-            try MappedFile.validateHeader(header, readCount: got, fileSize: size, path: path)
+            subscription = try MappedFile.validateHeader(header, readCount: got, fileSize: size, path: path)
         } catch {
             Glibc.close(fd)
             throw error
@@ -133,21 +167,24 @@ final class MappedFile: @unchecked Sendable {
         self.mapSize = fields.mapSize
         self.heapStart = fields.heapStart
         self.readerSlotCount = fields.slots
-        self.durable = fields.flags & 1 != 0
+        self.durable = fields.flags & FileLayout.creationFlagDurable != 0
+        self.subscription = subscription
         self.knownSize = ManagedAtomic(size)
     }
 
-    /// Checks the immutable header: magic, version, checksum and geometry.
-    static func validateHeader(_ header: [UInt8], readCount: Int, fileSize: Int, path: String) throws(StateFileError) {
+    /// Checks the immutable header — magic, version, checksum, creation
+    /// flags and geometry — and the subscribed-prefix block; returns the
+    /// keys the file keeps.
+    static func validateHeader(_ header: [UInt8], readCount: Int, fileSize: Int, path: String) throws(StateFileError) -> KeyPrefixes {
         guard readCount >= 8, fileSize >= 8 else { throw .notAStateFile(path: path) }
-        try header.withUnsafeBytes { raw in
+        return try header.withUnsafeBytes { raw in
             Result { () throws(StateFileError) in try validateHeader(raw, readCount: readCount, fileSize: fileSize, path: path) }
         }.get()
     }
 
     private static func validateHeader(
         _ raw: UnsafeRawBufferPointer, readCount: Int, fileSize: Int, path: String
-    ) throws(StateFileError) {
+    ) throws(StateFileError) -> KeyPrefixes {
             guard UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.magicOffset, as: UInt64.self)) == FileLayout.magic else {
                 throw .notAStateFile(path: path)
             }
@@ -157,15 +194,24 @@ final class MappedFile: @unchecked Sendable {
             let version = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.formatVersionOffset, as: UInt32.self))
             let stored = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self))
             let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
+            let known = 1...FileLayout.newestFormatVersion
             guard stored == actual else {
                 // A different version may lay the header out differently; say so first.
-                if version != FileLayout.formatVersion {
-                    throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.formatVersion)
+                if !known.contains(version) {
+                    throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.newestFormatVersion)
                 }
                 throw .corrupted(path: path, reason: "header checksum mismatch")
             }
-            guard version == FileLayout.formatVersion else {
-                throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.formatVersion)
+            guard known.contains(version) else {
+                throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.newestFormatVersion)
+            }
+            let flags = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self))
+            guard flags & ~FileLayout.knownCreationFlags == 0 else {
+                throw .unsupportedCreationFlags(path: path, flags: flags)
+            }
+            let subscribed = flags & FileLayout.creationFlagSubscribed != 0
+            guard subscribed == (version == FileLayout.subscribedFormatVersion) else {
+                throw .corrupted(path: path, reason: "creation flags 0x\(String(flags, radix: 16)) do not match format version \(version)")
             }
             let slots = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)))
             let mapSize = UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.mapSizeOffset, as: UInt64.self))
@@ -182,6 +228,46 @@ final class MappedFile: @unchecked Sendable {
             guard fileSize <= Int(mapSize) else {
                 throw .corrupted(path: path, reason: "file is larger than its maximum size")
             }
+            return subscribed ? try readPrefixBlock(raw, path: path) : .everything
+    }
+
+    /// Reads and checks the subscribed-prefix block of a header page: its
+    /// bounds before its checksum, its checksum before its entries, and then
+    /// that the entries fill it exactly and are canonical and within the limits.
+    private static func readPrefixBlock(_ raw: UnsafeRawBufferPointer, path: String) throws(StateFileError) -> KeyPrefixes {
+        func damaged(_ reason: String) -> StateFileError { .corrupted(path: path, reason: "subscribed prefixes: \(reason)") }
+        let count = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.prefixCountOffset, as: UInt32.self)))
+        let entriesLength = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.prefixEntriesLengthOffset, as: UInt32.self)))
+        let maximumEntriesLength = FileLayout.maximumSubscribedPrefixCount * FileLayout.prefixLengthSize
+            + FileLayout.maximumSubscribedPrefixBytes
+        guard (1...FileLayout.maximumSubscribedPrefixCount).contains(count), entriesLength <= maximumEntriesLength else {
+            throw damaged("impossible count \(count) or length \(entriesLength)")
+        }
+        let end = FileLayout.prefixEntriesOffset + entriesLength
+        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end, as: UInt32.self))
+        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[FileLayout.prefixBlockOffset..<end])) else {
+            throw damaged("checksum mismatch")
+        }
+        var prefixes: [[UInt8]] = []
+        var offset = FileLayout.prefixEntriesOffset
+        for _ in 0..<count {
+            guard offset + FileLayout.prefixLengthSize <= end else { throw damaged("the entries overrun the block") }
+            let length = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            offset += FileLayout.prefixLengthSize
+            guard length >= 1, KeyPrefixes.lengthProblem(length) == nil, offset + length <= end else {
+                throw damaged("impossible prefix length \(length)")
+            }
+            prefixes.append(Array(raw[offset..<offset + length]))
+            offset += length
+        }
+        guard offset == end, offset - FileLayout.prefixEntriesOffset - count * FileLayout.prefixLengthSize
+            <= FileLayout.maximumSubscribedPrefixBytes
+        else {
+            throw damaged("the entries do not fill the block")
+        }
+        let subscription = KeyPrefixes(canonicalizing: prefixes)
+        guard subscription.prefixes == prefixes else { throw damaged("not sorted, or one starts another") }
+        return subscription
     }
 
     deinit {

@@ -42,9 +42,30 @@ public final class SharedStateFile: Sendable {
         public var durability = Durability.processCrash
         /// Permission bits for a new file. Default: 0o644.
         public var permissions: mode_t = 0o644
+        /// The key prefixes a new file subscribes to: it keeps only the keys
+        /// that start with one of them, and a transaction refuses any other
+        /// key (``StateFileError/keyOutsideSubscription(path:)``). Empty (the
+        /// default), or containing an empty prefix: every key.
+        ///
+        /// Fixed when the file is created and stored in its header, so that
+        /// every process that opens the file applies the same filter; opening
+        /// an existing file ignores this value (``SharedStateFile/subscribedPrefixes``
+        /// tells what the file holds, and ``SharedCache`` refuses a file whose
+        /// prefixes differ from its configuration). Stored in canonical form:
+        /// sorted, without duplicates and without a prefix that another one
+        /// starts. At most ``maximumSubscribedPrefixCount`` prefixes of
+        /// ``maximumSubscribedPrefixBytes`` bytes together, in that form, each
+        /// at most ``WhyCacheLimits/maximumKeyLength`` bytes, else
+        /// ``StateFileError/invalidOptions(reason:)``.
+        public var subscribedPrefixes: [[UInt8]] = []
 
         /// The largest allowed ``maximumFileSize``: 64 TiB.
         public static let largestMaximumFileSize = 1 << 46
+        /// The most prefixes ``subscribedPrefixes`` may hold (in canonical form): 64.
+        public static let maximumSubscribedPrefixCount = FileLayout.maximumSubscribedPrefixCount
+        /// The most bytes the prefixes of ``subscribedPrefixes`` may hold
+        /// together (in canonical form): 1536.
+        public static let maximumSubscribedPrefixBytes = FileLayout.maximumSubscribedPrefixBytes
 
         /// The guarantee a commit gives.
         public enum Durability: Sendable, Hashable {
@@ -60,6 +81,23 @@ public final class SharedStateFile: Sendable {
 
         /// The default options.
         public init() {}
+
+        /// Why these options cannot be used, or nil.
+        var problem: String? {
+            guard readerSlotCount >= 1, readerSlotCount <= FileLayout.maximumReaderSlotCount,
+                maximumFileSize >= 1 << 20, maximumFileSize <= Options.largestMaximumFileSize
+            else {
+                return "reader slots must be 1...\(FileLayout.maximumReaderSlotCount) and the maximum file size 1 MiB...64 TiB"
+            }
+            if let problem = subscribedPrefixes.lazy.compactMap({ KeyPrefixes.lengthProblem($0.count) }).first { return problem }
+            let canonical = KeyPrefixes.canonical(subscribedPrefixes)
+            let bytes = canonical.reduce(0) { $0 + $1.count }
+            guard canonical.count <= Options.maximumSubscribedPrefixCount, bytes <= Options.maximumSubscribedPrefixBytes else {
+                return "\(canonical.count) subscribed prefixes of \(bytes) bytes exceed the limits of "
+                    + "\(Options.maximumSubscribedPrefixCount) prefixes and \(Options.maximumSubscribedPrefixBytes) bytes"
+            }
+            return nil
+        }
     }
 
     /// The path the file was opened at.
@@ -78,11 +116,7 @@ public final class SharedStateFile: Sendable {
     /// processes may do this at the same moment: all of them end up sharing
     /// one file.
     public static func open(at path: String, options: Options = Options()) throws(StateFileError) -> SharedStateFile {
-        guard options.readerSlotCount >= 1, options.readerSlotCount <= FileLayout.maximumReaderSlotCount,
-            options.maximumFileSize >= 1 << 20, options.maximumFileSize <= Options.largestMaximumFileSize
-        else {
-            throw .invalidOptions(reason: "reader slots must be 1...\(FileLayout.maximumReaderSlotCount) and the maximum file size 1 MiB...64 TiB")
-        }
+        if let problem = options.problem { throw .invalidOptions(reason: problem) }
         let file = SharedStateFile(mapped: try MappedFile.openOrCreate(path: path, options: options))
         // Validate the current commit now, so that a damaged file fails at open.
         let pin = try file.readers.pin()
@@ -153,12 +187,17 @@ public final class SharedStateFile: Sendable {
         /// The file at the path holds an initialized state at this newer
         /// update id; it was kept and the replacement was left where it is.
         case keptNewer(updateID: UInt64)
+        /// The file at the path subscribes to other key prefixes (these); it
+        /// was kept and the replacement was left where it is.
+        case keptOtherPrefixes([[UInt8]])
     }
 
     /// Installs the state file at `replacement` at `path` (as
     /// ``install(_:at:)``) unless the state file there is initialized and at
-    /// an update id above `updateID`: the readers of `path` then never move
-    /// backwards, even when several processes install at once.
+    /// an update id above `updateID` (when given): the readers of `path` then
+    /// never move backwards, even when several processes install at once.
+    /// With `prefixes`, a usable file at `path` that subscribes to other
+    /// prefixes (canonical form) is kept too.
     ///
     /// The check and the exchange happen while this process holds the
     /// writer lock of the file at `path`, so nobody commits to it in
@@ -171,7 +210,7 @@ public final class SharedStateFile: Sendable {
     /// - Throws: ``StateFileError`` when the file at `path` is not a state
     ///   file (it is never replaced) or the exchange fails.
     public static func install(
-        _ replacement: String, at path: String, unlessNewerThan updateID: UInt64
+        _ replacement: String, at path: String, unlessNewerThan updateID: UInt64?, requiringPrefixes prefixes: [[UInt8]]? = nil
     ) throws(StateFileError) -> GuardedInstallOutcome {
         while true {
             var options = Options()
@@ -199,7 +238,10 @@ public final class SharedStateFile: Sendable {
             }
             defer { lock.abandon() }
             if current.isRetired { continue }
-            if lock.isInitialized && lock.baseUpdateID > updateID {
+            if let prefixes, current.subscribedPrefixes != prefixes {
+                return .keptOtherPrefixes(current.subscribedPrefixes)
+            }
+            if let updateID, lock.isInitialized && lock.baseUpdateID > updateID {
                 return .keptNewer(updateID: lock.baseUpdateID)
             }
             try install(replacement, at: path)
@@ -229,6 +271,12 @@ public final class SharedStateFile: Sendable {
     public func markRetired() {
         mapped.atomicWord(at: FileLayout.retiredOffset).store(1, ordering: .sequentiallyConsistent)
     }
+
+    /// The key prefixes the file subscribes to, in canonical form (sorted,
+    /// none starting another), read from its header: the file holds only
+    /// keys that start with one of them. Empty: every key. Fixed at creation
+    /// (``Options/subscribedPrefixes``).
+    public var subscribedPrefixes: [[UInt8]] { mapped.subscription.prefixes }
 
     /// A 16-byte random identity given to the file when it was created, as hex.
     public var fileIdentifier: String {

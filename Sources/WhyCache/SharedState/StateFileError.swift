@@ -4,7 +4,8 @@
 /// rejected before anything changes, and a damaged file is reported, never
 /// trusted. The state file is a cache of the change log; when opening or
 /// reading reports ``corrupted(path:reason:)``, ``truncated(path:size:required:)``,
-/// ``notAStateFile(path:)``, ``unsupportedFormatVersion(path:found:supported:)`` or
+/// ``notAStateFile(path:)``, ``unsupportedFormatVersion(path:found:supported:)``,
+/// ``unsupportedCreationFlags(path:flags:)`` or
 /// ``notDurableAcrossRestart(path:)``, discard the file with
 /// ``SharedStateFile/remove(at:)`` and rebuild it from the log.
 public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -14,8 +15,12 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case valueTooLong(Int)
     /// The file does not start with the WhyCache magic bytes.
     case notAStateFile(path: String)
-    /// The file was written by a different, incompatible format version.
+    /// The file was written by a different, incompatible format version
+    /// (this library reads versions 1 through `supported`).
     case unsupportedFormatVersion(path: String, found: UInt32, supported: UInt32)
+    /// The file's header sets creation flags this library does not know: a
+    /// newer version wrote it with a feature this one cannot honour.
+    case unsupportedCreationFlags(path: String, flags: UInt32)
     /// The file is shorter than its own header says it must be.
     case truncated(path: String, size: Int, required: Int)
     /// A checksum does not match or a structure points outside the file.
@@ -28,6 +33,10 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooManyReaders(limit: Int)
     /// The file would grow past ``SharedStateFile/Options/maximumFileSize``.
     case fileFull(path: String, limit: Int)
+    /// A transaction tried to store a key that does not start with one of
+    /// the file's subscribed prefixes (``SharedStateFile/subscribedPrefixes``),
+    /// before anything changed.
+    case keyOutsideSubscription(path: String)
     /// A transaction tried to move the update id backwards.
     case updateIDMovedBackwards(current: UInt64, proposed: UInt64)
     /// The transaction was already committed or abandoned.
@@ -51,7 +60,11 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notAStateFile(let path):
             return "\(path) is not a WhyCache state file"
         case .unsupportedFormatVersion(let path, let found, let supported):
-            return "\(path) has state-file format version \(found); this library reads version \(supported)"
+            return "\(path) has state-file format version \(found); this library reads versions 1 to \(supported)"
+        case .unsupportedCreationFlags(let path, let flags):
+            return "\(path) uses state-file features this library does not know (creation flags 0x\(String(flags, radix: 16)))"
+        case .keyOutsideSubscription(let path):
+            return "the key does not start with one of the prefixes \(path) subscribes to"
         case .truncated(let path, let size, let required):
             return "\(path) is truncated: \(size) bytes, at least \(required) required"
         case .corrupted(let path, let reason):
@@ -81,12 +94,13 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
 extension StateFileError {
     /// Whether this error, met opening the file at a path, says that the
     /// file is a state file that cannot be used — damaged, of another format
-    /// version, or not durable across the machine's restart — so that it may
+    /// version or with features unknown to this library, or not durable
+    /// across the machine's restart — so that it may
     /// be replaced by a new one. A file that is not a state file
     /// (``notAStateFile(path:)``) never is: it may be anyone's data.
     var marksUnusableStateFile: Bool {
         switch self {
-        case .corrupted, .truncated, .unsupportedFormatVersion, .notDurableAcrossRestart: true
+        case .corrupted, .truncated, .unsupportedFormatVersion, .unsupportedCreationFlags, .notDurableAcrossRestart: true
         default: false
         }
     }

@@ -159,18 +159,6 @@ final class TrieCursor {
     }
 }
 
-/// Lexicographic comparison of unsigned byte strings: negative, zero or positive.
-func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
-    b.withUnsafeBytes { b in
-        let shared = min(a.count, b.count)
-        if shared > 0 {
-            let order = memcmp(a.baseAddress!, b.baseAddress!, shared)
-            if order != 0 { return Int(order) }
-        }
-        return a.count - b.count
-    }
-}
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

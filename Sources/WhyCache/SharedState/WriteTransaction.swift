@@ -11,7 +11,8 @@
 /// If an operation fails midway (for example the file is full), the
 /// transaction is invalidated: ``commit()`` then abandons it and throws
 /// ``StateFileError/transactionInvalidated``. Invalid arguments (key or value
-/// length) are rejected before anything changes and do not invalidate it.
+/// length, a key outside the file's subscribed prefixes) are rejected before
+/// anything changes and do not invalidate it.
 public final class WriteTransaction {
     /// The file being written.
     public let file: SharedStateFile
@@ -95,10 +96,16 @@ public final class WriteTransaction {
     }
 
     /// Stores `value` under `key` (both borrowed buffers).
+    ///
+    /// - Throws: ``StateFileError/keyOutsideSubscription(path:)`` when the
+    ///   file subscribes to prefixes and `key` starts with none of them.
     public func setValue(bytes value: UnsafeRawBufferPointer, forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) {
         try checkActive()
         try SharedStateFile.validate(key: key)
         guard value.count <= WhyCacheLimits.maximumValueLength else { throw .valueTooLong(value.count) }
+        // Invariant (docs/FORMAT.md section 1.2): a subscribed file holds only
+        // keys under its prefixes. Every insert comes through here.
+        guard file.mapped.subscription.contains(key) else { throw .keyOutsideSubscription(path: file.path) }
         do {
             try trie.set(key, value)
             changed = true
@@ -108,7 +115,8 @@ public final class WriteTransaction {
         }
     }
 
-    /// Removes `key` (a borrowed buffer); returns whether it was present.
+    /// Removes `key` (a borrowed buffer); returns whether it was present. A
+    /// key outside the file's subscribed prefixes is never present.
     @discardableResult
     public func removeValue(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> Bool {
         try checkActive()

@@ -43,6 +43,13 @@ public enum SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
     /// backwards. See ``SnapshotRestorer/replacesNewerState``.
     case stateIsNewer(stateUpdateID: UInt64, snapshotUpdateID: UInt64)
 
+    /// The snapshot holds the keys under `snapshotPrefixes`, but the state
+    /// file at the restore path subscribes to `statePrefixes` — or the
+    /// restorer's ``SnapshotRestorer/options`` ask for them — so installing
+    /// it would change which keys the file keeps. Both lists are canonical,
+    /// empty meaning every key (``SharedStateFile/subscribedPrefixes``).
+    case subscriptionMismatch(snapshotPrefixes: [[UInt8]], statePrefixes: [[UInt8]])
+
     /// The state to write was never built from a change log (it is the empty
     /// state of a file that was only created), so it has no meaningful
     /// update id. See ``StateSnapshot/isInitialized``.
@@ -90,6 +97,8 @@ public enum SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
             "gzip failed: \(reason)"
         case .stateIsNewer(let state, let snapshot):
             "the state file is at update \(state), newer than the snapshot's update \(snapshot); refusing to move it backwards"
+        case .subscriptionMismatch(let snapshot, let state):
+            "the snapshot holds \(KeyPrefixes.describe(snapshot)), but the state file subscribes to \(KeyPrefixes.describe(state)); refusing to install it"
         case .uninitializedState:
             "the state was never built from a change log; there is nothing to snapshot"
         case .invalidArgument(let reason):

@@ -106,7 +106,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             do throws(LEB128.ReadFailure) { length = try LEB128.read(list, at: &offset) } catch {
                 throw corrupt(at: start, "the prefix list does not fit in the header")
             }
-            guard length >= 1, SnapshotKeyRules.prefixLengthProblem(Int(clamping: length)) == nil else {
+            guard length >= 1, KeyPrefixes.lengthProblem(Int(clamping: length)) == nil else {
                 throw corrupt(at: start, "key prefix length \(length) is outside 1...\(WhyCacheLimits.maximumKeyLength)")
             }
             guard length <= UInt64(list.count - offset) else { throw corrupt(at: start, "the prefix list does not fit in the header") }
@@ -114,7 +114,7 @@ public struct SnapshotHeader: Sendable, Hashable {
             offset += Int(length)
         }
         guard offset == checksumOffset else { throw corrupt(at: offset, "the header holds bytes after its prefix list") }
-        guard SnapshotKeyRules.canonical(prefixes) == prefixes else {
+        guard KeyPrefixes.canonical(prefixes) == prefixes else {
             throw corrupt(at: SnapshotFormat.fixedHeaderSize, "the key prefixes are not sorted, or one starts another")
         }
         self.init(

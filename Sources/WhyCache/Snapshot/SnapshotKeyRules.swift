@@ -5,8 +5,8 @@
 /// 1...1024 bytes and every value at most 64 MiB (``WhyCacheLimits``); keys
 /// are strictly ascending in unsigned byte order, so no key appears twice;
 /// and when the header lists prefixes, every key starts with one of them.
-/// The prefix list itself is canonical (``canonical(_:)``): a reader rejects
-/// any other spelling, so that one set of keys has one header.
+/// The prefix list itself is canonical (``KeyPrefixes/canonical(_:)``): a
+/// reader rejects any other spelling, so that one set of keys has one header.
 struct SnapshotKeyRules {
     /// The snapshot's prefixes, canonical; empty means every key.
     let prefixes: [[UInt8]]
@@ -19,32 +19,6 @@ struct SnapshotKeyRules {
     init(prefixes: [[UInt8]]) {
         self.prefixes = prefixes
         lastKey.reserveCapacity(WhyCacheLimits.maximumKeyLength)
-    }
-
-    /// The canonical form of `prefixes`: sorted, without duplicates and
-    /// without a prefix that another one of the list starts with (it adds
-    /// no key); empty when one of them is empty, which covers every key.
-    ///
-    /// The ranges of the canonical prefixes are disjoint and ascending: two
-    /// sorted prefixes neither of which starts the other first differ at a
-    /// byte inside both, so every key under the first sorts before every key
-    /// under the second.
-    static func canonical(_ prefixes: [[UInt8]]) -> [[UInt8]] {
-        if prefixes.contains(where: \.isEmpty) { return [] }
-        var result: [[UInt8]] = []
-        for prefix in prefixes.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            // Sorted, a prefix comes right before the strings it starts, so
-            // only the last one kept can cover this one.
-            if let last = result.last, prefix.starts(with: last) { continue }
-            result.append(prefix)
-        }
-        return result
-    }
-
-    /// Why `length` is not a valid prefix length, or nil.
-    static func prefixLengthProblem(_ length: Int) -> String? {
-        length <= WhyCacheLimits.maximumKeyLength
-            ? nil : "a key prefix of \(length) bytes is longer than the longest key (\(WhyCacheLimits.maximumKeyLength) bytes)"
     }
 
     /// Why `length` is not a valid key length, or nil.
@@ -79,9 +53,7 @@ struct SnapshotKeyRules {
     private mutating func advancePrefix(to key: UnsafeRawBufferPointer) -> Bool {
         while prefixIndex < prefixes.count {
             let prefix = prefixes[prefixIndex]
-            if key.count >= prefix.count, compare(UnsafeRawBufferPointer(rebasing: key[..<prefix.count]), prefix) == 0 {
-                return true
-            }
+            if prefix.withUnsafeBytes({ KeyPrefixes.key(key, startsWith: $0) }) { return true }
             if compare(key, prefix) < 0 { return false }
             prefixIndex += 1
         }

@@ -30,6 +30,15 @@ import Darwin
 /// durable across a restart), are simply replaced; a file that is not a state
 /// file is never replaced.
 ///
+/// The keys a file keeps never change by accident either: the restored file
+/// subscribes to the prefixes the snapshot's header lists
+/// (``SnapshotHeader/prefixes``, ``SharedStateFile/subscribedPrefixes``), and
+/// a snapshot whose prefixes differ from those of the usable state file at
+/// the path, or from non-empty ``SharedStateFile/Options/subscribedPrefixes``
+/// in ``options``, is refused with
+/// ``SnapshotError/subscriptionMismatch(snapshotPrefixes:statePrefixes:)``
+/// (checked before the entries are read, and again just before the install).
+///
 /// ```swift
 /// let summary = try SnapshotRestorer()
 ///     .restore(from: SnapshotStreams.reading(from: STDIN_FILENO), at: "/dev/shm/myapp.whycache")
@@ -37,7 +46,10 @@ import Darwin
 public struct SnapshotRestorer: Sendable {
     /// The options of the new state file (size limit, reader slots,
     /// durability, permissions). ``SharedStateFile/Options/createIfMissing``
-    /// is ignored: the restore always creates its file.
+    /// is ignored: the restore always creates its file. The new file
+    /// subscribes to the snapshot's prefixes; non-empty
+    /// ``SharedStateFile/Options/subscribedPrefixes`` say which prefixes the
+    /// snapshot must hold (in any order: they are compared in canonical form).
     public var options: SharedStateFile.Options
     /// Whether a state newer than the snapshot is replaced too, moving its
     /// readers back to the snapshot's update id. Default: false, which
@@ -72,6 +84,7 @@ public struct SnapshotRestorer: Sendable {
     /// - Returns: the snapshot's header and sizes.
     /// - Throws: every error of ``SnapshotReader``;
     ///   ``SnapshotError/stateIsNewer(stateUpdateID:snapshotUpdateID:)``;
+    ///   ``SnapshotError/subscriptionMismatch(snapshotPrefixes:statePrefixes:)``;
     ///   ``SnapshotError/stateFile(_:)`` when the new file cannot be built
     ///   or installed, or the path holds a file that is not a state file.
     @discardableResult
@@ -81,7 +94,12 @@ public struct SnapshotRestorer: Sendable {
         try withoutActuallyEscaping(source) { (source) throws(SnapshotError) in
             let reader = try SnapshotReader(source: source, progress: progress)
             // Refuse early, before reading what may be gigabytes.
+            let requested = KeyPrefixes.canonical(options.subscribedPrefixes)
+            if !requested.isEmpty {
+                try Self.refuseOtherPrefixes(requested, than: reader.header)
+            }
             if let current = try Self.openCurrent(at: statePath) {
+                try Self.refuseOtherPrefixes(current.subscribedPrefixes, than: reader.header)
                 let view = try SnapshotError.wrapping { () throws(StateFileError) in try current.snapshot() }
                 defer { view.close() }
                 try refuseIfNewer(stateUpdateID: view.updateID, isInitialized: view.isInitialized, than: reader.header)
@@ -106,6 +124,8 @@ public struct SnapshotRestorer: Sendable {
     private func build(_ path: String, from reader: SnapshotReader) throws(SnapshotError) {
         var options = self.options
         options.createIfMissing = true
+        // Every entry lies under these (the reader checks each one).
+        options.subscribedPrefixes = reader.header.prefixes
         let file = try SnapshotError.wrapping { () throws(StateFileError) in try SharedStateFile.open(at: path, options: options) }
         var transaction = try SnapshotError.wrapping { () throws(StateFileError) in try file.beginWrite() }
         // Released without a commit on an error: `deinit` abandons it.
@@ -135,15 +155,17 @@ public struct SnapshotRestorer: Sendable {
     /// state file) while checking its update id once more and installing,
     /// so that no commit to it comes between the check and the install.
     private func install(_ temporary: String, at statePath: String, header: SnapshotHeader) throws(SnapshotError) {
-        guard !replacesNewerState else {
-            try SnapshotError.wrapping { () throws(StateFileError) in try SharedStateFile.install(temporary, at: statePath) }
-            return
-        }
         let outcome = try SnapshotError.wrapping { () throws(StateFileError) in
-            try SharedStateFile.install(temporary, at: statePath, unlessNewerThan: header.updateID)
+            try SharedStateFile.install(
+                temporary, at: statePath, unlessNewerThan: replacesNewerState ? nil : header.updateID, requiringPrefixes: header.prefixes)
         }
-        if case .keptNewer(let updateID) = outcome {
+        switch outcome {
+        case .installed:
+            return
+        case .keptNewer(let updateID):
             throw .stateIsNewer(stateUpdateID: updateID, snapshotUpdateID: header.updateID)
+        case .keptOtherPrefixes(let prefixes):
+            throw .subscriptionMismatch(snapshotPrefixes: header.prefixes, statePrefixes: prefixes)
         }
     }
 
@@ -154,6 +176,14 @@ public struct SnapshotRestorer: Sendable {
     private func refuseIfNewer(stateUpdateID: UInt64, isInitialized: Bool, than header: SnapshotHeader) throws(SnapshotError) {
         guard isInitialized, stateUpdateID > header.updateID, !replacesNewerState else { return }
         throw .stateIsNewer(stateUpdateID: stateUpdateID, snapshotUpdateID: header.updateID)
+    }
+
+    /// Throws ``SnapshotError/subscriptionMismatch(snapshotPrefixes:statePrefixes:)``
+    /// unless the snapshot holds exactly the keys under `prefixes` (canonical).
+    private static func refuseOtherPrefixes(_ prefixes: [[UInt8]], than header: SnapshotHeader) throws(SnapshotError) {
+        guard prefixes == header.prefixes else {
+            throw .subscriptionMismatch(snapshotPrefixes: header.prefixes, statePrefixes: prefixes)
+        }
     }
 
     /// The state file at `path`, or nil when there is none or it is a state

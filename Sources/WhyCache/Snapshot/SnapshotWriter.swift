@@ -19,6 +19,11 @@ public struct SnapshotWriter: Sendable {
     /// The key prefixes to write; empty (the default) writes every key. The
     /// list is written in canonical form: sorted, without duplicates or
     /// prefixes that another one starts; an empty prefix means every key.
+    ///
+    /// A state file that subscribes to prefixes (``SharedStateFile/subscribedPrefixes``)
+    /// holds only the keys under them, so a snapshot of it names them too:
+    /// its header lists the file's prefixes, narrowed to these ones when
+    /// any are given, and a restore makes a file with the same subscription.
     public var prefixes: [[UInt8]]
 
     /// A writer with the given settings.
@@ -41,7 +46,8 @@ public struct SnapshotWriter: Sendable {
     /// - Returns: the header written and the sizes of the stream.
     /// - Throws: ``SnapshotError/uninitializedState``,
     ///   ``SnapshotError/invalidArgument(reason:)`` for a prefix longer than
-    ///   a key or a gzip level outside 0...9, ``SnapshotError/stateFile(_:)``
+    ///   a key, prefixes of which none lies within those the state
+    ///   subscribes to, or a gzip level outside 0...9, ``SnapshotError/stateFile(_:)``
     ///   when the view is closed or the file is damaged (a key out of order
     ///   or out of bounds, a key count that does not match),
     ///   ``SnapshotError/compression(reason:)``, and what `sink` throws.
@@ -51,9 +57,16 @@ public struct SnapshotWriter: Sendable {
     ) throws(SnapshotError) -> SnapshotSummary {
         guard view.isInitialized else { throw .uninitializedState }
         for prefix in prefixes {
-            if let problem = SnapshotKeyRules.prefixLengthProblem(prefix.count) { throw .invalidArgument(reason: problem) }
+            if let problem = KeyPrefixes.lengthProblem(prefix.count) { throw .invalidArgument(reason: problem) }
         }
-        let prefixes = SnapshotKeyRules.canonical(self.prefixes)
+        // The header names exactly the keys the stream holds: of a subscribed
+        // state, at most those under its prefixes.
+        let held = view.file.mapped.subscription
+        guard let selected = KeyPrefixes(canonicalizing: self.prefixes).intersection(held) else {
+            throw .invalidArgument(
+                reason: "none of the prefixes lies within those the state subscribes to (\(KeyPrefixes.describe(held.prefixes)))")
+        }
+        let prefixes = selected.prefixes
         // Canonical prefixes have disjoint, ascending ranges: writing them
         // one after the other keeps the keys ascending.
         let ranges = prefixes.isEmpty ? [KeyRange.all] : prefixes.map { KeyRange.prefix($0) }

@@ -35,6 +35,16 @@ public enum Hex {
         return bytes
     }
 
+    /// Text naming a key (or other byte string) in messages: the bytes as
+    /// quoted text when they are printable UTF-8, else `0x` and hex.
+    static func describe(_ bytes: some Sequence<UInt8>) -> String {
+        let bytes = Array(bytes)
+        if let text = String(validating: bytes, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+            return "\"\(text)\""
+        }
+        return "0x" + encode(bytes)
+    }
+
     private static func value(of character: UInt8) -> UInt8? {
         switch character {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import WhyCache
 
-/// `whycache-tool follow [--interval SECONDS] --store URL --state PATH`
+/// `whycache-tool follow [--interval SECONDS] --store URL --state PATH [--prefix P]… [--hex]`
 ///
 /// Keeps a host's state file current for processes that never call
 /// `update()` themselves, with the library's ``BackgroundUpdater`` in a
@@ -19,6 +19,8 @@ struct FollowCommand: ToolCommand {
         abstract: "Keep the state file current: update every --interval seconds, back off on errors, log lag on stderr, stop on SIGTERM.")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
+    @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: "Seconds between updates.")
     var interval: Double = 1
@@ -35,8 +37,9 @@ struct FollowCommand: ToolCommand {
         let statePath = try storeOptions.requireState()
         var logger = Logger(label: "whycache-tool.follow", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .debug
+        let configuration = try subscription.cacheConfiguration(statePath: statePath, text: text)
         try await storeOptions.withDatastore { datastore in
-            let cache = try SharedCache(statePath: statePath, datastore: datastore)
+            let cache = try SharedCache(statePath: statePath, datastore: datastore, configuration: configuration)
             defer { cache.close() }
             let updater = BackgroundUpdater(
                 cache: cache,

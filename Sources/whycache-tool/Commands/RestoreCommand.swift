@@ -2,20 +2,31 @@ import ArgumentParser
 import Foundation
 import WhyCache
 
-/// `whycache-tool restore --from PATH|- --state PATH [--force]`
+/// `whycache-tool restore --from PATH|- --state PATH [--force] [--prefix P]… [--hex]`
 ///
 /// Validates a snapshot (plain or gzip) and installs it atomically as the
 /// state file. Processes that have the old file open keep reading it and
 /// move to the new one at their next `update()`, which then continues from
 /// the snapshot's update id (or rebuilds from the log's checkpoint when the
 /// log no longer holds the records after it).
+///
+/// The restored file subscribes to the prefixes the snapshot holds (all
+/// keys, or those a subscribed state or `snapshot` kept). A snapshot whose
+/// prefixes differ from those of the state file at the path, or from the
+/// `--prefix` options given, is refused (exit status 3) and the file is left
+/// as it was.
 struct RestoreCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Validate a snapshot and install it atomically as the state file; then run update.",
-        discussion: "A damaged or truncated snapshot is refused (exit status 3) and the state file is left as it was.")
+        discussion: """
+            A damaged or truncated snapshot, or one whose key prefixes differ from those of the state file (or of \
+            --prefix), is refused (exit status 3) and the state file is left as it was.
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
+    @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: ArgumentHelp("The snapshot file, or - for stdin (plain or gzip).", valueName: "path|-"))
     var from: String
@@ -35,7 +46,9 @@ struct RestoreCommand: ToolCommand {
         defer { if descriptor != STDIN_FILENO { close(descriptor) } }
         let progress = ProgressBar(label: "restore", unit: "keys")
         var started = false
-        let summary = try SnapshotRestorer(replacingNewerState: force).restore(
+        var options = SharedStateFile.Options()
+        options.subscribedPrefixes = try subscription.requested(text) ?? []
+        let summary = try SnapshotRestorer(options: options, replacingNewerState: force).restore(
             from: SnapshotStreams.reading(from: descriptor), at: statePath
         ) { step in
             if !started {

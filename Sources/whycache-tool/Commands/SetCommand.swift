@@ -1,13 +1,17 @@
 import ArgumentParser
 import WhyCache
 
-/// `whycache-tool set KEY VALUE --store URL --state PATH [--hex]`
+/// `whycache-tool set KEY VALUE --store URL --state PATH [--prefix P]… [--hex]`
+///
+/// A key outside the prefixes of a subscribed state file is written to the
+/// log, but that state file does not keep it.
 struct SetCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
         abstract: "Set KEY to VALUE in the log; print the update id. When it returns, the state file holds it (or something newer).")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
     @Argument(help: "The key (UTF-8 text, or hex with --hex).")
@@ -19,18 +23,19 @@ struct SetCommand: ToolCommand {
     func execute() async throws {
         let key = try text.bytes(key, naming: "key")
         let value = try text.bytes(value, naming: "value")
-        let updateID = try await storeOptions.withCache { cache in try await cache.set(value, forKey: key) }
+        let updateID = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.set(value, forKey: key) }
         ToolOutput.line(String(updateID))
     }
 }
 
-/// `whycache-tool delete KEY… --store URL --state PATH [--hex]`
+/// `whycache-tool delete KEY… --store URL --state PATH [--prefix P]… [--hex]`
 struct DeleteCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete the keys in the log (missing keys are no error); print the update id of the last record written.")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
     @Argument(help: "The keys (UTF-8 text, or hex with --hex).")
@@ -42,7 +47,7 @@ struct DeleteCommand: ToolCommand {
 
     func execute() async throws {
         let keys = try keys.map { try text.bytes($0, naming: "key") }
-        let updateID = try await storeOptions.withCache { cache in try await cache.delete(contentsOf: keys) }
+        let updateID = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.delete(contentsOf: keys) }
         ToolOutput.line(String(updateID))
     }
 }

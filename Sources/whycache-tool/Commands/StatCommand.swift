@@ -2,14 +2,15 @@ import ArgumentParser
 import Foundation
 import WhyCache
 
-/// `whycache-tool stat [--state PATH] [--store URL] [--json]`
+/// `whycache-tool stat [--state PATH] [--store URL] [--json] [--hex]`
 struct StatCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "stat",
-        abstract: "Print the local update id, the log's latest id, the lag, key count, file size, free space and live readers.",
+        abstract: "Print the local update id, the log's latest id, the lag, key count, subscribed prefixes, file size, free space and live readers.",
         discussion: "With --state only, the log's fields are left out; with --store only, the state's.")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var text: TextOptions
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
@@ -21,7 +22,8 @@ struct StatCommand: ToolCommand {
         var report = StatReport()
         if storeOptions.state != nil {
             let file = try storeOptions.openStateFile()
-            report.state = StatReport.State(path: file.path, try file.statistics())
+            report.state = StatReport.State(
+                path: file.path, try file.statistics(), subscribedPrefixes: file.subscribedPrefixes.map { text.text($0) })
         }
         if let store = storeOptions.store {
             report.log = try await storeOptions.withDatastore { datastore in
@@ -53,6 +55,8 @@ struct StatReport: Encodable {
         var updateID: UInt64
         var initialized: Bool
         var keyCount: Int
+        /// The key prefixes the file keeps (text, or hex with `--hex`); empty: every key.
+        var subscribedPrefixes: [String]
         var fileSize: Int
         var freeBytes: Int
         var retiredBytes: Int
@@ -61,8 +65,9 @@ struct StatReport: Encodable {
         var readerSlotCount: Int
         var commitTime: String
 
-        init(path: String, _ statistics: StateFileStatistics) {
+        init(path: String, _ statistics: StateFileStatistics, subscribedPrefixes: [String]) {
             self.path = path
+            self.subscribedPrefixes = subscribedPrefixes
             updateID = statistics.updateID
             initialized = statistics.isInitialized
             keyCount = statistics.keyCount
@@ -111,6 +116,8 @@ struct StatReport: Encodable {
             lines.append("state:              \(state.path)")
             lines.append("local update id:    \(state.updateID)\(state.initialized ? "" : " (never updated from a log)")")
             lines.append("keys:               \(state.keyCount)")
+            lines.append("subscribed to:      " + (state.subscribedPrefixes.isEmpty
+                ? "every key" : state.subscribedPrefixes.map(JSONText.quoted).joined(separator: ", ")))
             lines.append("file size:          \(state.fileSize) bytes")
             lines.append("free:               \(state.freeBytes) bytes (+ \(state.retiredBytes) waiting for readers)")
             lines.append("live readers:       \(state.liveReaders) other processes (\(state.readerSlotsInUse) of \(state.readerSlotCount) reader slots in use)")

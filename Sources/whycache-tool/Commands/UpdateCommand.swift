@@ -1,19 +1,21 @@
 import ArgumentParser
 import WhyCache
 
-/// `whycache-tool update [--through ID] --store URL --state PATH`
+/// `whycache-tool update [--through ID] --store URL --state PATH [--prefix P]… [--hex]`
 struct UpdateCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "update",
         abstract: "Apply the log's new records to the state file (created if missing); print the update id reached.")
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
+    @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: "Stop at this update id (the state may go a little further to stay exact; see SharedCache.update).")
     var through: UInt64?
 
     func execute() async throws {
-        let summary = try await storeOptions.withCache { cache in try await cache.update(through: through) }
+        let summary = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.update(through: through) }
         ToolOutput.line(String(summary.updateID))
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import WhyCache
 
-/// `whycache-tool verify --store URL --state PATH [--scratch DIR] [--hex]`
+/// `whycache-tool verify --store URL --state PATH [--scratch DIR] [--prefix P]… [--hex]`
+///
+/// A subscribed state file is compared with a replay of the log filtered by
+/// its prefixes.
 struct VerifyCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -13,6 +16,7 @@ struct VerifyCommand: ToolCommand {
             """)
 
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: ArgumentHelp("Where the scratch state file is built (default: the state file's folder).", valueName: "dir"))
@@ -28,7 +32,7 @@ struct VerifyCommand: ToolCommand {
         progress.begin("verify: rebuilding from the log")
         let outcome: StateVerification
         do {
-            outcome = try await storeOptions.withCache { cache in
+            outcome = try await storeOptions.withCache(subscription, text: text) { cache in
                 try await StateVerifier(cache: cache, scratchDirectory: folder).verify(maximumDifferences: maximumDifferences) { compared, total in
                     progress.enter("verify: comparing", total: UInt64(total))
                     progress.update(done: UInt64(compared))
@@ -64,7 +68,7 @@ struct VerifyCommand: ToolCommand {
 
     private static func isDamage(_ error: StateFileError) -> Bool {
         switch error {
-        case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion: true
+        case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion, .unsupportedCreationFlags: true
         default: false
         }
     }

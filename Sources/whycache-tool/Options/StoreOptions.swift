@@ -80,12 +80,16 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// Runs `body` with a cache on `--state` (created if missing) and the
-    /// datastore of `--store`, both closed afterwards.
-    func withCache<T>(_ body: (SharedCache) async throws -> T) async throws -> T {
+    /// Runs `body` with a cache on `--state` (created if missing, with the
+    /// prefixes of `subscription`) and the datastore of `--store`, both
+    /// closed afterwards.
+    func withCache<T>(
+        _ subscription: SubscriptionOptions, text: TextOptions, _ body: (SharedCache) async throws -> T
+    ) async throws -> T {
         let path = try requireState()
+        let configuration = try subscription.cacheConfiguration(statePath: path, text: text)
         return try await withDatastore { datastore in
-            let cache = try SharedCache(statePath: path, datastore: datastore)
+            let cache = try SharedCache(statePath: path, datastore: datastore, configuration: configuration)
             defer { cache.close() }
             return try await body(cache)
         }

@@ -1,10 +1,10 @@
 import ArgumentParser
 import WhyCache
 
-/// `--hex`: keys and values on the command line and in the output are UTF-8
-/// text, or hexadecimal for binary data.
+/// `--hex`: keys, values and key prefixes on the command line and in the
+/// output are UTF-8 text, or hexadecimal for binary data.
 struct TextOptions: ParsableArguments {
-    @Flag(name: .long, help: "Keys and values are hexadecimal on input and output (for binary data).")
+    @Flag(name: .long, help: "Keys, values and prefixes are hexadecimal on input and output (for binary data).")
     var hex = false
 
     /// The bytes a command-line key or value spells.

@@ -189,11 +189,11 @@ import WhyCacheTestSupport
             let magic = try damaged(directory, "magic", wrongMagic)
             #expect(openError(magic) == .notAStateFile(path: magic))
 
-            // A different format version.
+            // A format version this library does not read.
             var newer = pristine
-            newer[8] = 2
+            newer[8] = 3
             let version = try damaged(directory, "version", newer)
-            #expect(openError(version) == .unsupportedFormatVersion(path: version, found: 2, supported: 1))
+            #expect(openError(version) == .unsupportedFormatVersion(path: version, found: 3, supported: 2))
 
             // Truncated below the header, and below the first commit record.
             let short = try damaged(directory, "short", Array(pristine[0..<2000]))

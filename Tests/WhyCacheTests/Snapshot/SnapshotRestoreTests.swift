@@ -41,20 +41,13 @@ import WhyCache
             let snapshot = try snapshotAt50(in: directory)
             let statePath = directory + "/state"
             let current = try makeInitializedState(at: statePath, entries: [], updateID: 10)
-            var served = 0
-            let source: SnapshotSource = { (buffer) throws(SnapshotError) in
-                // In the trailer, after the first check, another writer commits update 100.
-                if served == snapshot.count - 5 {
-                    do {
-                        try current.write { transaction in try transaction.setUpdateID(100) }
-                    } catch {
-                        throw .io(operation: "commit in the test", errno: EIO)
-                    }
+            // In the trailer, after the first check, another writer commits update 100.
+            let source = memorySource(snapshot, runningAt: snapshot.count - 5) { () throws(SnapshotError) in
+                do {
+                    try current.write { transaction in try transaction.setUpdateID(100) }
+                } catch {
+                    throw .io(operation: "commit in the test", errno: EIO)
                 }
-                let count = min(1, snapshot.count - served)
-                if count > 0 { buffer[0] = snapshot[served] }
-                served += count
-                return count
             }
             #expect(snapshotError { try SnapshotRestorer().restore(from: source, at: statePath) }
                 == .stateIsNewer(stateUpdateID: 100, snapshotUpdateID: 50))

@@ -42,6 +42,20 @@ func randomChunkSource(_ bytes: [UInt8], seed: UInt64, maximum: Int = 4096) -> S
     return memorySource(bytes) { Int.random(in: 1...maximum, using: &generator) }
 }
 
+/// A source over `bytes` that hands out one byte per call and runs `action`
+/// just before it hands out the byte at `offset`: something that happens to
+/// the state file while a restore reads the snapshot.
+func memorySource(_ bytes: [UInt8], runningAt offset: Int, _ action: @escaping () throws(SnapshotError) -> Void) -> SnapshotSource {
+    var served = 0
+    return { (buffer) throws(SnapshotError) in
+        if served == offset { try action() }
+        let count = min(1, bytes.count - served)
+        if count > 0 { buffer[0] = bytes[served] }
+        served += count
+        return count
+    }
+}
+
 /// A source over `bytes` that hands out at most `nextChunk()` bytes per call.
 private func memorySource(_ bytes: [UInt8], nextChunk: @escaping () -> Int) -> SnapshotSource {
     var offset = 0
