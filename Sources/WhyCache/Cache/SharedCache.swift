@@ -26,6 +26,8 @@ import Synchronization
 /// return the update id the log assigned (the last one, for a write split
 /// into several records). Before they return, the local state has applied the
 /// log through that id: **read-your-writes** for every process on the machine.
+/// Writes that tasks of one process make at the same time are gathered into
+/// shared records and appends (``Configuration/coalescesWrites``).
 ///
 /// ## Updates
 /// ``update(through:)`` applies new log records, in log order, many records
@@ -51,6 +53,10 @@ public final class SharedCache: Sendable {
     let holder: StateFileHolder
     let gate = UpdateGate()
     let splitter: LogRecordSplitter
+
+    /// Gathers concurrent writes into shared appends; nil when
+    /// ``Configuration/coalescesWrites`` is off.
+    let coalescer: WriteCoalescer?
 
     /// Runs the one blocking wait for the state file's writer lock (see
     /// ``UpdateGate``) on a thread of its own.
@@ -79,6 +85,7 @@ public final class SharedCache: Sendable {
         } catch {
             throw CacheError(encoding: error)
         }
+        self.coalescer = configuration.coalescesWrites ? WriteCoalescer(maximumAppendBytes: configuration.maximumCoalescedAppendBytes) : nil
         self.holder = StateFileHolder(try Self.openStateFile(at: statePath, configuration: configuration))
     }
 
