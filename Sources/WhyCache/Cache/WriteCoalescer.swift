@@ -121,13 +121,19 @@ final class WriteCoalescer: Sendable {
             handedOver = true
         }
         if !handedOver { handOver() }
-        let missing = Result<UInt64, CacheError>.failure(
-            .datastore(.invalidRequest(reason: "a flush of \(followers.count + 1) writes reported \(outcomes.count) outcomes")))
-        for (index, follower) in followers.enumerated() {
-            let position = index + 1
-            follower.continuation.resume(returning: .finished(position < outcomes.count ? outcomes[position] : missing))
+        // The flush reports one outcome per write; should it not, the writes
+        // without one fail rather than wait forever.
+        func outcome(_ position: Int) -> Result<UInt64, CacheError> {
+            guard position < outcomes.count else {
+                return .failure(.datastore(.invalidRequest(
+                    reason: "a flush of \(followers.count + 1) writes reported \(outcomes.count) outcomes")))
+            }
+            return outcomes[position]
         }
-        return outcomes.first ?? missing
+        for (index, follower) in followers.enumerated() {
+            follower.continuation.resume(returning: .finished(outcome(index + 1)))
+        }
+        return outcome(0)
     }
 
     /// Removes the longest prefix of the waiting writes that stays, with
