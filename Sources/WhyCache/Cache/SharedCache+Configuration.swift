@@ -63,13 +63,14 @@ extension SharedCache {
         ///   the log until the next history rewrite.
         ///
         /// It is on by default: with 64 concurrent tasks it raised the rate of
-        /// single-key sets through MySQL 2.1–2.8 times (to 31,000–37,000
-        /// sets/s), left the file datastore's about equal (its own group
+        /// single-key sets through MySQL 2.1–2.8 times on a quiet machine (to
+        /// 31,000–37,000 sets/s) and halved the CPU per set, left the file
+        /// datastore's rate without a consistent difference (its own group
         /// commit already shares one `fdatasync` between concurrent appends)
-        /// with 32 times fewer records for other machines to replay, and a lone
-        /// writer's latency unchanged (docs/PERFORMANCE.md, "Write
-        /// coalescing"). Turn it off where concurrent writes of the same few
-        /// keys would otherwise be compacted on MySQL.
+        /// with 32 times fewer records, and a lone writer's latency unchanged
+        /// (docs/PERFORMANCE.md, "Write coalescing"). Turn it off where
+        /// concurrent writes of the same few keys should stay compactable on
+        /// MySQL.
         public var coalescesWrites = true
 
         /// With ``coalescesWrites``, the most bytes of encoded operations one
