@@ -56,8 +56,8 @@ extension SharedCache {
     }
 
     /// Appends `operations`, in order, to the log and returns the update id
-    /// of the last record written; then applies the log through that id to
-    /// the local state before returning.
+    /// of the record that holds the last of them; then applies the log
+    /// through that id to the local state before returning.
     ///
     /// The operations are packed into as few records as
     /// ``Configuration/maximumRecordSize`` allows and appended in one call
@@ -66,38 +66,84 @@ extension SharedCache {
     /// between the records of one large write. With no operations nothing is
     /// written and the local update id is returned.
     ///
+    /// **Atomicity.** Operations that fit in one record are written as one
+    /// record: every reader sees all of them or none. A larger write is spread
+    /// over consecutive records of one append, which readers may see applied
+    /// in part.
+    ///
+    /// **Coalescing** (``Configuration/coalescesWrites``). Writes that other
+    /// tasks of this process make on this cache at the same time may share the
+    /// append and the records: the returned id is then that of the shared
+    /// record holding this write's last operation, so writes that share a
+    /// record return the same id. A write that fits in one record is still never split
+    /// across records, so the atomicity above is unchanged; a large write may
+    /// share its first and last record with other writes. A caller's next
+    /// write, made after this one returned, lands in a later record.
+    ///
     /// - Throws:
     ///   - before anything is written: ``CacheError/invalidKey(length:)``,
     ///     ``CacheError/valueTooLong(length:)``, ``CacheError/recordTooLarge(size:maximum:)``,
     ///     ``CacheError/closed(path:)``;
     ///   - ``CacheError/datastore(_:)`` when the append failed (whether a
     ///     failed append reached the log depends on the datastore's failure);
+    ///     with coalescing, every write of that append gets the same error;
     ///   - ``CacheError/writtenButNotApplied(updateID:reason:)`` when the
     ///     records are in the log but the local state could not apply them.
     @discardableResult
     public func write(_ operations: some Sequence<LogOperation>) async throws(CacheError) -> UInt64 {
         guard !holder.isClosed else { throw .closed(path: statePath) }
-        let records: [[UInt8]]
+        let validated: LogRecordSplitter.ValidatedWrite?
         do {
-            records = try splitter.split(operations)
+            validated = try splitter.validate(operations)
         } catch {
             throw CacheError(encoding: error)
         }
-        guard !records.isEmpty else { return try updateID() }
+        guard let validated else { return try updateID() }
+        if let coalescer {
+            return try await coalescer.write(validated) { writes, appended in
+                await self.appendAndApply(writes, whenAppended: appended)
+            }
+        }
+        guard let outcome = await appendAndApply([validated]).first else {
+            throw .datastore(.invalidRequest(reason: "a write reported no outcome"))
+        }
+        return try outcome.get()
+    }
+
+    /// Packs `writes` into records (``LogRecordSplitter/pack(_:)``: a write
+    /// that fits in one record stays in one), appends them with one call,
+    /// calls `appended` as soon as the append is over, then applies the log
+    /// through the highest id, and returns each write's outcome, in order:
+    /// the id of the record holding its last operation.
+    ///
+    /// Exactly one outcome per write, and nothing half-reported: a failed
+    /// append fails every write with the same error; a failed apply fails
+    /// every write as ``CacheError/writtenButNotApplied(updateID:reason:)``,
+    /// each with its own id.
+    func appendAndApply(
+        _ writes: [LogRecordSplitter.ValidatedWrite], whenAppended appended: () -> Void = {}
+    ) async -> [Result<UInt64, CacheError>] {
+        let packing = splitter.pack(writes)
         let ids: [UInt64]
         do {
-            ids = try await datastore.append(contentsOf: records)
+            ids = try await datastore.append(contentsOf: packing.records)
+            appended()
         } catch {
-            throw .datastore(error)
+            appended()
+            return Array(repeating: .failure(.datastore(error)), count: writes.count)
         }
-        guard ids.count == records.count, let last = ids.last else {
-            throw .datastore(.invalidRequest(reason: "the datastore returned \(ids.count) ids for \(records.count) records"))
+        guard ids.count == packing.records.count, let highest = ids.last else {
+            let error = CacheError.datastore(
+                .invalidRequest(reason: "the datastore returned \(ids.count) ids for \(packing.records.count) records"))
+            return Array(repeating: .failure(error), count: writes.count)
         }
+        // Ids increase in append order, so the last record's id is the highest.
+        let writeIDs = packing.lastRecordIndices.map { ids[$0] }
         do {
-            try await update(atLeastThrough: last)
+            try await update(atLeastThrough: highest)
         } catch {
-            throw .writtenButNotApplied(updateID: last, reason: error.description)
+            return writeIDs.map { .failure(.writtenButNotApplied(updateID: $0, reason: error.description)) }
         }
-        return last
+        return writeIDs.map { .success($0) }
     }
 }

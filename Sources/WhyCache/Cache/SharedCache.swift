@@ -27,6 +27,8 @@ import Synchronization
 /// return the update id the log assigned (the last one, for a write split
 /// into several records). Before they return, the local state has applied the
 /// log through that id: **read-your-writes** for every process on the machine.
+/// Writes that tasks of one process make at the same time are gathered into
+/// shared records and appends (``Configuration/coalescesWrites``).
 ///
 /// ## Prefix subscriptions
 /// A cache whose ``Configuration/stateFileOptions`` name
@@ -72,6 +74,10 @@ public final class SharedCache: Sendable {
     let changeDoorbell = Doorbell()
     let splitter: LogRecordSplitter
 
+    /// Gathers concurrent writes into shared appends; nil when
+    /// ``Configuration/coalescesWrites`` is off.
+    let coalescer: WriteCoalescer?
+
     /// Runs the one blocking wait for the state file's writer lock (see
     /// ``UpdateGate``) on a thread of its own.
     let lockWaiter = BlockingIOQueue(label: "WhyCache.SharedCache.writerLock", concurrent: false)
@@ -102,6 +108,7 @@ public final class SharedCache: Sendable {
         } catch {
             throw CacheError(encoding: error)
         }
+        self.coalescer = configuration.coalescesWrites ? WriteCoalescer(maximumAppendBytes: configuration.maximumCoalescedAppendBytes) : nil
         self.holder = StateFileHolder(try Self.openStateFile(at: statePath, configuration: configuration))
         self.metrics = CacheMetrics(
             name: configuration.metricsName ?? String(statePath.split(separator: "/").last ?? Substring(statePath)),

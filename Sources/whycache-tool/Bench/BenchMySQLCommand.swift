@@ -49,39 +49,38 @@ struct BenchMySQLCommand: ToolCommand {
 
     /// Rejects counts below 1.
     func validate() throws {
-        for (name, value) in [("records", records), ("batched-records", batchedRecords), ("sets", sets), ("writers", writers),
-                              ("writer-sets", writerSets), ("batches", batches)] where value < 1 {
-            throw ValidationError("--\(name) must be at least 1")
-        }
+        try requireAtLeastOne([
+            "records": records, "batched-records": batchedRecords, "sets": sets, "writers": writers, "writer-sets": writerSets, "batches": batches,
+        ])
     }
 
     /// Runs the five workloads, each on a fresh log.
     func execute() async throws {
-        try await BenchProgress.run("bench mysql") { try await measure() }
+        try await BenchProgress.run("bench mysql") { try await withBenchFolder("mysql", in: directory) { try await measure(in: $0) } }
     }
 
-    private func measure() async throws {
-        let folder = (directory ?? scratchFolder()) + "/whycache-bench-mysql-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+    private func measure(in folder: String) async throws {
         guard case .mysql(let address) = try storeOptions.requireStore() else {
             throw ValidationError("bench mysql needs a mysql:// --store")
         }
         let base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
-        reportTables(base)
+        Self.reportTables(base, suffixes: Self.suffixes, command: "bench mysql")
+        let compacting = !noSingleKeyCompaction
 
-        try await setLatency(try await freshLog(base, "sets"), folder: folder)
-        try await concurrentSets(try await freshLog(base, "writers"), folder: folder)
-        try await batchedSets(try await freshLog(base, "batches"), folder: folder)
-        try await replay(try await freshLog(base, "replay1"), records: records, keysPerRecord: 1, folder: folder)
-        try await replay(try await freshLog(base, "replay1000"), records: batchedRecords, keysPerRecord: Self.batchKeys, folder: folder)
+        try await setLatency(try await Self.freshLog(base, "sets", compacting: compacting), folder: folder)
+        try await concurrentSets(try await Self.freshLog(base, "writers", compacting: compacting), folder: folder)
+        try await batchedSets(try await Self.freshLog(base, "batches", compacting: compacting), folder: folder)
+        try await replay(try await Self.freshLog(base, "replay1", compacting: compacting), records: records, keysPerRecord: 1, folder: folder)
+        try await replay(try await Self.freshLog(base, "replay1000", compacting: compacting), records: batchedRecords, keysPerRecord: Self.batchKeys, folder: folder)
     }
 
-    /// Creates the empty log `<table>_<suffix>`; fails when it already holds records.
-    private func freshLog(_ base: MySQLConfiguration, _ suffix: String) async throws -> MySQLDatastore {
+    /// Creates the empty log `<table>_<suffix>`, with single-key compaction
+    /// on or off; fails when it already holds records. `bench coalesce` uses
+    /// it too.
+    static func freshLog(_ base: MySQLConfiguration, _ suffix: String, compacting: Bool = true) async throws -> MySQLDatastore {
         var configuration = base
         configuration.table = try MySQLIdentifier("\(base.table.name)_\(suffix)")
-        configuration.compactsSingleKeyRecords = !noSingleKeyCompaction
+        configuration.compactsSingleKeyRecords = compacting
         let store = try MySQLDatastore(configuration: configuration)
         try await store.createIfMissing()
         let latest = try await store.latestUpdateID()
@@ -96,13 +95,14 @@ struct BenchMySQLCommand: ToolCommand {
         noSingleKeyCompaction ? "single-key compaction off" : "single-key compaction on"
     }
 
-    /// Names the logs this run creates, on stderr (stdout carries only JSON).
-    private func reportTables(_ base: MySQLConfiguration) {
-        let tables = Self.suffixes.flatMap { suffix in
+    /// Names the logs `<table>_<suffix>` that the benchmark `command`
+    /// creates, on stderr (stdout carries only JSON).
+    static func reportTables(_ base: MySQLConfiguration, suffixes: [String], command: String) {
+        let tables = suffixes.flatMap { suffix in
             ["", "_meta", "_checkpoints", "_checkpoint_payloads"].map { "\(base.table.name)_\(suffix)\($0)" }
         }
         FileHandle.standardError.write(Data((
-            "bench mysql: logs \(base.table.name)_{\(Self.suffixes.joined(separator: ","))} in \(base.endpoint)/\(base.database); they stay on the server. "
+            "\(command): logs \(base.table.name)_{\(suffixes.joined(separator: ","))} in \(base.endpoint)/\(base.database); they stay on the server. "
                 + "Drop them with: DROP TABLE IF EXISTS \(tables.joined(separator: ", "));\n").utf8))
     }
 
@@ -111,19 +111,8 @@ struct BenchMySQLCommand: ToolCommand {
     private func setLatency(_ store: MySQLDatastore, folder: String) async throws {
         let cache = try SharedCache(statePath: "\(folder)/state-sets", datastore: store)
         defer { cache.close() }
-        for index in 0..<10 {
-            let item = Workload.item(UInt32(sets + index), version: 1)
-            try await cache.set(item.value, forKey: item.key)
-        }
-        var latencies: [Double] = []
-        latencies.reserveCapacity(sets)
-        for index in 0..<sets {
-            let item = Workload.item(UInt32(index), version: 1)
-            let start = monotonicSeconds()
-            try await cache.set(item.value, forKey: item.key)
-            latencies.append((monotonicSeconds() - start) * 1e6)
-        }
-        let summary = LatencySummary(microseconds: latencies)
+        _ = try await SetWorkloads.sequential(on: cache, count: 10, firstKey: sets)
+        let summary = try await SetWorkloads.sequential(on: cache, count: sets)
         let note = "\(sets) sequential single-key sets (distinct keys) through MySQL, each returning after the local apply, \(compaction); "
             + String(format: "mean %.0f us = %.0f sets/s", summary.mean, 1e6 / summary.mean)
         Measurement(metric: "set_latency_us", value: summary.p50, unit: "us", keys: sets, note: "p50; " + note).emit()
@@ -131,34 +120,18 @@ struct BenchMySQLCommand: ToolCommand {
     }
 
     /// `writers` tasks of one process, each doing `writerSets` single-key sets
-    /// of its own keys on one shared `SharedCache`.
+    /// of its own keys on one shared `SharedCache`, one record per set
+    /// (coalescing off, as before it existed; `bench coalesce` compares).
     private func concurrentSets(_ store: MySQLDatastore, folder: String) async throws {
-        let cache = try SharedCache(statePath: "\(folder)/state-writers", datastore: store)
+        var configuration = SharedCache.Configuration()
+        configuration.coalescesWrites = false
+        let cache = try SharedCache(statePath: "\(folder)/state-writers", datastore: store, configuration: configuration)
         defer { cache.close() }
-        let (writers, perWriter) = (writers, writerSets)
-        let start = monotonicSeconds()
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for writer in 0..<writers {
-                group.addTask {
-                    var latencies: [Double] = []
-                    latencies.reserveCapacity(perWriter)
-                    for index in 0..<perWriter {
-                        let item = Workload.item(UInt32(writer * perWriter + index), version: 1)
-                        let started = monotonicSeconds()
-                        try await cache.set(item.value, forKey: item.key)
-                        latencies.append((monotonicSeconds() - started) * 1e6)
-                    }
-                    return latencies
-                }
-            }
-            return try await group.reduce(into: [Double]()) { $0 += $1 }
-        }
-        let elapsed = monotonicSeconds() - start
-        let total = writers * perWriter
+        let (elapsed, summary) = try await SetWorkloads.concurrent(on: cache, writers: writers, setsPerWriter: writerSets)
+        let total = writers * writerSets
         let logged = try await store.latestUpdateID()
         guard logged == UInt64(total) else { throw ValidationError("\(total) sets left \(logged) records in the log") }
-        let summary = LatencySummary(microseconds: latencies)
-        let note = "\(writers) concurrent writers: \(writers) tasks x \(perWriter) single-key sets (distinct keys) on one SharedCache in one process, \(compaction); "
+        let note = "\(writers) concurrent writers: \(writers) tasks x \(writerSets) single-key sets (distinct keys) on one SharedCache in one process, \(compaction), coalescing off; "
             + String(format: "per set p50 %.0f us, p99 %.0f us", summary.p50, summary.p99)
         Measurement(metric: "set_keys_per_s", value: Double(total) / elapsed, unit: "keys/s", keys: total, transactionKeys: 1, note: note).emit()
     }

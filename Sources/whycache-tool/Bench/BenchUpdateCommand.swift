@@ -22,13 +22,10 @@ struct BenchUpdateCommand: AsyncParsableCommand {
     var sync = "always"
 
     func run() async throws {
-        try await BenchProgress.run("bench update") { try await measure() }
+        try await BenchProgress.run("bench update") { try await withBenchFolder("update", in: directory) { try await measure(in: $0) } }
     }
 
-    private func measure() async throws {
-        let folder = (directory ?? scratchFolder()) + "/whycache-bench-update-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+    private func measure(in folder: String) async throws {
         let order = Workload.permutation(UInt32(keys))
 
         for recordKeys in [1, 1000] {

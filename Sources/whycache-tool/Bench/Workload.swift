@@ -89,6 +89,15 @@ func scratchFolder() -> String {
     FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
 }
 
+/// Runs `body` in a new folder `whycache-bench-<name>-<pid>` inside
+/// `directory` (default: ``scratchFolder()``), removed afterwards.
+func withBenchFolder(_ name: String, in directory: String?, _ body: (String) async throws -> Void) async throws {
+    let folder = (directory ?? scratchFolder()) + "/whycache-bench-\(name)-\(getpid())"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try await body(folder)
+}
+
 /// Monotonic wall-clock seconds.
 func monotonicSeconds() -> Double {
     var now = timespec()

@@ -402,8 +402,12 @@ import WhyCache
         }
     }
 
-    @Test func concurrentWritersInOneProcessAllReadTheirWrites() async throws {
-        try await withCache { cache, store, _ in
+    /// With coalescing off every set is a record of its own; with it on,
+    /// sets share records (WriteCoalescingTests checks them in depth).
+    @Test(arguments: [false, true]) func concurrentWritersInOneProcessAllReadTheirWrites(coalescing: Bool) async throws {
+        var configuration = SharedCache.Configuration()
+        configuration.coalescesWrites = coalescing
+        try await withCache(configuration: configuration) { cache, store, _ in
             let ids = try await withThrowingTaskGroup(of: UInt64.self) { group in
                 for task in 0..<16 {
                     group.addTask {
@@ -420,7 +424,12 @@ import WhyCache
                 }
                 return try await group.reduce(into: [UInt64]()) { $0.append($1) }
             }
-            #expect(ids.max() == 320)
+            if coalescing {
+                #expect(try await ids.max() == store.latestUpdateID())
+                #expect(try await store.latestUpdateID() <= 320)
+            } else {
+                #expect(ids.max() == 320)
+            }
             try CacheFixture.expectContents(cache, equal: try await CacheFixture.replay(store))
         }
     }

@@ -229,6 +229,26 @@ struct ToolRunner {
         }
     }
 
+    @Test func benchCoalesceMeasuresBothModesOnAFileLog() throws {
+        try withTemporaryDirectory { directory in
+            let bench = try ToolRunner.run([
+                "bench", "coalesce", "--store", "file://\(directory)", "--tasks", "4", "--task-sets", "5", "--lone-sets", "3",
+                "--directory", directory,
+            ])
+            #expect(bench.status == 0, "\(bench.errors)")
+            let lines = try bench.lines.map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            }
+            let rates = lines.filter { $0["metric"] as? String == "set_keys_per_s" }
+            #expect(rates.count == 2 && lines.count == 6, "\(bench.lines)")
+            #expect((rates.first?["note"] as? String)?.contains("coalescing off: 20 records for 20 sets") == true, "\(bench.lines)")
+            #expect((rates.last?["note"] as? String)?.contains("coalescing on") == true, "\(bench.lines)")
+            #expect(rates.allSatisfy { $0["keys"] as? Int == 20 && $0["value"] is Double })
+            // The logs it wrote are gone.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+        }
+    }
+
     @Test func progressIsDrawnOnATerminalOnly() throws {
         try withTemporaryDirectory { directory in
             let options = options(directory)
