@@ -105,6 +105,18 @@ struct StoreOptions: ParsableArguments {
         return try SharedStateFile.open(at: try requireState(), options: options)
     }
 
+    /// Calls `body` with every entry of `--state` in key order, at one
+    /// point in time, under `prefix` (text, or hex with `--hex`) if given.
+    func forEachEntry(under prefix: String?, text: TextOptions, _ body: ([UInt8], [UInt8]) throws -> Void) throws {
+        let range: KeyRange = try prefix.map { .prefix(try text.bytes($0, naming: "prefix")) } ?? .all
+        let view = try openStateFile().snapshot()
+        defer { view.close() }
+        var cursor = view.makeCursor(in: range)
+        while let (key, value) = try cursor.next() {
+            try body(key, value)
+        }
+    }
+
     /// The MySQL password: the contents of `--password-file`, else the
     /// environment variable, else empty.
     ///
