@@ -81,19 +81,14 @@ final class CacheMetrics: Sendable {
         liveReaders.record(statistics.liveReaderProcesses)
     }
 
-    /// Records the lag: `updateIDs` records behind the log, and the seconds
-    /// since the state was last current (0 when it is current now).
-    func recordLag(updateIDs: UInt64) {
-        lagUpdateIDs.record(updateIDs)
+    /// Records the lag: `updateIDs` records behind the log (nil when it is
+    /// unknown, after a failed round), and the seconds since the state was
+    /// last found current (0 when it is current now, or was never found so).
+    func recordLag(updateIDs: UInt64?) {
+        if let updateIDs { lagUpdateIDs.record(updateIDs) }
         let last = lastCurrent.load(ordering: .relaxed)
-        let seconds = updateIDs == 0 || last == 0 ? 0 : Double(Self.now() - min(last, Self.now())) / 1e9
-        lagSeconds.record(seconds)
-    }
-
-    /// The seconds since the state was last found current, or nil if never.
-    var secondsSinceCurrent: Double? {
-        let last = lastCurrent.load(ordering: .relaxed)
-        return last == 0 ? nil : Double(Self.now() - min(last, Self.now())) / 1e9
+        let now = Self.now()
+        lagSeconds.record(updateIDs == 0 || last == 0 ? 0 : Double(now - min(last, now)) / 1e9)
     }
 
     /// Records the state file's sizes and readers from `statistics`, at

@@ -197,7 +197,7 @@ public final class BackgroundUpdater: Service, Sendable {
             wakeWaiters(reached: summary.updateID)
             return nil
         } catch {
-            if let seconds = cache.metrics.secondsSinceCurrent { cache.metrics.lagSeconds.record(seconds) }
+            cache.metrics.recordLag(updateIDs: nil)
             return error
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import WhyCache
 
 /// `whycache-tool verify --store URL --state PATH [--scratch DIR] [--prefix P]… [--hex]`
@@ -27,7 +28,7 @@ struct VerifyCommand: ToolCommand {
 
     func execute() async throws {
         let statePath = try storeOptions.requireState()
-        let folder = scratch ?? PathComponents.directory(of: statePath)
+        let folder = scratch ?? URL(fileURLWithPath: statePath).deletingLastPathComponent().path
         let progress = ProgressBar(label: "verify: rebuilding from the log", unit: "keys")
         progress.begin("verify: rebuilding from the log")
         let outcome: StateVerification
@@ -71,14 +72,5 @@ struct VerifyCommand: ToolCommand {
         case .corrupted, .truncated, .notAStateFile, .unsupportedFormatVersion, .unsupportedCreationFlags: true
         default: false
         }
-    }
-}
-
-/// Splitting a path into its folder and name.
-enum PathComponents {
-    /// The folder of `path` (`.` for a bare name).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
