@@ -27,12 +27,24 @@ struct PrivateMariaDB {
     /// Kills the server with SIGKILL, as a crash would.
     func kill() throws { _ = try Self.run(script, ["kill", directory]) }
 
-    /// Sends `signal` to the server process (SIGSTOP freezes it, SIGCONT thaws it).
+    /// Sends `signal` to the server process (SIGSTOP freezes it, SIGCONT
+    /// thaws it). `kill` returns before a stop takes effect, so for SIGSTOP
+    /// this waits until the kernel reports the process stopped.
     func send(_ signal: Int32) throws {
         let text = try String(contentsOfFile: directory + "/mysqld.pid", encoding: .utf8)
         guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Foundation.kill(pid, signal) == 0 else {
             throw MySQLTestFailure(description: "cannot signal the server")
         }
+        guard signal == SIGSTOP else { return }
+        for _ in 0..<500 {
+            // /proc/<pid>/stat: "pid (name) state …"; state T means stopped.
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T") {
+                return
+            }
+            usleep(10_000)
+        }
+        throw MySQLTestFailure(description: "the server did not stop")
     }
 
     /// A configuration for this server's test database.
