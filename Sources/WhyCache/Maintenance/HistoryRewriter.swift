@@ -112,7 +112,8 @@ public struct HistoryRewriter: Sendable {
         AbandonedFiles.remove(in: scratchDirectory, prefix: Self.scratchPrefix)
         let latest = try await call { () async throws(DatastoreError) in try await datastore.latestUpdateID() }
         guard limit >= 1, limit <= latest else {
-            throw .datastore(.invalidRequest(reason: "cannot rewrite history through \(limit): the log holds ids 1...\(latest)"))
+            let held = latest == 0 ? "the log is empty" : "the log holds ids 1...\(latest)"
+            throw .datastore(.invalidRequest(reason: "cannot rewrite history through \(limit): \(held)"))
         }
         let firstRetained = try await call { () async throws(DatastoreError) in try await datastore.firstRetainedUpdateID() }
         guard limit >= firstRetained else {

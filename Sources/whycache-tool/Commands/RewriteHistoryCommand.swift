@@ -34,10 +34,14 @@ struct RewriteHistoryCommand: ToolCommand {
         }
         let filter = keep
         let progress = ProgressBar(label: "rewrite-history", unit: "steps")
-        let report = try await storeOptions.withDatastore { datastore in
+        let report = try await storeOptions.withDatastore { datastore -> HistoryRewriteReport? in
             let limit: UInt64
             switch through {
-            case .latest: limit = try await datastore.latestUpdateID()
+            case .latest:
+                limit = try await datastore.latestUpdateID()
+                // An empty log has no history to rewrite; for a cron job
+                // that is success, not an error.
+                guard limit > 0 else { return nil }
             case .id(let id): limit = id
             }
             let rewriter = HistoryRewriter(datastore: datastore, scratchDirectory: scratch ?? scratchFolder())
@@ -47,6 +51,10 @@ struct RewriteHistoryCommand: ToolCommand {
             }
         }
         progress.finish(done: 0)
+        guard let report else {
+            ToolOutput.line("the log is empty: nothing to rewrite")
+            return
+        }
         let checkpoint = report.checkpoint.map { "checkpoint at update \($0.updateID): \($0.recordCount) records, \($0.byteCount) bytes" } ?? "no checkpoint"
         ToolOutput.line("log before: \(report.recordsBefore) records, \(report.bytesBefore) bytes")
         ToolOutput.line("log after:  \(report.recordsAfter) records, \(report.bytesAfter) bytes (with the checkpoint)")

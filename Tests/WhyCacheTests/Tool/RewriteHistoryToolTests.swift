@@ -43,4 +43,24 @@ import WhyCache
             #expect(bad.status == 2, "\(bad.errors)")
         }
     }
+
+    /// `--through latest` on a log that holds no record yet (a cron job on a
+    /// new deployment) succeeds and changes nothing; an explicit id on that
+    /// log is a usage error of the datastore (exit 3), named as such.
+    @Test func latestOnAnEmptyLogIsANoOp() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let tool = HelperProcess.builtExecutable("whycache-tool")
+            let url = "file://\(directory)/log"
+            let latest = try HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
+            #expect(latest.status == 0, "\(latest.errors)")
+            #expect(latest.lines == ["the log is empty: nothing to rewrite"])
+            #expect(try await store.latestUpdateID() == 0)
+            #expect(try await store.firstRetainedUpdateID() == 1)
+
+            let explicit = try HelperProcess(["rewrite-history", "--store", url, "--through", "1", "--scratch", directory], executable: tool).finish()
+            #expect(explicit.status == 3, "\(explicit.errors)")
+            #expect(explicit.errors.contains("the log is empty"), "\(explicit.errors)")
+        }
+    }
 }
