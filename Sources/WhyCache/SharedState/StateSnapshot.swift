@@ -82,7 +82,7 @@ public final class StateSnapshot: @unchecked Sendable {
     public func forEach(
         in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
-        let cursor = try trieCursor(in: range)
+        var cursor = try trieCursor(in: range)
         while try cursor.next() {
             if try !body(cursor.currentKey, cursor.currentValue) { return }
         }
@@ -119,7 +119,7 @@ public final class StateSnapshot: @unchecked Sendable {
     private func collect(
         in range: KeyRange, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
     ) throws(StateFileError) {
-        let cursor = try trieCursor(in: range)
+        var cursor = try trieCursor(in: range)
         while try cursor.next() {
             body(cursor.currentKey, cursor.currentValue)
         }
@@ -167,17 +167,24 @@ public final class StateSnapshot: @unchecked Sendable {
 /// ```
 public struct StateCursor {
     private let snapshot: StateSnapshot
-    private let cursor: TrieCursor
+    private let box: Box
+
+    /// Holds the non-copyable walk so that this cursor stays copyable (copies
+    /// share one position, as they did when the walk was a class).
+    private final class Box {
+        var cursor: TrieCursor
+        init(_ cursor: consuming TrieCursor) { self.cursor = cursor }
+    }
 
     init(snapshot: StateSnapshot, range: KeyRange) {
         self.snapshot = snapshot
-        self.cursor = TrieCursor(reader: snapshot.reader, root: snapshot.pin.root, range: range)
+        self.box = Box(TrieCursor(reader: snapshot.reader, root: snapshot.pin.root, range: range))
     }
 
     /// The next entry, copied out, or nil at the end of the range.
     public mutating func next() throws(StateFileError) -> (key: [UInt8], value: [UInt8])? {
-        guard try cursor.next() else { return nil }
-        return (Array(cursor.currentKey), Array(cursor.currentValue))
+        guard try box.cursor.next() else { return nil }
+        return (Array(box.cursor.currentKey), Array(box.cursor.currentValue))
     }
 
     /// Moves to the next entry and calls `body` with borrowed buffers (no
@@ -185,7 +192,7 @@ public struct StateCursor {
     public mutating func next<Result>(
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result? {
-        guard try cursor.next() else { return nil }
-        return try body(cursor.currentKey, cursor.currentValue)
+        guard try box.cursor.next() else { return nil }
+        return try body(box.cursor.currentKey, box.cursor.currentValue)
     }
 }

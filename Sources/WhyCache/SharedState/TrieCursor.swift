@@ -7,9 +7,14 @@ import CWhyCacheSupport
 /// inner node, at most one per key byte), and the current key assembled in a
 /// buffer as it descends. Positioning at `lower` costs one descent: a frame is
 /// "tight" while the path equals `lower`'s first bytes, and only tight frames
-/// compare against it. Leaves a few positions ahead are prefetched, because
-/// leaves are allocated in write order, not key order.
-final class TrieCursor {
+/// compare against it. Entering a sparse node prefetches all its children,
+/// because blocks are allocated in write order, not key order: the misses of
+/// one node's leaves then overlap instead of following one another.
+///
+/// A non-copyable struct rather than a class: the walk mutates its stack and
+/// current entry once or twice per key, and a class's stored properties would
+/// pay a dynamic exclusivity check for every one of those accesses.
+struct TrieCursor: ~Copyable {
     private struct Frame {
         var node: InnerView
         /// -1: terminal not visited yet; otherwise the next sparse position or dense byte.
@@ -46,7 +51,7 @@ final class TrieCursor {
     deinit { key.deallocate() }
 
     /// Moves to the next entry; false at the end of the range.
-    func next() throws(StateFileError) -> Bool {
+    mutating func next() throws(StateFileError) -> Bool {
         if finished { return false }
         if pending != 0 {
             let root = pending
@@ -79,7 +84,6 @@ final class TrieCursor {
             } else if position < node.count {
                 child = node.child(at: position)
                 byte = node.key(at: position)
-                if position + 4 < node.count { prefetch(node.child(at: position + 4)) }
             }
             guard child != 0 else {
                 frames.removeLast()
@@ -97,7 +101,7 @@ final class TrieCursor {
 
     /// Positions on `reference`: a leaf becomes the current entry (returns
     /// true unless it lies below `lower`); an inner node is pushed.
-    private func enter(_ reference: UInt64, pathLength: Int, tight: Bool) throws(StateFileError) -> Bool {
+    private mutating func enter(_ reference: UInt64, pathLength: Int, tight: Bool) throws(StateFileError) -> Bool {
         if NodeRef.isLeaf(reference) {
             let leaf = try reader.leaf(reference)
             let length = pathLength + leaf.suffixLength
@@ -127,7 +131,7 @@ final class TrieCursor {
             if lower.count <= length { stillTight = false }
         }
         if !node.isDense {
-            for index in 0..<min(4, node.count) { prefetch(node.child(at: index)) }
+            for index in 0..<node.count { prefetch(node.child(at: index)) }
         }
         frames.append(Frame(node: node, position: -1, pathLength: length, tight: stillTight))
         return false
@@ -140,7 +144,7 @@ final class TrieCursor {
         return frame.node.isDense ? Int(byte) : frame.node.sparseLowerBound(byte)
     }
 
-    private func emitIfInRange() throws(StateFileError) -> Bool {
+    private mutating func emitIfInRange() throws(StateFileError) -> Bool {
         if let upper, compare(currentKey, upper) >= 0 {
             finished = true
             frames.removeAll()
@@ -151,7 +155,6 @@ final class TrieCursor {
 
     @inline(__always)
     private func prefetch(_ reference: UInt64) {
-        guard NodeRef.isLeaf(reference) else { return }
         let offset = NodeRef.offset(reference)
         guard offset < reader.limit else { return }
         whycache_prefetch(reader.base + offset)

@@ -1,3 +1,5 @@
+import CWhyCacheSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -219,6 +221,12 @@ struct TrieReader {
         var depth = 0
         let keyBytes = key.baseAddress.unsafelyUnwrapped
         while reference != 0 {
+            // A block spans two or three cache lines; ask for the ones after
+            // the first while the header's line is still on its way, so that
+            // a visit costs one memory latency instead of two in a row.
+            let lines = base + NodeRef.offset(reference)
+            whycache_prefetch(lines + 64)
+            whycache_prefetch(lines + 128)
             if NodeRef.isLeaf(reference) {
                 let leaf = try leaf(reference)
                 guard leaf.suffixLength == key.count &- depth,

@@ -6,7 +6,7 @@ struct TrieVerifier {
     func verify(root: UInt64, keyCount: UInt64) throws(StateFileError) -> Int {
         var blocks = 0
         try check(root, depth: 0, isRoot: true, blocks: &blocks)
-        let cursor = TrieCursor(reader: reader, root: root, range: .all)
+        var cursor = TrieCursor(reader: reader, root: root, range: .all)
         var previous: [UInt8]? = nil
         var count = 0
         while try cursor.next() {

@@ -113,7 +113,7 @@ public enum SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension SnapshotError {
     /// Runs `body`, reporting a failure of the state file as ``stateFile(_:)``.
-    static func wrapping<Result>(_ body: () throws(StateFileError) -> Result) throws(SnapshotError) -> Result {
+    static func wrapping<Result: ~Copyable>(_ body: () throws(StateFileError) -> Result) throws(SnapshotError) -> Result {
         do throws(StateFileError) { return try body() } catch { throw .stateFile(error) }
     }
 }

@@ -86,7 +86,7 @@ public struct SnapshotWriter: Sendable {
                 .stateFile(.corrupted(path: view.file.path, reason: reason))
             }
             for range in ranges {
-                let cursor = try SnapshotError.wrapping { () throws(StateFileError) in try view.trieCursor(in: range) }
+                var cursor = try SnapshotError.wrapping { () throws(StateFileError) in try view.trieCursor(in: range) }
                 while try SnapshotError.wrapping({ () throws(StateFileError) in try cursor.next() }) {
                     let key = cursor.currentKey
                     let value = cursor.currentValue
@@ -117,7 +117,7 @@ public struct SnapshotWriter: Sendable {
         try SnapshotError.wrapping { () throws(StateFileError) in
             var count = 0
             for range in ranges {
-                let cursor = try view.trieCursor(in: range)
+                var cursor = try view.trieCursor(in: range)
                 while try cursor.next() { count += 1 }
             }
             return count

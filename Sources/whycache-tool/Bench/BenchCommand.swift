@@ -125,8 +125,12 @@ struct BenchStateCommand: ParsableCommand {
         let single = try load(path: path, order: order, batch: 0)
         Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, transactionKeys: keys).emit()
         let file = try SharedStateFile.open(at: path)
-        let loadedSize = try file.statistics().fileSize
-        Measurement(metric: "file_bytes_per_key", value: Double(loadedSize) / Double(keys), unit: "bytes", keys: keys).emit()
+        let loaded = try file.statistics()
+        let loadedSize = loaded.fileSize
+        Measurement(
+            metric: "file_bytes_per_key", value: Double(loadedSize) / Double(keys), unit: "bytes", keys: keys,
+            note: "heap \(loaded.heapBytes) bytes, free \(loaded.freeBytes), retired \(loaded.retiredBytes)"
+        ).emit()
 
         // Reads in this process.
         let scan = try scanNanosecondsPerKey(file)
