@@ -14,18 +14,23 @@
 enum FileLayout {
     /// `"WhyCache"` in ASCII, read as a little-endian UInt64.
     static let magic: UInt64 = 0x6568_6361_4379_6857
-    /// The newest format version this code reads (it reads every version
-    /// from 1). A file is written with the oldest version that describes it,
-    /// the version a reader needs: ``plainFormatVersion`` for a file without
-    /// subscribed prefixes, exactly as before they existed, and
+    /// The oldest format version this code reads. Versions 1 and 2 stored a
+    /// leaf's lengths in a fixed 6-byte header; since version 3 they are
+    /// varints (FORMAT.md §1.6). Older files are refused with
+    /// `unsupportedFormatVersion`, which a cache answers by replacing the
+    /// file and rebuilding it from the log (the file is only a cache).
+    static let oldestFormatVersion: UInt32 = 3
+    /// The newest format version this code reads. A file is written with the
+    /// oldest version that describes it, the version a reader needs:
+    /// ``plainFormatVersion`` for a file without subscribed prefixes and
     /// ``subscribedFormatVersion`` for one with them.
-    static let newestFormatVersion: UInt32 = 2
-    /// The version of a file with subscribed prefixes. Readers of version 1
-    /// ignore `creationFlags`, so only a version they refuse keeps them from
-    /// applying every key to such a file.
-    static let subscribedFormatVersion: UInt32 = 2
+    static let newestFormatVersion: UInt32 = 4
+    /// The version of a file with subscribed prefixes. A reader that knows
+    /// only ``plainFormatVersion`` must refuse such a file rather than apply
+    /// every key to it, so subscriptions have a version of their own.
+    static let subscribedFormatVersion: UInt32 = 4
     /// The version of a file without subscribed prefixes.
-    static let plainFormatVersion: UInt32 = 1
+    static let plainFormatVersion: UInt32 = 3
 
     static let pageSize = 4096
     static let headerSize = 4096

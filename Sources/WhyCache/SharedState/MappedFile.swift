@@ -194,7 +194,7 @@ final class MappedFile: @unchecked Sendable {
             let version = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.formatVersionOffset, as: UInt32.self))
             let stored = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self))
             let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
-            let known = 1...FileLayout.newestFormatVersion
+            let known = FileLayout.oldestFormatVersion...FileLayout.newestFormatVersion
             guard stored == actual else {
                 // A different version may lay the header out differently; say so first.
                 if !known.contains(version) {

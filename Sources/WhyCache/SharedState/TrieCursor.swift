@@ -106,7 +106,7 @@ struct TrieCursor: ~Copyable {
             let leaf = try reader.leaf(reference)
             let length = pathLength + leaf.suffixLength
             guard length <= WhyCacheLimits.maximumKeyLength else { throw reader.corrupted("key longer than the limit") }
-            (key + pathLength).copyMemory(from: leaf.pointer + NodeKind.leafHeaderSize, byteCount: leaf.suffixLength)
+            (key + pathLength).copyMemory(from: leaf.pointer + leaf.headerLength, byteCount: leaf.suffixLength)
             currentKey = UnsafeRawBufferPointer(start: key, count: length)
             currentValue = leaf.value
             if tight, let lower, compare(currentKey, lower) < 0 { return false }

@@ -10,9 +10,9 @@ import Darwin
 // through raw pointers. Layouts (docs/FORMAT.md, "Tree nodes"):
 //
 // Leaf (8-byte aligned; referenced as `offset | 1`):
-//     0  UInt32  valueLength
-//     4  UInt16  suffixLength
-//     6  suffix bytes, then value bytes; block size = roundUp8(6 + suffix + value)
+//     0  LEB128  suffixLength (1 or 2 bytes)
+//        LEB128  valueLength (1 to 4 bytes)
+//        suffix bytes, then value bytes; block size = roundUp8(header + suffix + value)
 //
 // Inner node (8-byte aligned; referenced as `offset`):
 //     0  UInt8   kind: 1 = sparse, 2 = dense
@@ -48,7 +48,10 @@ enum NodeKind {
     /// A dense node with this many children or fewer becomes sparse again.
     static let denseShrinkLimit = 36
     static let headerSize = 24
-    static let leafHeaderSize = 6
+    /// The longest leaf header: a 2-byte suffix length (at most 1024) and a
+    /// 4-byte value length (at most 64 MiB). Every block holds at least 8
+    /// bytes, so a leaf's header can be read before its lengths are known.
+    static let maximumLeafHeaderSize = 6
 
     @inline(__always) static func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
 
@@ -64,10 +67,16 @@ enum NodeKind {
             : headerSize + pad8(prefixLength) + pad8(capacity) + capacity * 8
     }
 
+    /// The size of a leaf's header: both lengths as varints.
+    @inline(__always)
+    static func leafHeaderSize(suffixLength: Int, valueLength: Int) -> Int {
+        LEB128.size(of: UInt64(suffixLength)) &+ LEB128.size(of: UInt64(valueLength))
+    }
+
     /// Block size of a leaf.
     @inline(__always)
     static func leafSize(suffixLength: Int, valueLength: Int) -> Int {
-        pad8(leafHeaderSize + suffixLength + valueLength)
+        pad8(leafHeaderSize(suffixLength: suffixLength, valueLength: valueLength) + suffixLength + valueLength)
     }
 }
 
@@ -75,14 +84,16 @@ enum NodeKind {
 /// which checks that the whole leaf lies inside the snapshot's heap.
 struct LeafView {
     let pointer: UnsafeRawPointer
+    /// Bytes before the suffix: the two varint lengths.
+    let headerLength: Int
     let suffixLength: Int
     let valueLength: Int
 
     @inline(__always) var suffix: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: pointer + NodeKind.leafHeaderSize, count: suffixLength)
+        UnsafeRawBufferPointer(start: pointer + headerLength, count: suffixLength)
     }
     @inline(__always) var value: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: pointer + NodeKind.leafHeaderSize + suffixLength, count: valueLength)
+        UnsafeRawBufferPointer(start: pointer + (headerLength &+ suffixLength), count: valueLength)
     }
     var blockSize: Int { NodeKind.leafSize(suffixLength: suffixLength, valueLength: valueLength) }
 }
@@ -181,14 +192,32 @@ struct TrieReader {
             throw corrupted("leaf reference \(reference) is outside the heap")
         }
         let pointer = base + offset
-        let valueLength = Int(pointer.load(as: UInt32.self))
-        let suffixLength = Int(pointer.load(fromByteOffset: 4, as: UInt16.self))
+        let suffixLength: Int
+        let valueLength: Int
+        let headerLength: Int
+        let first = pointer.load(as: UInt8.self)
+        let second = pointer.load(fromByteOffset: 1, as: UInt8.self)
+        if (first | second) & 0x80 == 0 {
+            // Both lengths below 128: one byte each (the common case).
+            (suffixLength, valueLength, headerLength) = (Int(first), Int(second), 2)
+        } else {
+            // The block holds at least 8 bytes, so the longest header can be read.
+            let header = UnsafeRawBufferPointer(start: pointer, count: NodeKind.maximumLeafHeaderSize)
+            var position = 0
+            do throws(LEB128.ReadFailure) {
+                suffixLength = Int(truncatingIfNeeded: try LEB128.read(header, at: &position))
+                valueLength = Int(truncatingIfNeeded: try LEB128.read(header, at: &position))
+            } catch {
+                throw corrupted("leaf at \(offset) has a malformed header")
+            }
+            headerLength = position
+        }
         guard suffixLength <= WhyCacheLimits.maximumKeyLength, valueLength <= WhyCacheLimits.maximumValueLength,
-            offset + NodeKind.leafHeaderSize + suffixLength + valueLength <= limit
+            offset + headerLength + suffixLength + valueLength <= limit
         else {
             throw corrupted("leaf at \(offset) has impossible lengths")
         }
-        return LeafView(pointer: pointer, suffixLength: suffixLength, valueLength: valueLength)
+        return LeafView(pointer: pointer, headerLength: headerLength, suffixLength: suffixLength, valueLength: valueLength)
     }
 
     @inline(__always)
@@ -230,7 +259,7 @@ struct TrieReader {
             if NodeRef.isLeaf(reference) {
                 let leaf = try leaf(reference)
                 guard leaf.suffixLength == key.count &- depth,
-                    memcmp(leaf.pointer + NodeKind.leafHeaderSize, keyBytes + depth, leaf.suffixLength) == 0
+                    memcmp(leaf.pointer + leaf.headerLength, keyBytes + depth, leaf.suffixLength) == 0
                 else { return nil }
                 return leaf.value
             }
@@ -262,26 +291,18 @@ struct NodeWriter {
 
     /// Initializes a leaf at `offset`. The caller guarantees the block holds
     /// `NodeKind.leafSize(...)` bytes and belongs to the current transaction.
-    @inline(__always)
-    func initializeLeaf(at offset: Int, suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let pointer = base + offset
-        pointer.storeBytes(of: UInt32(value.count), as: UInt32.self)
-        pointer.storeBytes(of: UInt16(suffix.count), toByteOffset: 4, as: UInt16.self)
-        if suffix.count > 0 { (pointer + 6).copyMemory(from: suffix.baseAddress.unsafelyUnwrapped, byteCount: suffix.count) }
-        if value.count > 0 {
-            (pointer + 6 + suffix.count).copyMemory(from: value.baseAddress.unsafelyUnwrapped, byteCount: value.count)
-        }
-    }
-
-    /// Writes a leaf whose suffix is `suffix` (used when path compression
-    /// moves key bytes between nodes and leaves). Same guarantees as above.
+    ///
+    /// The suffix may lie inside the block itself (a leaf rewritten in place
+    /// with a new value): it is moved first, with overlap allowed, and the
+    /// header, which may be longer or shorter than before, written after it.
     func initializeLeaf(at offset: Int, suffix: ByteConcatenation, value: UnsafeRawBufferPointer) {
         let pointer = base + offset
-        suffix.copy(to: pointer + 6)
-        pointer.storeBytes(of: UInt32(value.count), as: UInt32.self)
-        pointer.storeBytes(of: UInt16(suffix.count), toByteOffset: 4, as: UInt16.self)
+        let headerLength = NodeKind.leafHeaderSize(suffixLength: suffix.count, valueLength: value.count)
+        suffix.copy(to: pointer + headerLength)
+        let suffixLengthSize = LEB128.write(UInt64(suffix.count), to: pointer)
+        _ = LEB128.write(UInt64(value.count), to: pointer + suffixLengthSize)
         if value.count > 0 {
-            (pointer + 6 + suffix.count).copyMemory(from: value.baseAddress.unsafelyUnwrapped, byteCount: value.count)
+            (pointer + headerLength + suffix.count).copyMemory(from: value.baseAddress.unsafelyUnwrapped, byteCount: value.count)
         }
     }
 

@@ -191,9 +191,16 @@ import WhyCacheTestSupport
 
             // A format version this library does not read.
             var newer = pristine
-            newer[8] = 3
+            newer[8] = 5
             let version = try damaged(directory, "version", newer)
-            #expect(openError(version) == .unsupportedFormatVersion(path: version, found: 3, supported: 2))
+            #expect(openError(version) == .unsupportedFormatVersion(path: version, found: 5, supported: 4))
+            // Versions 1 and 2 had another leaf layout: refused, not misread.
+            for old: UInt8 in [1, 2] {
+                var older = pristine
+                older[8] = old
+                let path = try damaged(directory, "version-\(old)", older)
+                #expect(openError(path) == .unsupportedFormatVersion(path: path, found: UInt32(old), supported: 4))
+            }
 
             // Truncated below the header, and below the first commit record.
             let short = try damaged(directory, "short", Array(pristine[0..<2000]))

@@ -112,6 +112,39 @@ import WhyCache
         }
     }
 
+    /// A leaf stores its suffix and value lengths as varints, so a header is
+    /// 2 to 6 bytes long. Lengths on both sides of every varint boundary
+    /// round-trip, also when a value replaced inside one transaction changes
+    /// the header's length while the leaf keeps its block (the suffix then
+    /// moves within the block before the new header is written).
+    @Test func leafLengthsAcrossVarintBoundaries() throws {
+        try withFile { file, _ in
+            let valueLengths = [0, 1, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_151, 2_097_152]
+            // Suffixes of 0, 126, 127 and 1,022 bytes below a shared first byte.
+            let keys: [[UInt8]] = [
+                bytes("k"), bytes("k") + [UInt8](repeating: 0x61, count: 127), bytes("k") + [UInt8](repeating: 0x62, count: 128),
+                bytes("k") + [UInt8](repeating: 0x63, count: 1023),
+            ]
+            func value(_ length: Int, _ seed: Int) -> [UInt8] { (0..<length).map { UInt8(truncatingIfNeeded: $0 &+ seed) } }
+            for (round, length) in valueLengths.enumerated() {
+                try file.write { transaction in
+                    for (index, key) in keys.enumerated() {
+                        // Several values per key in one transaction: the later
+                        // ones replace the leaf the transaction just wrote.
+                        for step in [125, 126, 127, 128, length] {
+                            try transaction.setValue(value(step, index + round), forKey: key)
+                        }
+                    }
+                }
+                for (index, key) in keys.enumerated() {
+                    #expect(try file.value(forKey: key) == value(length, index + round), "length \(length), key \(index)")
+                }
+                #expect(try file.snapshot().keys() == keys)
+                #expect(try file.verify() == keys.count)
+            }
+        }
+    }
+
     @Test func abandonedAndReleasedTransactionsChangeNothing() throws {
         try withFile { file, _ in
             try file.write { try $0.setValue(bytes("kept"), forKey: bytes("k")) }

@@ -45,7 +45,7 @@ import WhyCache
             #expect(try SharedStateFile.open(at: path).subscribedPrefixes == file.subscribedPrefixes)
 
             let raw = try fileContents(path)
-            #expect(Array(raw[8..<12]) == littleEndian(UInt32(2)), "format version 2")
+            #expect(Array(raw[8..<12]) == littleEndian(UInt32(4)), "format version 4")
             #expect(Array(raw[48..<52]) == littleEndian(UInt32(2)), "creation flag bit 1, not durable")
             let entries: [UInt8] = [1, 0] + bytes("a") + [1, 0] + bytes("b") + [5, 0] + bytes("user/")
             let block = littleEndian(UInt32(3)) + littleEndian(UInt32(entries.count)) + entries
@@ -59,7 +59,7 @@ import WhyCache
             let plain = try SharedStateFile.open(at: directory + "/plain", options: subscribing(["x", ""]))
             #expect(plain.subscribedPrefixes.isEmpty)
             let plainRaw = try fileContents(directory + "/plain")
-            #expect(Array(plainRaw[8..<12]) == littleEndian(UInt32(1)))
+            #expect(Array(plainRaw[8..<12]) == littleEndian(UInt32(3)))
             #expect(Array(plainRaw[48..<52]) == littleEndian(UInt32(0)))
             #expect(plainRaw[1376..<4096].allSatisfy { $0 == 0 })
         }
@@ -159,7 +159,7 @@ import WhyCache
             let unknown = try resealed("unknown-flag") { $0[48] |= 0x08 }
             #expect(openError(unknown) == .unsupportedCreationFlags(path: unknown, flags: 0x0A))
             // The subscription flag and the format version go together.
-            let mismatched = [try resealed("unflagged") { $0[48] &= ~0x02 }, try resealed("version-one") { $0[8] = 1 }]
+            let mismatched = [try resealed("unflagged") { $0[48] &= ~0x02 }, try resealed("plain-version") { $0[8] = 3 }]
             for path in mismatched {
                 guard case .corrupted = openError(path) else {
                     Issue.record("\(path) gave \(String(describing: openError(path)))")
@@ -167,8 +167,8 @@ import WhyCache
                 }
             }
             // A version this library does not read.
-            let newer = try resealed("newer") { $0[8] = 3 }
-            #expect(openError(newer) == .unsupportedFormatVersion(path: newer, found: 3, supported: 2))
+            let newer = try resealed("newer") { $0[8] = 5 }
+            #expect(openError(newer) == .unsupportedFormatVersion(path: newer, found: 5, supported: 4))
         }
     }
 }

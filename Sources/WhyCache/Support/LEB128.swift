@@ -26,6 +26,23 @@ enum LEB128 {
         bytes.append(UInt8(rest))
     }
 
+    /// Writes the encoding of `value` at `pointer` and returns its size.
+    ///
+    /// - Precondition: `pointer` addresses at least `size(of: value)`
+    ///   writable bytes.
+    @inline(__always)
+    static func write(_ value: UInt64, to pointer: UnsafeMutableRawPointer) -> Int {
+        var rest = value
+        var count = 0
+        while rest >= 0x80 {
+            pointer.storeBytes(of: UInt8(truncatingIfNeeded: rest) | 0x80, toByteOffset: count, as: UInt8.self)
+            rest >>= 7
+            count += 1
+        }
+        pointer.storeBytes(of: UInt8(rest), toByteOffset: count, as: UInt8.self)
+        return count + 1
+    }
+
     /// Why a varint could not be read.
     enum ReadFailure: Error {
         /// The bytes ended before the varint did.
