@@ -105,16 +105,19 @@ public struct LogRecordView {
         LogOperationCursor(bytes: bytes, offset: firstOperationOffset)
     }
 
+    /// Reads a varint of the record; `what` names it in the error message and
+    /// is only built when there is one (it runs once per operation).
+    @inline(__always)
     private static func readVarint(
-        _ body: UnsafeRawBufferPointer, at offset: inout Int, what: String
+        _ body: UnsafeRawBufferPointer, at offset: inout Int, what: @autoclosure () -> String
     ) throws(LogRecordError) -> UInt64 {
         let start = offset
         do {
             return try LEB128.read(body, at: &offset)
         } catch .truncated {
-            throw .malformed(offset: start, reason: "the \(what) runs past the end of the record")
+            throw .malformed(offset: start, reason: "the \(what()) runs past the end of the record")
         } catch {
-            throw .malformed(offset: start, reason: "the \(what) is not a shortest-form 64-bit varint")
+            throw .malformed(offset: start, reason: "the \(what()) is not a shortest-form 64-bit varint")
         }
     }
 
