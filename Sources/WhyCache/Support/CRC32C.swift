@@ -1,8 +1,12 @@
+import CWhyCacheSupport
+
 /// CRC-32C (Castagnoli polynomial, reflected, as in iSCSI, ext4 and LevelDB).
 ///
 /// Every checksum in WhyCache's on-disk formats is a CRC-32C, so that a single,
 /// well-known function can be reimplemented by any tool that reads the files.
-/// The implementation is "slicing by 8": eight 256-entry tables, 8 bytes per step.
+/// The implementation uses the CPU's CRC-32C instruction where there is one
+/// (x86-64 with SSE 4.2, arm64 with CRC32), about four times faster, and
+/// otherwise "slicing by 8": eight 256-entry tables, 8 bytes per step.
 ///
 /// ```swift
 /// var crc = CRC32C()
@@ -50,7 +54,22 @@ public struct CRC32C: Sendable, Hashable {
         return crc.value
     }
 
+    /// Whether ``advance(_:_:)`` uses the CPU's instruction (decided once).
+    package static let usesHardware = whycache_crc32c_available() != 0
+
     private static func advance(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard usesHardware else { return advanceWithTables(start, bytes) }
+        guard let base = bytes.baseAddress else { return start }
+        return whycache_crc32c_advance(start, base, UInt(bytes.count))
+    }
+
+    /// The checksum of `bytes` computed with the tables, whatever the CPU:
+    /// for tests that compare both implementations.
+    package static func checksumWithTables(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        advanceWithTables(0xFFFF_FFFF, bytes) ^ 0xFFFF_FFFF
+    }
+
+    private static func advanceWithTables(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = start
         var index = 0
         let count = bytes.count
