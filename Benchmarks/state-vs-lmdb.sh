@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Runs workload W against the shared-state file and against LMDB (the anchor
 # benchmark in ../shared/anchors, or ANCHORS=dir) in the same run, on the same
-# file system, and prints both. Usage: Benchmarks/state-vs-lmdb.sh [N] [SECONDS]
+# file system, and prints both, then a summary of the ratios that issue 2's
+# targets name. The read measurements of both run in ROUNDS rounds (one
+# reader, two readers, a reader under a writer, in turn) and the summary uses
+# the medians, because single runs on a shared VM drift by a third.
+# Usage: Benchmarks/state-vs-lmdb.sh [N] [SECONDS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 SECONDS_PER_RUN=${2:-3}
+ROUNDS=${3:-3}
 ANCHORS=${ANCHORS:-../shared/anchors}
 DIR=${BENCH_DIR:-/dev/shm}
 
@@ -18,15 +23,63 @@ trap 'rm -rf "$work" "$DIR/whycache-lmdb-$$"' EXIT
 gcc -O2 -Wall -o "$work/bench_lmdb" "$ANCHORS/bench_lmdb.c" -llmdb
 
 swift build -c release --product whycache-tool >/dev/null
-echo "== WhyCache (whycache-tool bench state --keys $N)"
-.build/release/whycache-tool bench state --keys "$N" --seconds "$SECONDS_PER_RUN" --directory "$DIR"
+echo "== WhyCache (whycache-tool bench state --keys $N --rounds $ROUNDS)"
+.build/release/whycache-tool bench state --keys "$N" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" --directory "$DIR" \
+    | tee "$work/whycache.jsonl"
 
 echo "== LMDB (anchor benchmark, same workload, same folder)"
 db="$DIR/whycache-lmdb-$$"
-"$work/bench_lmdb" load "$db" "$N" 0 0
-"$work/bench_lmdb" load "$db" "$N" 1000 0 | head -1
+"$work/bench_lmdb" load "$db" "$N" 0 0 | tee "$work/lmdb.txt"
+"$work/bench_lmdb" load "$db" "$N" 1000 0 | head -1 | tee -a "$work/lmdb.txt"
 "$work/bench_lmdb" load "$db" "$N" 0 0 >/dev/null
-"$work/bench_lmdb" scan "$db" | tail -3
-"$work/bench_lmdb" run "$db" "$N" 1 0 "$SECONDS_PER_RUN" 0
-"$work/bench_lmdb" run "$db" "$N" 2 0 "$SECONDS_PER_RUN" 0
-"$work/bench_lmdb" run "$db" "$N" 1 1 "$SECONDS_PER_RUN" 0
+"$work/bench_lmdb" scan "$db" | tail -3 | tee -a "$work/lmdb.txt"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "-- round $round"
+    "$work/bench_lmdb" run "$db" "$N" 1 0 "$SECONDS_PER_RUN" 0 | sed 's/^/alone /'
+    "$work/bench_lmdb" run "$db" "$N" 2 0 "$SECONDS_PER_RUN" 0 | sed 's/^/pair /'
+    "$work/bench_lmdb" run "$db" "$N" 1 1 "$SECONDS_PER_RUN" 0 | sed 's/^/contended /'
+done | tee -a "$work/lmdb.txt"
+
+echo "== Summary (medians over $ROUNDS rounds; LMDB measured right after WhyCache)"
+awk '
+    function median(list,   n, a, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function field(line, name,   rest) {
+        rest = substr(line, index(line, "\"" name "\":") + length(name) + 3)
+        sub(/[,}].*/, "", rest)
+        return rest + 0
+    }
+    FILENAME ~ /whycache/ {
+        if ($0 ~ /"metric":"get_ns"/) ours["get"] = field($0, "value")
+        if ($0 ~ /"metric":"scan_ns_per_key"/) ours["scan"] = field($0, "value")
+        if ($0 ~ /"metric":"file_bytes_per_key"/) ours["bytes"] = field($0, "value")
+        if ($0 ~ /"metric":"get_under_writer_fraction"/) ours["writer"] = field($0, "value")
+        if ($0 ~ /"metric":"load_keys_per_s"/ && $0 !~ /"transaction_keys":1000,/) ours["load"] = field($0, "value")
+        if ($0 ~ /"metric":"get_2proc_total_mops"/) { s = $0; sub(/.*scaling /, "", s); sub(/x.*/, "", s); ours["pair"] = s + 0 }
+        next
+    }
+    /^load N=.* batch=0 / { for (i = 1; i <= NF; i++) if ($(i + 1) == "inserts/s") lmdbLoad = $i }
+    /B\/key/ { s = $0; sub(/.*\(/, "", s); sub(/ B\/key.*/, "", s); lmdbBytes = s }
+    /^scan:/ { s = $0; sub(/.*\(/, "", s); sub(/ ns\/key.*/, "", s); scans = scans " " s }
+    /^-- round/ { round++ }
+    /^alone +reader/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "ns/op,") { aloneNs[round] = $i; aloneMops[round] = $(i + 2) } }
+    /^pair +reader/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "ns/op,") pairMops[round] += $(i + 2) }
+    /^contended +reader/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "ns/op,") contendedMops[round] = $(i + 2) }
+    END {
+        for (r = 1; r <= round; r++) {
+            gets = gets " " aloneNs[r]; scalings = scalings " " pairMops[r] / aloneMops[r]
+            fractions = fractions " " contendedMops[r] / aloneMops[r]
+        }
+        lmdbGet = median(gets); lmdbScan = median(scans)
+        printf "%-28s %12s %12s %10s  %s\n", "metric", "WhyCache", "LMDB", "ratio", "target"
+        printf "%-28s %12.0f %12.0f %10.2f  %s\n", "get_ns", ours["get"], lmdbGet, ours["get"] / lmdbGet, "ratio <= 0.70"
+        printf "%-28s %12.2f %12.2f %10s  %s\n", "two readers, scaling", ours["pair"], median(scalings), "", ">= 1.90"
+        printf "%-28s %12.2f %12.2f %10s  %s\n", "get_under_writer_fraction", ours["writer"], median(fractions), "", ">= 0.95"
+        printf "%-28s %12.1f %12.1f %10.2f  %s\n", "scan_ns_per_key", ours["scan"], lmdbScan, ours["scan"] / lmdbScan, "ratio <= 1.00"
+        printf "%-28s %12.1f %12.1f %10s  %s\n", "file_bytes_per_key", ours["bytes"], lmdbBytes, "", "<= 140"
+        printf "%-28s %12.0f %12.0f %10s  %s\n", "load_keys_per_s (one txn)", ours["load"], lmdbLoad, "", ">= 1,000,000"
+    }
+' "$work/whycache.jsonl" "$work/lmdb.txt"

@@ -308,7 +308,12 @@ final class MappedFile: @unchecked Sendable {
         guard end <= mapSize else { throw .fileFull(path: path, limit: mapSize) }
         let step = max(1 << 20, size / 64)  // small steps: the file stays within ~1.5% of its heap
         let target = min(mapSize, FileLayout.roundUp(max(end, size + step), to: 1 << 20))
-        let rc = posix_fallocate(descriptor, 0, off_t(target))
+        // Only the new range: everything below `size` was reserved by the
+        // creation or the growth that made the file that large (a killed
+        // `fallocate` does not move the size). Reserving from 0 each time
+        // made the kernel look up every existing page again, a cost that grew
+        // with the file (a tenth of a large load).
+        let rc = posix_fallocate(descriptor, off_t(size), off_t(target - size))
         guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: path, errno: rc) }
         knownSize.store(target, ordering: .relaxed)
     }

@@ -106,6 +106,9 @@ struct BenchStateCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the 20x overwrite space check (the slowest part).")
     var skipOverwrite = false
 
+    @Option(name: .long, help: "Rounds of the multi-process measurements (one reader, two readers, a reader under a writer, in turn); the medians are reported.")
+    var rounds = 3
+
     func run() throws {
         try BenchProgress.run("bench state") { try measure() }
     }
@@ -139,17 +142,27 @@ struct BenchStateCommand: ParsableCommand {
                     cpuNanosecondsPerOperation: get.cpuNanosecondsPerOperation).emit()
         Measurement(metric: "scan_ns_per_key", value: scan, unit: "ns", keys: keys).emit()
 
-        // Reads in separate processes.
-        let two = try runChildren(path: path, roles: ["reader", "reader"])
-        let total = two.reduce(0) { $0 + $1.operationsPerSecond } / 1e6
-        Measurement(metric: "get_2proc_total_mops", value: total, unit: "Mops/s", keys: keys,
-                    note: "scaling \(String(format: "%.2f", total / (1e9 / get.nanosecondsPerOperation / 1e6)))x over one process").emit()
-        let alone = try runChildren(path: path, roles: ["reader"])[0]
-        let contended = try runChildren(path: path, roles: ["reader", "writer"])
-        let reader = contended[0]
-        Measurement(metric: "get_under_writer_fraction", value: reader.operationsPerSecond / alone.operationsPerSecond,
-                    unit: "ratio", keys: keys,
-                    note: "reader alone \(Int(alone.nanosecondsPerOperation)) ns/get, under writer \(Int(reader.nanosecondsPerOperation)) ns/get; writer \(Int(contended[1].operationsPerSecond)) puts/s in 1000-put transactions").emit()
+        // Reads in separate processes, in rounds: one reader alone, two
+        // readers, a reader under a writer, one after the other, so that each
+        // ratio compares runs taken moments apart (on a shared VM the speed
+        // of a lone reader drifts by a third between minutes). The medians of
+        // the per-round values are reported.
+        var alone: [ChildResult] = []
+        var pairs: [[ChildResult]] = []
+        var contended: [[ChildResult]] = []
+        for _ in 0..<max(1, rounds) {
+            alone.append(try runChildren(path: path, roles: ["reader"])[0])
+            pairs.append(try runChildren(path: path, roles: ["reader", "reader"]))
+            contended.append(try runChildren(path: path, roles: ["reader", "writer"]))
+        }
+        let pairTotals = pairs.map { $0.reduce(0) { $0 + $1.operationsPerSecond } }
+        let scaling = median(zip(pairTotals, alone).map { $0 / $1.operationsPerSecond })
+        Measurement(metric: "get_2proc_total_mops", value: median(pairTotals) / 1e6, unit: "Mops/s", keys: keys,
+                    note: "scaling \(String(format: "%.2f", scaling))x over one reader process (median of \(alone.count) rounds; per round \(Self.list(zip(pairTotals, alone).map { $0 / $1.operationsPerSecond })))").emit()
+        let fractions = zip(contended, alone).map { $0[0].operationsPerSecond / $1.operationsPerSecond }
+        let writerRates = contended.map { $0[1].operationsPerSecond }
+        Measurement(metric: "get_under_writer_fraction", value: median(fractions), unit: "ratio", keys: keys,
+                    note: "median of \(fractions.count) rounds \(Self.list(fractions)); reader alone \(Int(median(alone.map(\.nanosecondsPerOperation)))) ns/get, under the writer \(Int(median(contended.map { $0[0].nanosecondsPerOperation }))) ns/get; writer \(Int(median(writerRates))) puts/s in 1000-put transactions").emit()
 
         if !skipOverwrite {
             let ratio = try overwriteRatio(file: file, keys: n, rounds: 20, loadedSize: loadedSize)
@@ -236,6 +249,12 @@ struct BenchStateCommand: ParsableCommand {
 
     /// Runs one child process per role, released at the same moment; returns
     /// their results in role order.
+    private func median(_ values: [Double]) -> Double { Percentiles(values).p50 }
+
+    private static func list(_ values: [Double]) -> String {
+        "[" + values.map { String(format: "%.2f", $0) }.joined(separator: ", ") + "]"
+    }
+
     private func runChildren(path: String, roles: [String]) throws -> [ChildResult] {
         let startAt = monotonicSeconds() + 1.5
         var processes: [(Process, Pipe)] = []

@@ -148,7 +148,7 @@ struct BenchMySQLCommand: ToolCommand {
             try await cache.set(contentsOf: items)
             latencies.append((monotonicSeconds() - start) * 1e6)
         }
-        let summary = LatencySummary(microseconds: latencies)
+        let summary = Percentiles(latencies)
         let total = batches * Self.batchKeys
         let note = "batched \(Self.batchKeys) keys: \(batches) sequential set(contentsOf:) calls of \(Self.batchKeys) distinct keys (one record each); "
             + String(format: "per call p50 %.1f ms, p99 %.1f ms", summary.p50 / 1000, summary.p99 / 1000)
@@ -181,14 +181,14 @@ struct BenchMySQLCommand: ToolCommand {
     }
 }
 
-/// Percentiles of a list of latencies.
-struct LatencySummary {
-    /// The latencies, in ascending order.
+/// Percentiles of a list of samples: latencies, or per-round rates and ratios.
+struct Percentiles {
+    /// The samples, in ascending order.
     let sorted: [Double]
 
-    /// Sorts `microseconds`.
-    init(microseconds: [Double]) {
-        sorted = microseconds.sorted()
+    /// Sorts `samples`.
+    init(_ samples: [Double]) {
+        sorted = samples.sorted()
     }
 
     /// The median.
@@ -203,7 +203,7 @@ struct LatencySummary {
     /// The mean.
     var mean: Double { sorted.isEmpty ? 0 : total / Double(sorted.count) }
 
-    /// The latency below which `percent` % of the samples lie (0 when there are none).
+    /// The sample below which `percent` % of the samples lie (0 when there are none).
     private func percentile(_ percent: Int) -> Double {
         guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, sorted.count * percent / 100)]

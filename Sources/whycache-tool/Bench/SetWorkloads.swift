@@ -5,7 +5,7 @@ import WhyCache
 enum SetWorkloads {
     /// Sets keys `firstKey ..< firstKey + count` one after the other and
     /// returns the latency of each call, in microseconds.
-    static func sequential(on cache: SharedCache, count: Int, firstKey: Int = 0) async throws -> LatencySummary {
+    static func sequential(on cache: SharedCache, count: Int, firstKey: Int = 0) async throws -> Percentiles {
         var latencies: [Double] = []
         latencies.reserveCapacity(count)
         for index in 0..<count {
@@ -14,7 +14,7 @@ enum SetWorkloads {
             try await cache.set(item.value, forKey: item.key)
             latencies.append((monotonicSeconds() - start) * 1e6)
         }
-        return LatencySummary(microseconds: latencies)
+        return Percentiles(latencies)
     }
 
     /// `writers` tasks of one process, each setting `setsPerWriter` keys of
@@ -22,9 +22,9 @@ enum SetWorkloads {
     /// wall time of the whole run and the latency of every call.
     static func concurrent(
         on cache: SharedCache, writers: Int, setsPerWriter: Int, firstKey: Int = 0
-    ) async throws -> (seconds: Double, latencies: LatencySummary) {
+    ) async throws -> (seconds: Double, latencies: Percentiles) {
         let start = monotonicSeconds()
-        let latencies = try await withThrowingTaskGroup(of: LatencySummary.self) { group in
+        let latencies = try await withThrowingTaskGroup(of: Percentiles.self) { group in
             for writer in 0..<writers {
                 group.addTask {
                     try await sequential(on: cache, count: setsPerWriter, firstKey: firstKey + writer * setsPerWriter)
@@ -32,6 +32,6 @@ enum SetWorkloads {
             }
             return try await group.reduce(into: [Double]()) { $0 += $1.sorted }
         }
-        return (monotonicSeconds() - start, LatencySummary(microseconds: latencies))
+        return (monotonicSeconds() - start, Percentiles(latencies))
     }
 }
