@@ -97,4 +97,35 @@ import WhyCache
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".restoring.") }.isEmpty)
         }
     }
+
+    /// `follow --prefix` creates a subscribed state and keeps it current with
+    /// the keys under its prefix only: keys written under other prefixes go
+    /// to the log but never into this file.
+    @Test func followWithAPrefixKeepsOnlyItsKeys() throws {
+        try withTemporaryDirectory { directory in
+            let options = ["--store", "file://\(directory)/log", "--state", directory + "/state"]
+            #expect(try ToolRunner.run(["init-store"] + options).status == 0)
+            let follower = try ToolRunner.start(["follow", "--interval", "0.05", "--prefix", "user/"] + options)
+            // Written through another state file, so that only the follower
+            // brings them into this one.
+            let writer = ["--store", "file://\(directory)/log", "--state", directory + "/writer"]
+            for index in 0..<5 {
+                #expect(try ToolRunner.run(["set", "user/\(index)", "u\(index)"] + writer).status == 0)
+                #expect(try ToolRunner.run(["set", "group/\(index)", "g\(index)"] + writer).status == 0)
+            }
+            let last = try ToolRunner.run(["set", "user/last", "done"] + writer).lines
+            var seen = false
+            for _ in 0..<400 where !seen {
+                seen = try ToolRunner.run(["get", "user/last"] + options).lines == ["done"]
+                if !seen { usleep(25_000) }
+            }
+            #expect(seen, "follow did not apply update \(last)")
+            follower.send(SIGTERM)
+            let result = follower.finish()
+            #expect(result.status == 0, "\(result.errors)")
+            let keys = try ToolRunner.run(["keys"] + options).lines
+            #expect(keys == (0..<5).map { "user/\($0)" } + ["user/last"], "\(keys)")
+            #expect(try statState(directory + "/state")?["subscribedPrefixes"] as? [String] == ["user/"])
+        }
+    }
 }

@@ -217,7 +217,7 @@ struct ToolRunner {
         #expect(demo.status == 0, "\(demo.errors)")
         #expect(demo.lines.last?.hasSuffix("identical") == true, "\(demo.lines.suffix(3))")
         try withTemporaryDirectory { directory in
-            let bench = try ToolRunner.run(["bench", "state", "--keys", "2000", "--seconds", "0.2", "--skip-overwrite", "--directory", directory])
+            let bench = try ToolRunner.run(["bench", "state", "--keys", "2000", "--seconds", "0.2", "--rounds", "1", "--skip-overwrite", "--directory", directory])
             #expect(bench.status == 0, "\(bench.errors)")
             #expect(bench.errors.isEmpty, "progress without a terminal: \(bench.errors)")
             let metrics = try bench.lines.map { line in
