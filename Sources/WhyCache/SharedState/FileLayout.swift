@@ -17,8 +17,8 @@ enum FileLayout {
     /// The oldest format version this code reads. Versions 1 and 2 stored a
     /// leaf's lengths in a fixed 6-byte header; since version 3 they are
     /// varints (FORMAT.md §1.6). Older files are refused with
-    /// `unsupportedFormatVersion`, which a cache answers by replacing the
-    /// file and rebuilding it from the log (the file is only a cache).
+    /// `unsupportedFormatVersion`; a cache that may replace unusable files
+    /// rebuilds them from the log (the file is only a cache).
     static let oldestFormatVersion: UInt32 = 3
     /// The newest format version this code reads. A file is written with the
     /// oldest version that describes it, the version a reader needs:

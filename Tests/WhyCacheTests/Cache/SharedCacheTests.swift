@@ -483,6 +483,44 @@ import WhyCache
         }
     }
 
+    /// A state file of an earlier format version (1 or 2, with the fixed
+    /// 6-byte leaf header) is refused and left intact, or replaced and
+    /// rebuilt from the log when the configuration allows it: how a cache
+    /// moves across a format change.
+    @Test func aStateFileOfAnEarlierFormatIsRefusedOrRebuilt() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let cache = try CacheFixture.makeCache(directory, store)
+            try await cache.set(bytes("v"), forKey: bytes("k"))
+            cache.close()
+            // Make the header say version 1, with a matching checksum, as an
+            // earlier release wrote it.
+            let path = directory + "/state"
+            var header = try Array(Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
+            header[8] = 1
+            let checksum = CRC32C.checksum(header[0..<60])
+            for index in 0..<4 { header[60 + index] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(index))) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.write(contentsOf: header)
+            try handle.close()
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+
+            #expect(throws: CacheError.stateFile(.unsupportedFormatVersion(path: path, found: 1, supported: 4))) {
+                try CacheFixture.makeCache(directory, store)
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+
+            var configuration = SharedCache.Configuration()
+            configuration.replacesUnusableStateFile = true
+            let rebuilt = try CacheFixture.makeCache(directory, store, configuration: configuration)
+            #expect(rebuilt.isValid() == false)
+            try await rebuilt.update()
+            #expect(try rebuilt.value(forKey: bytes("k")) == bytes("v"))
+            let version = try Data(contentsOf: URL(fileURLWithPath: path))[8]
+            #expect(version == 3)
+        }
+    }
+
     /// The example at the top of README.md, with temporary paths.
     @Test func theReadmeExampleWorks() async throws {
         try await withTemporaryDirectory { directory in
