@@ -1,5 +1,3 @@
-import CWhyCacheSupport
-
 /// Walks the keys of one pinned snapshot in ascending byte order, from the
 /// first key `>= lower` to the last key `< upper`.
 ///
@@ -131,7 +129,7 @@ struct TrieCursor: ~Copyable {
             if lower.count <= length { stillTight = false }
         }
         if !node.isDense {
-            for index in 0..<node.count { prefetch(node.child(at: index)) }
+            for index in 0..<node.count { reader.prefetch(node.child(at: index), lines: 0...1) }
         }
         frames.append(Frame(node: node, position: -1, pathLength: length, tight: stillTight))
         return false
@@ -151,14 +149,6 @@ struct TrieCursor: ~Copyable {
             return false
         }
         return true
-    }
-
-    @inline(__always)
-    private func prefetch(_ reference: UInt64) {
-        let offset = NodeRef.offset(reference)
-        guard offset < reader.limit else { return }
-        whycache_prefetch(reader.base + offset)
-        whycache_prefetch(reader.base + offset + 64)
     }
 }
 

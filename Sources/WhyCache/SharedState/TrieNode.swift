@@ -185,6 +185,18 @@ struct TrieReader {
 
     func corrupted(_ reason: String) -> StateFileError { .corrupted(path: file.path, reason: reason) }
 
+    /// Hints the CPU to load cache lines `lines` (64-byte lines counted from
+    /// the block's start) of the block `reference` names. A reference
+    /// outside the snapshot's heap (a damaged file) is ignored, so the
+    /// address is always inside the mapping; a prefetch never faults anyway.
+    @inline(__always)
+    func prefetch(_ reference: UInt64, lines: ClosedRange<Int>) {
+        let offset = NodeRef.offset(reference)
+        // One unsigned compare also rejects offsets that are negative as Ints.
+        guard UInt(bitPattern: offset) < UInt(bitPattern: limit) else { return }
+        for line in lines { whycache_prefetch(base + (offset &+ line &* 64)) }
+    }
+
     @inline(__always)
     func leaf(_ reference: UInt64) throws(StateFileError) -> LeafView {
         let offset = NodeRef.offset(reference)
@@ -253,9 +265,7 @@ struct TrieReader {
             // A block spans two or three cache lines; ask for the ones after
             // the first while the header's line is still on its way, so that
             // a visit costs one memory latency instead of two in a row.
-            let lines = base + NodeRef.offset(reference)
-            whycache_prefetch(lines + 64)
-            whycache_prefetch(lines + 128)
+            prefetch(reference, lines: 1...2)
             if NodeRef.isLeaf(reference) {
                 let leaf = try leaf(reference)
                 guard leaf.suffixLength == key.count &- depth,
