@@ -6,12 +6,14 @@ import Darwin
 
 /// Temporary files named `<prefix><pid>.<anything>` that a process creates
 /// while it works and removes when it is done: those of processes that no
-/// longer exist were left by a crash and can be deleted.
-enum AbandonedFiles {
+/// longer exist were left by a crash and can be deleted: the scratch files
+/// of rewrites, verifications, rebuilds and restores, and the tool's
+/// benchmark state files.
+package enum AbandonedFiles {
     /// Deletes the files in `directory` whose names start with `prefix`
     /// followed by the id of a process that no longer exists. Errors are
     /// ignored: this is cleanup, and the files are found again next time.
-    static func remove(in directory: String, prefix: String) {
+    package static func remove(in directory: String, prefix: String) {
         guard let stream = opendir(directory.isEmpty ? "." : directory) else { return }
         defer { closedir(stream) }
         while let entry = readdir(stream) {

@@ -115,6 +115,9 @@ struct BenchStateCommand: ParsableCommand {
 
     private func measure() throws {
         let folder = directory ?? scratchFolder()
+        // State files of benchmarks that were killed (140 MB each at the
+        // default size, in memory when the folder is /dev/shm) go first.
+        AbandonedFiles.remove(in: folder, prefix: "whycache-bench-")
         let path = "\(folder)/whycache-bench-\(getpid()).state"
         defer { try? SharedStateFile.remove(at: path) }
         let n = UInt32(keys)

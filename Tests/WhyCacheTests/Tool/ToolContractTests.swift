@@ -217,7 +217,14 @@ struct ToolRunner {
         #expect(demo.status == 0, "\(demo.errors)")
         #expect(demo.lines.last?.hasSuffix("identical") == true, "\(demo.lines.suffix(3))")
         try withTemporaryDirectory { directory in
+            // A killed benchmark's state file (no such process) is removed;
+            // one of a live process (this one) is not.
+            let abandoned = directory + "/whycache-bench-2147483647.state"
+            let live = directory + "/whycache-bench-\(getpid()).state"
+            for path in [abandoned, live] { #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))) }
             let bench = try ToolRunner.run(["bench", "state", "--keys", "2000", "--seconds", "0.2", "--rounds", "1", "--skip-overwrite", "--directory", directory])
+            #expect(!FileManager.default.fileExists(atPath: abandoned))
+            #expect(FileManager.default.fileExists(atPath: live))
             #expect(bench.status == 0, "\(bench.errors)")
             #expect(bench.errors.isEmpty, "progress without a terminal: \(bench.errors)")
             let metrics = try bench.lines.map { line in
