@@ -453,27 +453,45 @@ import WhyCache
         }
     }
 
+    /// Writes a key through a cache, closes it and changes its state file
+    /// with `damage`; then checks that opening a cache on it throws (and
+    /// `refusal` accepts the error) and leaves the file byte for byte, and
+    /// that a cache allowed to replace unusable files rebuilds the key from
+    /// the log. Returns the state file's path.
+    private func expectRefusedUnlessReplaced(
+        _ directory: String, damage: (String) throws -> Void, refusal: (any Error) -> Bool
+    ) async throws -> String {
+        let store = try await CacheFixture.makeStore(directory)
+        let cache = try CacheFixture.makeCache(directory, store)
+        try await cache.set(bytes("v"), forKey: bytes("k"))
+        cache.close()
+        let path = directory + "/state"
+        try damage(path)
+        let damaged = try fileContents(path)
+        let error = #expect(throws: (any Error).self) { try CacheFixture.makeCache(directory, store) }
+        #expect(error.map(refusal) == true, "\(String(describing: error))")
+        #expect(try fileContents(path) == damaged)  // left as it was
+
+        var configuration = SharedCache.Configuration()
+        configuration.replacesUnusableStateFile = true
+        let rebuilt = try CacheFixture.makeCache(directory, store, configuration: configuration)
+        #expect(rebuilt.isValid() == false)
+        try await rebuilt.update()
+        #expect(try rebuilt.value(forKey: bytes("k")) == bytes("v"))
+        return path
+    }
+
     @Test func aDamagedStateFileIsReportedAndKeptUnlessReplacementIsAllowed() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try await CacheFixture.makeStore(directory)
-            let cache = try CacheFixture.makeCache(directory, store)
-            try await cache.set(bytes("v"), forKey: bytes("k"))
-            cache.close()
-            let path = directory + "/state"
-            let size = try FileDatastoreFixture.size(path)
-            try FileDatastoreFixture.truncate(path, to: 5_000)
-            #expect(throws: CacheError.self) { try CacheFixture.makeCache(directory, store) }
-            #expect(try FileDatastoreFixture.size(path) == 5_000)  // left as it was
-            #expect(size > 5_000)
-
-            var configuration = SharedCache.Configuration()
-            configuration.replacesUnusableStateFile = true
-            let rebuilt = try CacheFixture.makeCache(directory, store, configuration: configuration)
-            #expect(rebuilt.isValid() == false)
-            try await rebuilt.update()
-            #expect(try rebuilt.value(forKey: bytes("k")) == bytes("v"))
+            _ = try await expectRefusedUnlessReplaced(directory, damage: { path in
+                #expect(try FileDatastoreFixture.size(path) > 5_000)
+                try FileDatastoreFixture.truncate(path, to: 5_000)
+            }, refusal: { $0 is CacheError })
 
             // A file that is not a state file is never replaced.
+            var configuration = SharedCache.Configuration()
+            configuration.replacesUnusableStateFile = true
+            let store = try await CacheFixture.makeStore(directory)
             let foreign = directory + "/foreign"
             try Data(repeating: 0x41, count: 10_000).write(to: URL(fileURLWithPath: foreign))
             #expect(throws: CacheError.stateFile(.notAStateFile(path: foreign))) {
@@ -489,35 +507,16 @@ import WhyCache
     /// moves across a format change.
     @Test func aStateFileOfAnEarlierFormatIsRefusedOrRebuilt() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try await CacheFixture.makeStore(directory)
-            let cache = try CacheFixture.makeCache(directory, store)
-            try await cache.set(bytes("v"), forKey: bytes("k"))
-            cache.close()
-            // Make the header say version 1, with a matching checksum, as an
-            // earlier release wrote it.
-            let path = directory + "/state"
-            var header = try Array(Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
-            header[8] = 1
-            let checksum = CRC32C.checksum(header[0..<60])
-            for index in 0..<4 { header[60 + index] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(index))) }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            try handle.write(contentsOf: header)
-            try handle.close()
-            let before = try Data(contentsOf: URL(fileURLWithPath: path))
-
-            #expect(throws: CacheError.stateFile(.unsupportedFormatVersion(path: path, found: 1, supported: 4))) {
-                try CacheFixture.makeCache(directory, store)
-            }
-            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
-
-            var configuration = SharedCache.Configuration()
-            configuration.replacesUnusableStateFile = true
-            let rebuilt = try CacheFixture.makeCache(directory, store, configuration: configuration)
-            #expect(rebuilt.isValid() == false)
-            try await rebuilt.update()
-            #expect(try rebuilt.value(forKey: bytes("k")) == bytes("v"))
-            let version = try Data(contentsOf: URL(fileURLWithPath: path))[8]
-            #expect(version == 3)
+            let path = try await expectRefusedUnlessReplaced(directory, damage: { path in
+                // Version 1 with a matching checksum, as an earlier release wrote it.
+                var file = try fileContents(path)
+                file[8] = 1
+                resealStateFileHeader(&file)
+                try Data(file).write(to: URL(fileURLWithPath: path))
+            }, refusal: { error in
+                error as? CacheError == .stateFile(.unsupportedFormatVersion(path: directory + "/state", found: 1, supported: 4))
+            })
+            #expect(try fileContents(path)[8] == 3)
         }
     }
 

@@ -151,7 +151,7 @@ import WhyCache
             func resealed(_ name: String, _ change: (inout [UInt8]) -> Void) throws -> String {
                 var file = pristine
                 change(&file)
-                file.replaceSubrange(60..<64, with: littleEndian(CRC32C.checksum(file[0..<60])))
+                resealStateFileHeader(&file)
                 return try write(file, directory, name)
             }
 
