@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole WhyCache test suite from a fresh clone on Debian.
 # Installs what the tests need (as root, through apt) when it is missing, and runs a private
-# MariaDB server for the tests (see scripts/mariadb-server.sh), stopped again on exit.
+# MariaDB server for the tests with two replicas of it (see scripts/mariadb-server.sh), stopped again
+# on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH=$PATH:/usr/sbin:/sbin # mariadbd is in /usr/sbin, not on an ordinary user's PATH
@@ -9,18 +10,53 @@ PATH=$PATH:/usr/sbin:/sbin # mariadbd is in /usr/sbin, not on an ordinary user's
 bash scripts/install-dependencies.sh --server
 
 # A private MariaDB server on a free port, in a fresh folder, started before the build so that it is
-# up when the tests start. The EXIT trap stops it and deletes the folder however this script ends
-# (tests failed, build failed, Ctrl-C); it does not change the script's exit status.
+# up when the tests start, and two replicas of it, each on its own free port in its own fresh folder.
+# The EXIT trap stops them (the replicas first, then the primary) and deletes the folders however this
+# script ends (tests failed, build failed, Ctrl-C); it does not change the script's exit status.
 mariadb_script="$PWD/scripts/mariadb-server.sh"
+mariadb_dir=
+replica_dirs=()
+replica_ports=()
+stop_servers() {
+    local dir
+    for dir in ${replica_dirs[@]+"${replica_dirs[@]}"} "$mariadb_dir"; do
+        [ -n "$dir" ] || continue
+        "$mariadb_script" stop "$dir" || true
+        rm -rf "$dir" || true
+    done
+}
+trap stop_servers EXIT
 mariadb_dir=$(mktemp -d)
-trap '"$mariadb_script" stop "$mariadb_dir" || true; rm -rf "$mariadb_dir" || true' EXIT
 mariadb_port=$("$mariadb_script" free-port)
 "$mariadb_script" start "$mariadb_dir" "$mariadb_port"
+
+# The replicas start in parallel (each waits until it has copied the primary's test database and
+# user); their ports must differ from each other and from the primary's.
+used_ports=" $mariadb_port "
+replica_pids=()
+for _ in 1 2; do
+    replica_dirs+=("$(mktemp -d)")
+    port=$("$mariadb_script" free-port)
+    while [[ $used_ports == *" $port "* ]]; do port=$("$mariadb_script" free-port); done
+    used_ports+="$port "
+    replica_ports+=("$port")
+    "$mariadb_script" start-replica "${replica_dirs[-1]}" "$port" "$mariadb_port" &
+    replica_pids+=($!)
+done
+replicas_started=1
+for pid in "${replica_pids[@]}"; do wait "$pid" || replicas_started=0; done
+[ "$replicas_started" -eq 1 ] || { echo "test.sh: a replica did not start" >&2; exit 1; }
+
 export WHYCACHE_TEST_MYSQL_HOST=127.0.0.1
 export WHYCACHE_TEST_MYSQL_PORT="$mariadb_port"
 export WHYCACHE_TEST_MYSQL_USER=whycache
 export WHYCACHE_TEST_MYSQL_PASSWORD=whycache-test-password
 export WHYCACHE_TEST_MYSQL_DATABASE=whycache_test
+# The replicas of that server (read-only; the same user, password and database), in the same order
+# in both lists: tests stop, kill, restart (start-replica DIR PORT PRIMARY_PORT) them and make them
+# lag (sql DIR "STOP SLAVE SQL_THREAD") with the script below.
+export WHYCACHE_TEST_MYSQL_REPLICA_PORTS="${replica_ports[0]},${replica_ports[1]}"
+export WHYCACHE_TEST_MYSQL_REPLICA_DIRS="${replica_dirs[0]},${replica_dirs[1]}"
 # Some tests start, kill and restart extra servers of their own with it.
 export WHYCACHE_TEST_MARIADB_SCRIPT="$mariadb_script"
 
