@@ -42,6 +42,14 @@ import WhyCache
 /// appends waiting at the same time share one transaction (group commit),
 /// with up to ``MySQLConfiguration/maximumConcurrentAppends`` in flight.
 ///
+/// ## Replicas
+/// With ``MySQLConfiguration/replicas``, the reads of the log (the newest
+/// id, pages, checkpoints) go to a replica and everything else to the
+/// primary; see ``MySQLReplicaConfiguration``. A machine reading through
+/// replicas lags at most by the replica's lag but never skips a record or
+/// moves backwards, and a writer's read-your-writes step reads from the
+/// primary when its replica does not hold the new record yet.
+///
 /// ## Failures
 /// A server that is down, restarting or unreachable makes calls fail with
 /// ``DatastoreError/unavailable(reason:)``; broken connections are replaced on
@@ -60,6 +68,7 @@ public final class MySQLDatastore: Datastore {
     private let log: MySQLLogTable
     private let checkpoints: MySQLCheckpointTable
     private let appender: MySQLAppender
+    private let router: MySQLReadRouter
 
     /// Rows deleted per statement when history is removed.
     private static let deletionBatch = 5_000
@@ -75,6 +84,7 @@ public final class MySQLDatastore: Datastore {
         self.log = MySQLLogTable(schema: schema, location: configuration.location, compactsSingleKeyRecords: configuration.compactsSingleKeyRecords)
         self.checkpoints = MySQLCheckpointTable(schema: schema, location: configuration.location)
         self.appender = MySQLAppender(pool: pool, log: log, maximumWorkers: configuration.maximumConcurrentAppends)
+        self.router = MySQLReadRouter(primary: pool, configuration: configuration, log: log)
     }
 
     /// The SQL script that creates the tables of the log `table` (what
@@ -91,6 +101,22 @@ public final class MySQLDatastore: Datastore {
     /// does it at a moment of the caller's choosing, for example on shutdown.
     public func close() async {
         await pool.close()
+        for replica in router.replicas { await replica.pool.close() }
+    }
+
+    /// What this datastore has sent to and read from its servers so far.
+    public func statistics() -> MySQLDatastoreStatistics {
+        MySQLDatastoreStatistics(
+            primaryStatements: pool.traffic.statements, primaryResultBytes: pool.traffic.resultBytes,
+            replicaStatements: router.replicas.reduce(0) { $0 + $1.pool.traffic.statements },
+            replicaResultBytes: router.replicas.reduce(0) { $0 + $1.pool.traffic.resultBytes })
+    }
+
+    /// The state of each configured replica, in this datastore's order of
+    /// preference (empty without replicas): which one reads go to, which
+    /// ones were left and why.
+    public func replicaStatus() -> [MySQLReplicaStatus] {
+        router.replicaStatus()
     }
 
     // MARK: Datastore
@@ -112,24 +138,41 @@ public final class MySQLDatastore: Datastore {
         }
     }
 
+    /// The newest id; from a replica when the datastore has replicas.
     public func latestUpdateID() async throws(DatastoreError) -> UInt64 {
         let log = log
-        return try await run("read the newest id") { connection throws(MySQLWorkError) in
-            try log.meta(on: connection).lastUpdateID
+        return try await router.read("read the newest id") { connection throws(MySQLWorkError) in
+            let meta = try log.meta(on: connection)
+            return .init(value: meta.lastUpdateID, meta: meta)
         }
     }
 
+    /// The oldest retained id; from a replica when the datastore has replicas.
     public func firstRetainedUpdateID() async throws(DatastoreError) -> UInt64 {
         let log = log
-        return try await run("read the oldest id") { connection throws(MySQLWorkError) in
-            try log.meta(on: connection).removedThrough + 1
+        return try await router.read("read the oldest id") { connection throws(MySQLWorkError) in
+            let meta = try log.meta(on: connection)
+            return .init(value: meta.removedThrough + 1, meta: meta)
         }
     }
 
     public func readRecords(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> [LogEntry] {
+        try await readPage(after: after, through: through, limits: limits).entries
+    }
+
+    /// One page in one statement (see ``MySQLLogTable``), with the log's
+    /// newest id. Through a replica, the page comes from one that holds at
+    /// least `after` (the caller's position) and everything this datastore
+    /// has seen, or else from the primary.
+    public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
         let log = log
-        return try await run("read records") { connection throws(MySQLWorkError) in
-            try log.readPage(after: after, through: through, limits: limits, on: connection)
+        return try await router.read("read records", floor: after) { connection throws(MySQLWorkError) in
+            let read = try log.readPage(after: after, through: through, limits: limits, on: connection)
+            let end = min(read.meta.lastUpdateID, through ?? .max)
+            let page = LogPage(
+                entries: read.entries, newestUpdateID: read.meta.lastUpdateID,
+                reachesEnd: (read.entries.last?.updateID ?? after) >= end)
+            return .init(value: page, meta: read.meta)
         }
     }
 
@@ -138,18 +181,29 @@ public final class MySQLDatastore: Datastore {
             throw .recordTooLarge(size: payload.count, maximum: WhyCacheLimits.maximumRecordSize)
         }
         guard !payloads.isEmpty else { return [] }
-        return try await appender.append(payloads)
+        let ids = try await appender.append(payloads)
+        if let last = ids.last { router.noteAppended(through: last) }
+        return ids
     }
 
+    /// The newest published checkpoint; from a replica when the datastore
+    /// has replicas (one that shows every removal this datastore has seen,
+    /// so it holds the checkpoint that covers it).
     public func latestCheckpoint() async throws(DatastoreError) -> CheckpointInfo? {
-        let checkpoints = checkpoints
-        return try await run("read the latest checkpoint") { connection throws(MySQLWorkError) in
-            try checkpoints.latest(on: connection)
+        let (log, checkpoints) = (log, checkpoints)
+        return try await router.read("read the latest checkpoint") { connection throws(MySQLWorkError) in
+            // The counter row first: the checkpoint read after it sees at
+            // least the removals it shows (a replica only moves forward).
+            let meta = try log.meta(on: connection)
+            return .init(value: try checkpoints.latest(on: connection), meta: meta)
         }
     }
 
     public func beginCheckpoint(at updateID: UInt64) async throws(DatastoreError) -> any CheckpointWriter {
-        let latest = try await latestUpdateID()
+        let log = log
+        let latest = try await run("read the newest id") { connection throws(MySQLWorkError) in
+            try log.meta(on: connection).lastUpdateID
+        }
         guard updateID >= 1, updateID <= latest else {
             throw .invalidRequest(reason: "a checkpoint at update \(updateID) is outside the log (1...\(latest))")
         }
@@ -183,8 +237,9 @@ public final class MySQLDatastore: Datastore {
     public func readCheckpoint(
         _ checkpoint: CheckpointInfo, from position: CheckpointPosition, limits: DatastorePageLimits
     ) async throws(DatastoreError) -> (payloads: [[UInt8]], next: CheckpointPosition?) {
-        let checkpoints = checkpoints
-        let page = try await run("read checkpoint") { connection throws(MySQLWorkError) -> CheckpointPayloadPage in
+        let (log, checkpoints) = (log, checkpoints)
+        let page = try await router.read("read checkpoint") { connection throws(MySQLWorkError) -> MySQLReadRouter.Observed<CheckpointPayloadPage> in
+            let meta = try log.meta(on: connection)
             guard let found = try checkpoints.published(at: checkpoint.updateID, on: connection) else {
                 throw .datastore(.checkpointNotFound(updateID: checkpoint.updateID))
             }
@@ -205,7 +260,9 @@ public final class MySQLDatastore: Datastore {
                     location: "\(checkpoints.location) checkpoint \(found.id)", updateID: checkpoint.updateID,
                     reason: "payload \(end) of \(found.recordCount) is missing"))
             }
-            return CheckpointPayloadPage(payloads: payloads.map(\.payload), next: end < found.recordCount ? CheckpointPosition(index: end, offset: end) : nil)
+            return .init(
+                value: CheckpointPayloadPage(payloads: payloads.map(\.payload), next: end < found.recordCount ? CheckpointPosition(index: end, offset: end) : nil),
+                meta: meta)
         }
         return (page.payloads, page.next)
     }
@@ -238,7 +295,10 @@ public final class MySQLDatastore: Datastore {
     }
 
     public func acquireMaintenanceLock() async throws(DatastoreError) -> any DatastoreMaintenanceLock {
-        _ = try await latestUpdateID()  // the tables must exist
+        let log = log
+        try await run("read the newest id") { connection throws(MySQLWorkError) in  // the tables must exist
+            _ = try log.meta(on: connection)
+        }
         let name = MySQLNamedLock.name(database: configuration.database, table: configuration.table, purpose: "maintenance")
         let acquired: MySQLNamedLock?
         do throws(MySQLClientError) {
@@ -252,7 +312,7 @@ public final class MySQLDatastore: Datastore {
 
     // MARK: Private
 
-    /// Runs `body` on a pooled connection, retrying on another connection when
+    /// Runs `body` on a pooled connection to the primary, retrying on another connection when
     /// a stale one broke, and turns failures into ``DatastoreError``s.
     @discardableResult
     private func run<T: Sendable>(
@@ -270,4 +330,28 @@ public final class MySQLDatastore: Datastore {
 private struct CheckpointPayloadPage: Sendable {
     var payloads: [[UInt8]]
     var next: CheckpointPosition?
+}
+
+/// What a ``MySQLDatastore`` has sent to and read from its servers since it
+/// was created (``MySQLDatastore/statistics()``): the statements it had
+/// executed, which the servers count in their `Questions` status variable,
+/// and the bytes of the result values it read.
+public struct MySQLDatastoreStatistics: Sendable, Hashable {
+    /// Statements executed on the primary (appends, locks, maintenance, and
+    /// reads when there is no usable replica, plus replica lag checks).
+    public var primaryStatements: UInt64
+    /// Bytes of result values read from the primary.
+    public var primaryResultBytes: UInt64
+    /// Statements executed on replicas.
+    public var replicaStatements: UInt64
+    /// Bytes of result values read from replicas.
+    public var replicaResultBytes: UInt64
+
+    /// Creates statistics.
+    public init(primaryStatements: UInt64, primaryResultBytes: UInt64, replicaStatements: UInt64, replicaResultBytes: UInt64) {
+        self.primaryStatements = primaryStatements
+        self.primaryResultBytes = primaryResultBytes
+        self.replicaStatements = replicaStatements
+        self.replicaResultBytes = replicaResultBytes
+    }
 }

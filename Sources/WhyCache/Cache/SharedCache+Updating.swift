@@ -11,13 +11,21 @@ public struct UpdateSummary: Sendable, Hashable {
     public var operationsApplied: Int
     /// The state-file transactions this call committed.
     public var transactionsCommitted: Int
+    /// The newest update id of the log as the datastore reported it while
+    /// this call read the log (see ``LogPage/newestUpdateID``); `nil` when
+    /// the call did not read the log or the datastore did not say.
+    public var newestLogUpdateID: UInt64?
 
     /// Creates a summary.
-    public init(updateID: UInt64, recordsApplied: Int = 0, operationsApplied: Int = 0, transactionsCommitted: Int = 0) {
+    public init(
+        updateID: UInt64, recordsApplied: Int = 0, operationsApplied: Int = 0, transactionsCommitted: Int = 0,
+        newestLogUpdateID: UInt64? = nil
+    ) {
         self.updateID = updateID
         self.recordsApplied = recordsApplied
         self.operationsApplied = operationsApplied
         self.transactionsCommitted = transactionsCommitted
+        self.newestLogUpdateID = newestLogUpdateID
     }
 }
 
@@ -157,12 +165,13 @@ extension SharedCache {
         // Look at the log before taking the writer lock: when nothing is new,
         // an update costs one datastore read and no lock.
         var page = try await readPage(after: local.updateID, through: target)
-        if page.isEmpty {
-            try await checkNotAheadOfLog(file: file, localUpdateID: local.updateID)
-            if local.isInitialized { return UpdateSummary(updateID: local.updateID) }
+        var pageThrough = target
+        if page.entries.isEmpty {
+            try await checkNotAheadOfLog(file: file, localUpdateID: local.updateID, newest: page.newestUpdateID)
+            if local.isInitialized { return UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID) }
         }
 
-        var summary = UpdateSummary(updateID: local.updateID)
+        var summary = UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID)
         var transaction = try await beginTransaction(on: file)
         var operationsInTransaction = 0
         // Whether the state at the transaction's position equals a replay of
@@ -179,14 +188,17 @@ extension SharedCache {
             while true {
                 // Read the next page while this one is applied: the two
                 // overlap on separate threads.
-                var pending = page.drop { $0.updateID <= transaction.updateID }
+                var pending = page.entries.drop { $0.updateID <= transaction.updateID }
                 if exact, Self.hasHole(pending, after: transaction.updateID) { exact = false }
-                let readFrom = max(page.last?.updateID ?? 0, transaction.updateID)
+                let readFrom = max(page.entries.last?.updateID ?? 0, transaction.updateID)
                 // (An empty first page means the log had nothing new: the
-                // update only has to mark the state initialized.)
+                // update only has to mark the state initialized. A page that
+                // reached the end of the range it was read for needs no next
+                // one, unless a hole widened the range to the log's end.)
                 let limit = exact ? target : nil
-                let more = !page.isEmpty && (limit.map { readFrom < $0 } ?? true)
-                async let nextPage = more ? pageResult(after: readFrom, through: limit) : .success([])
+                let endReached = page.reachesEnd && pageThrough == limit
+                let more = !page.entries.isEmpty && !endReached && (limit.map { readFrom < $0 } ?? true)
+                async let nextPage = more ? pageResult(after: readFrom, through: limit) : .success(LogPage(entries: []))
                 while !pending.isEmpty {
                     let budget = exact ? configuration.maximumOperationsPerTransaction - operationsInTransaction : .max
                     let application = try transaction.apply(pending, operationBudget: budget)
@@ -206,7 +218,9 @@ extension SharedCache {
                 }
                 if exact, let target, transaction.updateID >= target { break }
                 page = try await nextPage.get()
-                if page.isEmpty { break }
+                pageThrough = limit
+                if let newest = page.newestUpdateID { summary.newestLogUpdateID = max(summary.newestLogUpdateID ?? 0, newest) }
+                if page.entries.isEmpty { break }
             }
         } catch {
             // Keep what was applied: it is a prefix of the log. A transaction
@@ -255,9 +269,9 @@ extension SharedCache {
     }
 
     /// One page of records after `after`, through `target`.
-    private func readPage(after: UInt64, through target: UInt64?) async throws(CacheError) -> [LogEntry] {
+    private func readPage(after: UInt64, through target: UInt64?) async throws(CacheError) -> LogPage {
         do {
-            return try await datastore.readRecords(after: after, through: target, limits: configuration.readPageLimits)
+            return try await datastore.readPage(after: after, through: target, limits: configuration.readPageLimits)
         } catch {
             if case .historyRewritten(let first) = error {
                 throw .historyRewritten(localUpdateID: after, firstRetainedUpdateID: first)
@@ -267,7 +281,7 @@ extension SharedCache {
     }
 
     /// ``readPage(after:through:)`` as a result, for a child task.
-    private func pageResult(after: UInt64, through target: UInt64?) async -> Result<[LogEntry], CacheError> {
+    private func pageResult(after: UInt64, through target: UInt64?) async -> Result<LogPage, CacheError> {
         do throws(CacheError) {
             return .success(try await readPage(after: after, through: target))
         } catch {
@@ -278,12 +292,19 @@ extension SharedCache {
     /// Throws ``CacheError/stateAheadOfLog(localUpdateID:latestUpdateID:)``
     /// when the log ends before the local state. Asks the datastore once
     /// per state file: after one successful check, the state only advances
-    /// by applying records of this log.
-    private func checkNotAheadOfLog(file: SharedStateFile, localUpdateID: UInt64) async throws(CacheError) {
+    /// by applying records of this log. `newest` is the log's newest id that
+    /// an empty page read after the local state reported, if it did (a
+    /// datastore that reads from lagging copies reports it from a copy that
+    /// holds the local state's position, or from the primary).
+    private func checkNotAheadOfLog(file: SharedStateFile, localUpdateID: UInt64, newest: UInt64?) async throws(CacheError) {
         let identity = file.mapped.fileIdentifier
         guard localUpdateID > 0, fileCheckedAgainstLog.withLock({ $0.map { $0 != identity } ?? true }) else { return }
         let latest: UInt64
-        do { latest = try await datastore.latestUpdateID() } catch { throw .datastore(error) }
+        if let newest {
+            latest = newest
+        } else {
+            do { latest = try await datastore.latestUpdateID() } catch { throw .datastore(error) }
+        }
         if latest < localUpdateID {
             throw .stateAheadOfLog(localUpdateID: localUpdateID, latestUpdateID: latest)
         }

@@ -60,6 +60,18 @@ public protocol Datastore: Sendable {
     ///   the record `after + 1` was removed.
     func readRecords(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> [LogEntry]
 
+    /// One page like ``readRecords(after:through:limits:)``, together with
+    /// the newest id of the log and whether the page reaches the end of the
+    /// range, when the datastore learns them with the page at no extra cost.
+    ///
+    /// ``SharedCache`` reads the log through this method: a datastore whose
+    /// reads are round trips (MySQL) answers an idle poll, and a poll that
+    /// finds a few new records, with one request. The default implementation
+    /// calls ``readRecords(after:through:limits:)`` and knows neither.
+    ///
+    /// - Throws: as ``readRecords(after:through:limits:)``.
+    func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage
+
     /// Appends `payloads` as consecutive records and returns their ids, in order.
     ///
     /// The records become durable (as the datastore's configuration defines)
@@ -110,6 +122,12 @@ public protocol Datastore: Sendable {
 }
 
 extension Datastore {
+    /// One page from ``readRecords(after:through:limits:)``, without
+    /// knowledge of the log's end.
+    public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
+        LogPage(entries: try await readRecords(after: after, through: through, limits: limits))
+    }
+
     /// Appends one payload as a record and returns its update id.
     ///
     /// - Throws: see ``append(contentsOf:)``.

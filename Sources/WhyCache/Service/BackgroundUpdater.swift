@@ -22,8 +22,8 @@ import Synchronization
 /// try await updater.waitUntilApplied(through: id)
 /// ```
 ///
-/// **Rounds.** Each round reads the log's latest id (for the lag metrics),
-/// applies everything new, and wakes the callers of
+/// **Rounds.** Each round applies everything new (one datastore read when
+/// nothing is, which also tells the log's newest id for the lag metrics), and wakes the callers of
 /// ``waitUntilApplied(through:)`` whose id has been reached. A round starts
 /// after ``Configuration/interval``, or at once when ``requestUpdate()`` or a
 /// new waiter asks for one. A failed round is logged and counted
@@ -171,24 +171,25 @@ public final class BackgroundUpdater: Service, Sendable {
     }
 
     /// One round; returns its failure, or nil when it succeeded.
+    ///
+    /// The round is one ``SharedCache/update(through:)``: when nothing is
+    /// new that is one datastore read, which also reports the log's newest
+    /// id for the lag gauge (``UpdateSummary/newestLogUpdateID``).
     private func round() async -> CacheError? {
         do throws(CacheError) {
             let local = try cache.updateID()
-            let latest: UInt64
-            do {
-                latest = try await cache.datastore.latestUpdateID()
-            } catch {
-                // Counted here: `update()` counts only its own failures.
-                cache.metrics.updateErrors.increment()
-                throw .datastore(error)
-            }
-            cache.metrics.recordLag(updateIDs: latest > local ? latest - local : 0)
             let summary = try await cache.update()
-            cache.metrics.recordLag(updateIDs: 0)
+            // A datastore that does not report the log's end with its pages
+            // (the file datastore, whose reads are local) is asked for it.
+            var newest = summary.newestLogUpdateID
+            if newest == nil { newest = try? await cache.datastore.latestUpdateID() }
+            if let newest {
+                cache.metrics.recordLag(updateIDs: newest > summary.updateID ? newest - summary.updateID : 0)
+            }
             if summary.recordsApplied > 0 {
                 logger.debug("applied the log", metadata: [
                     "state": "\(cache.statePath)", "update_id": "\(summary.updateID)",
-                    "records": "\(summary.recordsApplied)", "lag_before": "\(latest > local ? latest - local : 0)",
+                    "records": "\(summary.recordsApplied)", "update_id_before": "\(local)",
                 ])
             }
             if state.withLock({ $0.failures }) > 0 {

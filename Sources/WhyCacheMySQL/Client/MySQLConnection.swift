@@ -30,13 +30,17 @@ final class MySQLConnection: @unchecked Sendable {
     /// Whether `close()` ran.
     private var isClosed = false
 
+    /// Where the statements of this connection are counted.
+    private let traffic: MySQLTraffic
+
     /// libmariadb's one-time global initialization, which is not thread-safe
     /// and must run before the first `mysql_init` of any thread.
     private static let libraryInitialized: Bool = mysql_server_init(0, nil, nil) == 0
 
-    private init(handle: UnsafeMutablePointer<MYSQL>, queue: BlockingIOQueue) {
+    private init(handle: UnsafeMutablePointer<MYSQL>, queue: BlockingIOQueue, traffic: MySQLTraffic) {
         self.handle = handle
         self.queue = queue
+        self.traffic = traffic
     }
 
     deinit {
@@ -45,11 +49,12 @@ final class MySQLConnection: @unchecked Sendable {
         }
     }
 
-    /// Opens a connection as `configuration` says, on a queue of its own.
-    static func open(_ configuration: MySQLConfiguration) async throws(MySQLClientError) -> MySQLConnection {
+    /// Opens a connection as `configuration` says, on a queue of its own,
+    /// counting its statements in `traffic`.
+    static func open(_ configuration: MySQLConfiguration, traffic: MySQLTraffic) async throws(MySQLClientError) -> MySQLConnection {
         let queue = BlockingIOQueue(label: "WhyCache.MySQL.connection", concurrent: false)
         return try await queue.run { () throws(MySQLClientError) -> MySQLConnection in
-            try connectBlocking(configuration, queue: queue)
+            try connectBlocking(configuration, queue: queue, traffic: traffic)
         }
     }
 
@@ -81,6 +86,7 @@ final class MySQLConnection: @unchecked Sendable {
     /// Runs one SQL statement that takes no parameters and returns no rows
     /// (`BEGIN`, `COMMIT`, DDL), through the text protocol.
     func execute(_ sql: String) throws(MySQLClientError) {
+        traffic.countStatement()
         let status = sql.withCString { mysql_real_query(handle, $0, UInt(sql.utf8.count)) }
         guard status == 0 else { throw lastError() }
         // A statement without a result set still may return one (it does not
@@ -91,7 +97,7 @@ final class MySQLConnection: @unchecked Sendable {
     /// The prepared statement for `sql`, prepared on first use.
     func statement(_ sql: String) throws(MySQLClientError) -> MySQLStatement {
         if let statement = statements[sql] { return statement }
-        let statement = try MySQLStatement.prepare(sql, on: handle)
+        let statement = try MySQLStatement.prepare(sql, on: handle, traffic: traffic)
         statements[sql] = statement
         return statement
     }
@@ -136,7 +142,7 @@ final class MySQLConnection: @unchecked Sendable {
 
     /// Connects on the current thread, which must be `queue`'s.
     private static func connectBlocking(
-        _ configuration: MySQLConfiguration, queue: BlockingIOQueue
+        _ configuration: MySQLConfiguration, queue: BlockingIOQueue, traffic: MySQLTraffic
     ) throws(MySQLClientError) -> MySQLConnection {
         guard libraryInitialized else {
             throw MySQLClientError(code: 2000, sqlState: "HY000", message: "libmariadb failed to initialize")
@@ -144,7 +150,7 @@ final class MySQLConnection: @unchecked Sendable {
         guard let handle = mysql_init(nil) else {
             throw MySQLClientError(code: 2008, sqlState: "HY000", message: "libmariadb could not allocate a connection")
         }
-        let connection = MySQLConnection(handle: handle, queue: queue)
+        let connection = MySQLConnection(handle: handle, queue: queue, traffic: traffic)
         try connection.applyOptions(configuration)
         let connected = configuration.password.withCString { password in
             mysql_real_connect(

@@ -22,7 +22,10 @@ extension MySQLTransactionError: MySQLClientFailure {}
 /// next use, which is how the datastore recovers by itself when a server
 /// comes back.
 final class MySQLConnectionPool: Sendable {
-    private let configuration: MySQLConfiguration
+    /// How to connect: the server, the timeouts and the pool's size.
+    let configuration: MySQLConfiguration
+    /// The statements and result bytes of this pool's connections.
+    let traffic = MySQLTraffic()
     private let state: Mutex<State>
 
     private struct State: ~Copyable {
@@ -100,7 +103,7 @@ final class MySQLConnectionPool: Sendable {
     /// named lock, which must keep its connection for as long as it lives).
     func openDedicatedConnection() async throws(MySQLClientError) -> MySQLConnection {
         if state.withLock({ $0.isClosed }) { throw Self.closedError }
-        return try await MySQLConnection.open(configuration)
+        return try await MySQLConnection.open(configuration, traffic: traffic)
     }
 
     // MARK: Private
@@ -127,7 +130,7 @@ final class MySQLConnectionPool: Sendable {
             return (connection, true)
         case .open:
             do throws(MySQLClientError) {
-                return (try await MySQLConnection.open(configuration), false)
+                return (try await MySQLConnection.open(configuration, traffic: traffic), false)
             } catch {
                 releaseSlot()
                 throw error

@@ -14,16 +14,22 @@ final class MySQLStatement {
     /// The number of `?` placeholders.
     let parameterCount: Int
 
-    private init(handle: UnsafeMutablePointer<MYSQL_STMT>, parameterCount: Int) {
+    /// Where executions and result bytes are counted.
+    private let traffic: MySQLTraffic
+
+    private init(handle: UnsafeMutablePointer<MYSQL_STMT>, parameterCount: Int, traffic: MySQLTraffic) {
         self.handle = handle
         self.parameterCount = parameterCount
+        self.traffic = traffic
     }
 
     /// Prepares `sql` on `connection`.
     ///
     /// - Precondition (unsafe): `connection` is an open handle used by the
     ///   calling thread only, and it outlives the statement.
-    static func prepare(_ sql: String, on connection: UnsafeMutablePointer<MYSQL>) throws(MySQLClientError) -> MySQLStatement {
+    static func prepare(
+        _ sql: String, on connection: UnsafeMutablePointer<MYSQL>, traffic: MySQLTraffic
+    ) throws(MySQLClientError) -> MySQLStatement {
         guard let handle = mysql_stmt_init(connection) else {
             throw MySQLClientError(code: mysql_errno(connection), sqlState: "HY000", message: String(cString: mysql_error(connection)))
         }
@@ -33,7 +39,7 @@ final class MySQLStatement {
             mysql_stmt_close(handle)
             throw error
         }
-        return MySQLStatement(handle: handle, parameterCount: Int(mysql_stmt_param_count(handle)))
+        return MySQLStatement(handle: handle, parameterCount: Int(mysql_stmt_param_count(handle)), traffic: traffic)
     }
 
     /// Frees the statement on the server and in the client.
@@ -45,6 +51,7 @@ final class MySQLStatement {
     /// rows it changed (with `CLIENT_FOUND_ROWS`: the rows it matched).
     @discardableResult
     func execute(_ parameters: [MySQLValue]) throws(MySQLClientError) -> UInt64 {
+        traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
         }
@@ -66,6 +73,7 @@ final class MySQLStatement {
     func query(
         _ parameters: [MySQLValue], columns: [MySQLColumnKind], row: ([MySQLValue]) throws(MySQLClientError) -> Void
     ) throws(MySQLClientError) {
+        traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
         }
@@ -80,7 +88,9 @@ final class MySQLStatement {
             let status = mysql_stmt_fetch(handle)
             if status == MYSQL_NO_DATA { return }
             guard status == 0 || status == MYSQL_DATA_TRUNCATED else { throw Self.error(of: handle) }
-            try row(try results.values(of: handle))
+            let values = try results.values(of: handle)
+            traffic.countResultBytes(values.reduce(0) { $0 + $1.byteCount })
+            try row(values)
         }
     }
 

@@ -24,6 +24,17 @@ enum MySQLValue: Sendable, Hashable {
         if case .bytes(let value) = self { return value }
         return nil
     }
+
+    /// The bytes the value takes in a binary-protocol result row, without
+    /// the row's framing (for traffic counts): 8 for an integer, the length
+    /// of a byte string, 0 for `NULL`.
+    var byteCount: Int {
+        switch self {
+        case .null: 0
+        case .unsigned: 8
+        case .bytes(let bytes): bytes.count
+        }
+    }
 }
 
 /// What a result column is read as.

@@ -57,6 +57,12 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
     /// the same key (see ``MySQLDatastore`` and `docs/FORMAT.md` §4).
     public var compactsSingleKeyRecords: Bool = true
 
+    /// Replicas of ``endpoint`` that serve the reads of the log (none by
+    /// default: every read goes to ``endpoint``). ``endpoint`` stays the
+    /// primary: it takes every write, lock and maintenance step. Replicas
+    /// log in with the same user, password, database and TLS settings.
+    public var replicas: MySQLReplicaConfiguration = .none
+
     /// Creates a configuration.
     public init(endpoint: MySQLEndpoint, user: String, password: String, database: String, table: MySQLIdentifier) {
         self.endpoint = endpoint
@@ -73,7 +79,22 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
 
     /// The configuration without the password.
     public var description: String {
-        "MySQLConfiguration(\(user)@\(location), password: <redacted>, tls: \(tls.mode), poolSize: \(poolSize))"
+        let replicaList = replicas.endpoints.isEmpty ? "" : ", replicas: \(replicas.endpoints.map(\.description).joined(separator: ", "))"
+        return "MySQLConfiguration(\(user)@\(location), password: <redacted>, tls: \(tls.mode), poolSize: \(poolSize)\(replicaList))"
+    }
+
+    /// The configuration of the connections to the replica at `endpoint`:
+    /// the replica's address, timeouts and pool size, no replicas of its own.
+    func forReplica(_ endpoint: MySQLEndpoint) -> MySQLConfiguration {
+        var configuration = self
+        configuration.endpoint = endpoint
+        configuration.connectTimeout = replicas.timeout
+        configuration.readTimeout = replicas.timeout
+        configuration.writeTimeout = replicas.timeout
+        configuration.poolSize = replicas.poolSize
+        configuration.maximumConcurrentAppends = 1
+        configuration.replicas = .none
+        return configuration
     }
 
     /// Checks the values the server never sees.
@@ -91,6 +112,10 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
         }
         try endpoint.validate()
         try tls.validate()
+        try replicas.validate()
+        guard !replicas.endpoints.contains(endpoint) else {
+            throw .invalidConfiguration(reason: "the primary \(endpoint) is also listed as a replica")
+        }
     }
 }
 

@@ -14,13 +14,13 @@ struct MySQLLogTable: Sendable {
     /// Whether single-key records replace the previous one of their key.
     let compactsSingleKeyRecords: Bool
 
-    /// The most rows one `INSERT` statement carries.
-    private static let rowsPerInsert = 32
-
     /// How often a page is read again when compaction emptied it while it
     /// was read (each retry sees a newer snapshot, so one retry nearly always
     /// suffices).
     private static let maximumPageAttempts = 64
+
+    /// The most rows one `INSERT` statement carries.
+    private static let rowsPerInsert = 32
 
     /// The most keys one compaction statement deletes records of.
     private static let keysPerCompaction = 64
@@ -64,7 +64,101 @@ struct MySQLLogTable: Sendable {
         }
     }
 
-    /// One page of records in `(after, through]` (see ``Datastore/readRecords(after:through:limits:)``).
+    /// One page of records, and the counter row as the same snapshot showed it.
+    struct PageRead: Sendable {
+        /// The records of the page, in id order.
+        var entries: [LogEntry]
+        /// The counter row the page was read with.
+        var meta: Meta
+    }
+
+    /// One page of records in `(after, through]` (see ``Datastore/readPage(after:through:limits:)``).
+    ///
+    /// **One statement when the rest of the log is small.** A poll that finds
+    /// nothing new, or a few records, is one round trip: the counter row
+    /// joined with every part row in `(after, through]`, on the condition
+    /// that the whole rest of the log lies within ``smallPageCount`` ids of
+    /// `after` and its payloads add up to at most ``smallPageBytes`` (both
+    /// also within `limits`); otherwise the counter row alone. One statement
+    /// reads one snapshot (InnoDB gives each statement one read view), so the
+    /// rows, `last_update_id` and `removed_through` agree: a history removal
+    /// that deleted the rows shows in `removed_through` (reported as
+    /// `historyRewritten`, never as a page with holes), and a compaction that
+    /// deleted a record also committed the record that replaced it.
+    ///
+    /// When the rest of the log is larger, the page is read with
+    /// ``readLargePage(after:through:limits:on:)``.
+    func readPage(
+        after: UInt64, through: UInt64?, limits: DatastorePageLimits, on connection: MySQLConnection
+    ) throws(MySQLWorkError) -> PageRead {
+        let upper = through ?? UInt64.max
+        guard after < upper else { return PageRead(entries: [], meta: try meta(on: connection)) }
+        let count = UInt64(min(limits.maximumCount, Self.smallPageCount))
+        let bytes = UInt64(min(limits.maximumBytes, Self.smallPageBytes))
+        let (window, _) = after.addingReportingOverflow(count)
+        // No ORDER BY: sorting would cost the server a temporary table; the
+        // rows are put in order here.
+        let sql = """
+            SELECT m.format_version, m.last_update_id, m.removed_through, r.update_id, r.part, r.payload_size, r.checksum, r.bytes
+            FROM \(schema.meta) AS m
+            LEFT JOIN \(schema.log) AS r ON r.update_id > ? AND r.update_id <= ? AND m.last_update_id <= ?
+            AND (SELECT COALESCE(SUM(s.payload_size), 0) FROM \(schema.log) AS s WHERE s.update_id > ? AND s.update_id <= ? AND s.part = 0) <= ?
+            WHERE m.id = 1
+            """
+        let parameters: [MySQLValue] = [
+            .unsigned(after), .unsigned(min(upper, window)), .unsigned(window),
+            .unsigned(after), .unsigned(window), .unsigned(bytes),
+        ]
+        var version: UInt64?
+        var meta: Meta?
+        var rows: [[MySQLValue]] = []
+        let columns: [MySQLColumnKind] = [.unsigned, .unsigned, .unsigned] + PayloadAssembler.rowColumns
+        try connection.query(sql, parameters, columns: columns) { row in
+            version = row[0].unsignedValue
+            if let last = row[1].unsignedValue, let removed = row[2].unsignedValue { meta = Meta(lastUpdateID: last, removedThrough: removed) }
+            if row[3].unsignedValue != nil { rows.append(Array(row[3...])) }
+        }
+        try checkFormat(version: version)
+        guard let meta else {
+            throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) holds NULL"))
+        }
+        if after < meta.removedThrough {
+            throw .datastore(.historyRewritten(firstRetainedUpdateID: meta.removedThrough + 1))
+        }
+        if rows.isEmpty {
+            // Nothing new, or more than one statement's worth.
+            guard meta.lastUpdateID > after else { return PageRead(entries: [], meta: meta) }
+            return PageRead(entries: try readLargePage(after: after, through: through, limits: limits, on: connection), meta: meta)
+        }
+        rows.sort { ($0[0].unsignedValue ?? 0, $0[1].unsignedValue ?? 0) < ($1[0].unsignedValue ?? 0, $1[1].unsignedValue ?? 0) }
+        var assembler = PayloadAssembler(location: location)
+        for row in rows { assembler.add(row: row) }
+        assembler.finishRows()
+        return PageRead(entries: try Self.entries(of: assembler), meta: meta)
+    }
+
+    /// The most records a page read in one statement holds.
+    static let smallPageCount = 256
+
+    /// The most payload bytes a page read in one statement holds.
+    static let smallPageBytes = 1 << 20
+
+    /// The payloads `assembler` completed, cut before the first damaged one:
+    /// a damaged record ends the page, and the next read, which starts at
+    /// it, fails.
+    private static func entries(of assembler: PayloadAssembler) throws(MySQLWorkError) -> [LogEntry] {
+        var entries = assembler.completed.map { LogEntry(updateID: $0.id, payload: $0.payload) }
+        if let failure = assembler.failure {
+            guard case .corruptRecord(_, let damaged?, _) = failure else { throw .datastore(failure) }
+            entries = entries.filter { $0.updateID < damaged }
+            if entries.isEmpty { throw .datastore(failure) }
+        }
+        return entries
+    }
+
+    /// One page of records in `(after, through]`, read the general way, for
+    /// pages that ``readPage(after:through:limits:on:)`` cannot read in one
+    /// statement.
     ///
     /// Two statements: the first reads the counter row together with the ids
     /// and sizes of the page's head rows, which decide where the page ends
@@ -73,7 +167,7 @@ struct MySQLLogTable: Sendable {
     /// reads one snapshot, so a history removal that deleted rows before the
     /// second one read them shows in its `removed_through`, and the page is
     /// reported as removed (`historyRewritten`), never returned with holes.
-    func readPage(
+    private func readLargePage(
         after: UInt64, through: UInt64?, limits: DatastorePageLimits, on connection: MySQLConnection
     ) throws(MySQLWorkError) -> [LogEntry] {
         let upper = through ?? UInt64.max
@@ -101,14 +195,7 @@ struct MySQLLogTable: Sendable {
                 throw .datastore(.historyRewritten(firstRetainedUpdateID: removedThrough + 1))
             }
             assembler.finishRows()
-            var entries = assembler.completed.map { LogEntry(updateID: $0.id, payload: $0.payload) }
-            // A damaged record ends the page: the records before it are
-            // returned, and the next read, which starts at it, fails.
-            if let failure = assembler.failure {
-                guard case .corruptRecord(_, let damaged?, _) = failure else { throw .datastore(failure) }
-                entries = entries.filter { $0.updateID < damaged }
-                if entries.isEmpty { throw .datastore(failure) }
-            }
+            let entries = try Self.entries(of: assembler)
             if !entries.isEmpty { return entries }
         }
         throw .datastore(.unavailable(reason: "\(location): compaction removed every record of \(Self.maximumPageAttempts) reads of the page after \(after)"))

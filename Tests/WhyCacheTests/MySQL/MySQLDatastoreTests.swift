@@ -25,7 +25,7 @@ import WhyCache
         let before = try await store.append(contentsOf: (0..<5).map { Array("early \($0)".utf8) })
 
         let log = MySQLLogTable(schema: MySQLSchema(table: configuration.table), location: configuration.location, compactsSingleKeyRecords: true)
-        let slowConnection = try await MySQLConnection.open(configuration)
+        let slowConnection = try await MySQLConnection.open(configuration, traffic: MySQLTraffic())
         let slowID = Atomic<UInt64>(0)
         let mayCommit = Atomic<Bool>(false)
         let slow = Task {
