@@ -58,7 +58,7 @@ let package = Package(
             ]
         ),
         // Workloads shared by the tests and the test helper (not a product).
-        .target(name: "WhyCacheTestSupport"),
+        .target(name: "WhyCacheTestSupport", dependencies: ["WhyCacheMySQL"]),
         // Spawned by the tests as a real separate process (readers, writers, crash victims).
         .executableTarget(
             name: "whycache-test-helper",

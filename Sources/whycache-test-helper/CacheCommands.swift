@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 import WhyCache
 import WhyCacheMySQL
 import WhyCacheTestSupport
@@ -20,6 +21,7 @@ enum CacheCommands {
         "cache-set-forever": setForever,
         "cache-get": get,
         "cache-group-reader": groupReader,
+        "cache-follow-changes": followChanges,
     ]
 
     /// Opens the datastore `spec` (creating it) and a cache on `statePath`
@@ -35,7 +37,11 @@ enum CacheCommands {
         return try SharedCache(statePath: statePath, datastore: store, configuration: configuration)
     }
 
-    /// The datastore `spec` names: `mysql:TABLE` or a file datastore directory.
+    /// The datastore `spec` names: a file datastore directory, or
+    /// `mysql:TABLE[+replicas][+nocompact]` — the table on the test server,
+    /// read through its replicas (`WHYCACHE_TEST_MYSQL_REPLICA_PORTS`, with
+    /// the short lag and retry times of `MySQLReplicaConfiguration.testPolicy`), with
+    /// single-key compaction off.
     static func openStore(_ spec: String) throws -> any Datastore {
         guard spec.hasPrefix("mysql:") else {
             return try FileDatastore(directory: spec, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
@@ -47,10 +53,23 @@ enum CacheCommands {
         guard let port = Int(try variable("WHYCACHE_TEST_MYSQL_PORT")) else {
             throw HelperCommand.UsageError(description: "WHYCACHE_TEST_MYSQL_PORT is not a number")
         }
-        let configuration = MySQLConfiguration(
+        let parts = spec.dropFirst("mysql:".count).split(separator: "+").map(String.init)
+        guard let table = parts.first else { throw HelperCommand.UsageError(description: "mysql: needs a table") }
+        var configuration = MySQLConfiguration(
             endpoint: .tcp(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), port: port),
             user: try variable("WHYCACHE_TEST_MYSQL_USER"), password: try variable("WHYCACHE_TEST_MYSQL_PASSWORD"),
-            database: try variable("WHYCACHE_TEST_MYSQL_DATABASE"), table: try MySQLIdentifier(String(spec.dropFirst("mysql:".count))))
+            database: try variable("WHYCACHE_TEST_MYSQL_DATABASE"), table: try MySQLIdentifier(table))
+        for option in parts.dropFirst() {
+            switch option {
+            case "replicas":
+                let ports = try variable("WHYCACHE_TEST_MYSQL_REPLICA_PORTS").split(separator: ",").compactMap { Int($0) }
+                configuration.replicas = MySQLReplicaConfiguration.testPolicy(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), ports: ports)
+            case "nocompact":
+                configuration.compactsSingleKeyRecords = false
+            default:
+                throw HelperCommand.UsageError(description: "unknown mysql store option \(option)")
+            }
+        }
         return try MySQLDatastore(configuration: configuration)
     }
 
@@ -219,6 +238,73 @@ enum CacheCommands {
                 reads += 1
             }
             HelperCommand.say("ok \(reads) \(first ?? 0) \(last)")
+        }
+    }
+
+    /// `cache-follow-changes STORE STATE STOPFILE`: calls `update()` every
+    /// few milliseconds until STOPFILE exists (then once more) while a
+    /// change stream of the same cache delivers every change from update 0.
+    /// Checks that the local update id never decreases and that the stream's
+    /// update ids never decrease and never skip one (for logs without
+    /// compaction, where every id exists). At the end it prints, for a MySQL
+    /// datastore, `statements primary N replicas M`, then `backwards FROM TO`
+    /// or `skipped AFTER NEXT` for the first violation, else
+    /// `followed UPDATEID STREAMID RECORDS`.
+    static func followChanges(_ arguments: [String]) throws {
+        let store = try HelperCommand.string(arguments, 0, "store")
+        let state = try HelperCommand.string(arguments, 1, "state")
+        let stopFile = try HelperCommand.string(arguments, 2, "stop file")
+        try HelperCommand.waitFor {
+            let cache = try await openCache(store: store, state: state)
+            let progress = Mutex<(last: UInt64, records: Int, violation: String?)>((0, 0, nil))
+            let stream = Task {
+                for try await event in try cache.changes(after: 0, pollInterval: .milliseconds(5)) {
+                    let stop = progress.withLock { progress -> Bool in
+                        guard case .changed(let change) = event else {
+                            progress.violation = "history rewritten at \(progress.last)"
+                            return true
+                        }
+                        if change.updateID == progress.last { return false }
+                        guard change.updateID == progress.last + 1 else {
+                            progress.violation = "skipped \(progress.last) \(change.updateID)"
+                            return true
+                        }
+                        progress.last = change.updateID
+                        progress.records += 1
+                        return false
+                    }
+                    if stop { return }
+                }
+            }
+            var position: UInt64 = 0
+            while access(stopFile, F_OK) != 0 {
+                let reached = try await cache.update().updateID
+                guard reached >= position else {
+                    HelperCommand.say("backwards \(position) \(reached)")
+                    stream.cancel()
+                    return
+                }
+                position = reached
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            position = try await cache.update().updateID
+            // The stream catches up with the state (or stops at a violation).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, progress.withLock({ $0.violation == nil && $0.last < position }) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            stream.cancel()
+            _ = try? await stream.value
+            let outcome = progress.withLock { $0 }
+            if let mysql = cache.datastore as? MySQLDatastore {
+                let statistics = mysql.statistics()
+                HelperCommand.say("statements primary \(statistics.primaryStatements) replicas \(statistics.replicaStatements)")
+            }
+            if let violation = outcome.violation {
+                HelperCommand.say(violation)
+            } else {
+                HelperCommand.say("followed \(position) \(outcome.last) \(outcome.records)")
+            }
         }
     }
 }

@@ -257,10 +257,9 @@ final class MySQLReadRouter: Sendable {
         } catch {
             return
         }
-        state.withLock { state in
-            state.seen.advance(to: Position(meta))
-            Self.addSample(id: meta.lastUpdateID, at: now, to: &state)
-        }
+        // A sample is not something a caller has seen: it measures lag and
+        // does not raise what a replica must cover.
+        state.withLock { state in Self.addSample(id: meta.lastUpdateID, at: now, to: &state) }
     }
 
     private static func addSample(id: UInt64, at instant: ContinuousClock.Instant, to state: inout State) {

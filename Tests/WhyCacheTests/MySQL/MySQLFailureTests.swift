@@ -18,8 +18,24 @@ struct PrivateMariaDB {
         self.port = port
     }
 
+    /// A server that runs already (one of the test command's replicas).
+    init(directory: String, port: Int) throws {
+        self.directory = directory
+        self.port = port
+        self.script = try MySQLTestServer.variable("WHYCACHE_TEST_MARIADB_SCRIPT")
+    }
+
     /// Starts the server (creating its data directory and test user the first time).
     func start() throws { _ = try Self.run(script, ["start", directory, "\(port)"]) }
+
+    /// Starts the server as a replica of the server on `primaryPort` (only
+    /// the first start sets up replication; later ones resume it).
+    func startReplica(of primaryPort: Int) throws { _ = try Self.run(script, ["start-replica", directory, "\(port)", "\(primaryPort)"]) }
+
+    /// Runs `statement` as the server's administrator (for example `STOP
+    /// SLAVE SQL_THREAD`) and returns what it printed.
+    @discardableResult
+    func sql(_ statement: String) throws -> String { try Self.run(script, ["sql", directory, statement]) }
 
     /// Stops the server and waits until it has exited.
     func stop() throws { _ = try Self.run(script, ["stop", directory]) }
