@@ -13,6 +13,8 @@ import WhyCache
 enum Workload {
     static let keyLength = 13
     static let valueLength = 100
+    /// How many keys have names: `user:%08d` has eight digits.
+    static let keyNames = 100_000_000
 
     /// SplitMix64 step, as in the anchor.
     @inline(__always)
