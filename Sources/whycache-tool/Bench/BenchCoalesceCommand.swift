@@ -52,32 +52,8 @@ struct BenchCoalesceCommand: ToolCommand {
             BenchMySQLCommand.reportTables(base, suffixes: Self.modes.map(\.suffix), command: "bench coalesce")
         }
         for mode in Self.modes {
-            try await withFreshLog(store, suffix: mode.suffix) { datastore, name in
+            try await BenchLogs.withFreshLog(store, options: storeOptions, suffix: mode.suffix) { datastore, name in
                 try await run(on: datastore, named: name, coalescing: mode.coalescing, folder: folder)
-            }
-        }
-    }
-
-    /// Runs `body` with a new, empty log for one mode and a name for it in notes.
-    private func withFreshLog(
-        _ store: StoreURL, suffix: String, _ body: (any Datastore, String) async throws -> Void
-    ) async throws {
-        switch store {
-        case .file(let directory):
-            let path = "\(directory)/whycache-bench-\(getpid())-\(suffix)"
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let datastore = try FileDatastore(directory: path, options: FileDatastoreOptions(syncPolicy: .always))
-            try await datastore.createIfMissing()
-            try await body(datastore, "the file datastore (fsync always) in \(directory)")
-        case .mysql(let address):
-            let base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
-            let datastore = try await BenchMySQLCommand.freshLog(base, suffix)
-            do {
-                try await body(datastore, "MySQL (\(datastore.configuration.location), single-key compaction on)")
-                await datastore.close()
-            } catch {
-                await datastore.close()
-                throw error
             }
         }
     }

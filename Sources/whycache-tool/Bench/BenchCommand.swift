@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks; each prints one JSON object per line: {\"metric\", \"value\", \"unit\", \"keys\", …}.",
-        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchChildCommand.self])
+        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchBootstrapCommand.self, BenchChildCommand.self])
 }
 
 /// Throws a usage error naming the first of the `counts` (option name

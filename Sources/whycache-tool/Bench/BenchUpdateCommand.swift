@@ -51,8 +51,9 @@ struct BenchUpdateCommand: AsyncParsableCommand {
 
     /// Appends `order.count / keysPerRecord` records of workload W to `store`
     /// (untimed), about 10,000 keys per append call, and returns how many.
-    /// `bench mysql` fills its MySQL logs with it too.
-    static func fill(_ store: any Datastore, order: [UInt32], keysPerRecord: Int) async throws -> Int {
+    /// The keys get their values at `version`. `bench mysql` fills its MySQL
+    /// logs with it too, `bench bootstrap` its catch-up records.
+    static func fill(_ store: any Datastore, order: [UInt32], keysPerRecord: Int, version: UInt32 = 0) async throws -> Int {
         let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
         let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
         defer {
@@ -64,7 +65,7 @@ struct BenchUpdateCommand: AsyncParsableCommand {
         var operations: [LogOperation] = []
         for i in order {
             Workload.makeKey(key.baseAddress!, i)
-            Workload.makeValue(value.baseAddress!, i, version: 0)
+            Workload.makeValue(value.baseAddress!, i, version: version)
             operations.append(.set(key: Array(key), value: Array(value)))
             if operations.count == keysPerRecord {
                 batch.append(try LogRecord(operations).encoded())

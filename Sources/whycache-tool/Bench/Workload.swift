@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import WhyCache
 
 /// Workload W, identical to the LMDB anchor benchmark's (shared/anchors/common.h):
 /// keys `user:%08d` (13 bytes) for i in 0..<N inserted in a Fisher-Yates
@@ -12,6 +13,8 @@ import Foundation
 enum Workload {
     static let keyLength = 13
     static let valueLength = 100
+    /// How many keys have names: `user:%08d` has eight digits.
+    static let keyNames = 100_000_000
 
     /// SplitMix64 step, as in the anchor.
     @inline(__always)
@@ -90,9 +93,16 @@ func scratchFolder() -> String {
 }
 
 /// Runs `body` in a new folder `whycache-bench-<name>-<pid>` inside
-/// `directory` (default: ``scratchFolder()``), removed afterwards.
+/// `directory` (default: ``scratchFolder()``), removed afterwards, also when
+/// `body` throws. The folders of this benchmark that killed processes left
+/// (their logs and state files, in memory when the folder is /dev/shm) are
+/// removed first.
 func withBenchFolder(_ name: String, in directory: String?, _ body: (String) async throws -> Void) async throws {
-    let folder = (directory ?? scratchFolder()) + "/whycache-bench-\(name)-\(getpid())"
+    let parent = directory ?? scratchFolder()
+    for abandoned in AbandonedFiles.paths(in: parent, prefix: "whycache-bench-\(name)-") {
+        try? FileManager.default.removeItem(atPath: abandoned)
+    }
+    let folder = parent + "/whycache-bench-\(name)-\(getpid())"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try await body(folder)

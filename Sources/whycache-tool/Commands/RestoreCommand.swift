@@ -36,21 +36,12 @@ struct RestoreCommand: ToolCommand {
 
     func execute() async throws {
         let statePath = try storeOptions.requireState()
-        let descriptor: Int32
-        if from == "-" {
-            descriptor = STDIN_FILENO
-        } else {
-            descriptor = open(from, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw DatastoreError.ioFailure(operation: "open the snapshot", path: from, errno: errno) }
-        }
-        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
         let progress = ProgressBar(label: "restore", unit: "keys")
         var started = false
         var options = SharedStateFile.Options()
         options.subscribedPrefixes = try subscription.requested(text) ?? []
-        let summary = try SnapshotRestorer(options: options, replacingNewerState: force).restore(
-            from: SnapshotStreams.reading(from: descriptor), at: statePath
-        ) { step in
+        let restorer = SnapshotRestorer(options: options, replacingNewerState: force)
+        let summary = try SnapshotFiles.restore(from: from, at: statePath, with: restorer) { step in
             if !started {
                 progress.begin("restore", total: UInt64(step.keyCount))
                 started = true

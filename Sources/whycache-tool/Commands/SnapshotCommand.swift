@@ -24,7 +24,7 @@ struct SnapshotCommand: ToolCommand {
     var gzip = false
 
     @Option(name: .long, help: "The gzip level with --gzip: 1 fastest … 9 smallest.")
-    var level = 6
+    var level = SnapshotFiles.defaultGzipLevel
 
     func validate() throws {
         guard (1...9).contains(level) else { throw ValidationError("--level must be between 1 and 9") }
@@ -41,14 +41,7 @@ struct SnapshotCommand: ToolCommand {
         let writer = SnapshotWriter(compression: gzip ? .gzip(level: level) : .none)
         let progress = ProgressBar(label: "snapshot", unit: "keys")
         progress.begin("snapshot at update \(view.updateID)", total: UInt64(view.count))
-        let summary: SnapshotSummary
-        if toStdout {
-            summary = try writer.write(view, to: SnapshotStreams.writing(to: STDOUT_FILENO)) { progress.update(done: UInt64($0.keysDone)) }
-        } else {
-            summary = try AtomicOutputFile.write(to: out) { descriptor in
-                try writer.write(view, to: SnapshotStreams.writing(to: descriptor)) { progress.update(done: UInt64($0.keysDone)) }
-            }
-        }
+        let summary = try SnapshotFiles.write(view, with: writer, to: out) { progress.update(done: UInt64($0.keysDone)) }
         progress.finish(done: UInt64(summary.header.keyCount))
         let message = "snapshot at update \(summary.header.updateID): \(summary.header.keyCount) keys, \(summary.transferredBytes) bytes"
         if !toStdout {

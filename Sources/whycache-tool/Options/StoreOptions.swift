@@ -100,9 +100,17 @@ struct StoreOptions: ParsableArguments {
     /// - Throws: ``ToolUsageError`` when `--state` is missing,
     ///   ``StateFileError`` when the file is missing or unusable.
     func openStateFile() throws -> SharedStateFile {
+        try Self.openStateFile(at: try requireState())
+    }
+
+    /// Opens the existing state file at `path` for reading, as the commands
+    /// that read `--state` do (never creating one).
+    ///
+    /// - Throws: ``StateFileError`` when the file is missing or unusable.
+    static func openStateFile(at path: String) throws(StateFileError) -> SharedStateFile {
         var options = SharedStateFile.Options()
         options.createIfMissing = false
-        return try SharedStateFile.open(at: try requireState(), options: options)
+        return try SharedStateFile.open(at: path, options: options)
     }
 
     /// Calls `body` with every entry of `--state` in key order, at one

@@ -256,6 +256,52 @@ struct ToolRunner {
         }
     }
 
+    @Test func benchBootstrapTimesSnapshotRestoreAndCatchUpAndLeavesNoFiles() throws {
+        try withTemporaryDirectory { directory in
+            // The folder of a killed run (no such process) is removed.
+            let abandoned = directory + "/whycache-bench-bootstrap-2147483647"
+            try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: false)
+            #expect(FileManager.default.createFile(atPath: abandoned + "/old-machine.state", contents: Data([1, 2, 3])))
+            let bench = try ToolRunner.run(["bench", "bootstrap", "--keys", "2000", "--catch-up-records", "50", "--directory", directory])
+            #expect(bench.status == 0, "\(bench.errors)")
+            #expect(bench.errors.isEmpty, "progress without a terminal: \(bench.errors)")
+            let lines = try bench.lines.map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            }
+            let metrics = [
+                "bootstrap_snapshot_bytes", "bootstrap_snapshot_seconds", "bootstrap_restore_seconds", "bootstrap_catch_up_seconds",
+                "bootstrap_total_seconds",
+            ]
+            #expect(lines.compactMap { $0["metric"] as? String } == metrics, "\(bench.lines)")
+            for line in lines {
+                let value = (line["value"] as? NSNumber)?.doubleValue ?? 0
+                #expect(value > 0 && line["keys"] as? Int == 2000 && line["note"] is String, "\(line)")
+            }
+            let values = Dictionary(uniqueKeysWithValues: lines.map { ($0["metric"] as? String ?? "", ($0["value"] as? NSNumber)?.doubleValue ?? 0) })
+            // 2,000 keys of 113 bytes, gzip cannot shrink the random values much.
+            #expect((values["bootstrap_snapshot_bytes"] ?? 0) > 100_000, "\(values)")
+            let total = (values["bootstrap_restore_seconds"] ?? 0) + (values["bootstrap_catch_up_seconds"] ?? 0)
+            #expect(abs((values["bootstrap_total_seconds"] ?? 0) - total) < 1e-6, "\(values)")
+            #expect((lines.last?["note"] as? String)?.contains("the new machine's 2025 keys") == true, "\(bench.lines)")
+            // The state files, the snapshot and the log are gone.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+        }
+    }
+
+    @Test func aFailedBenchBootstrapLeavesNoFiles() throws {
+        try withTemporaryDirectory { directory in
+            // The log's folder would be inside a file: the fresh log cannot be created.
+            let blocker = directory + "/not-a-folder"
+            #expect(FileManager.default.createFile(atPath: blocker, contents: Data([1])))
+            let bench = try ToolRunner.run([
+                "bench", "bootstrap", "--keys", "100", "--catch-up-records", "2", "--directory", directory, "--store", "file://\(blocker)",
+            ])
+            #expect(bench.status == 3, "\(bench.errors)")
+            #expect(bench.lines.isEmpty, "\(bench.lines)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["not-a-folder"])
+        }
+    }
+
     @Test func progressIsDrawnOnATerminalOnly() throws {
         try withTemporaryDirectory { directory in
             let options = options(directory)
