@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WhyCache
+import WhyCacheMySQL
 
 /// `whycache-tool stat [--state PATH] [--store URL] [--json] [--hex]`
 struct StatCommand: ToolCommand {
@@ -31,7 +32,8 @@ struct StatCommand: ToolCommand {
                     store: try StoreURL(parsing: store).description,
                     latestUpdateID: try await datastore.latestUpdateID(),
                     firstRetainedUpdateID: try await datastore.firstRetainedUpdateID(),
-                    latestCheckpoint: try await datastore.latestCheckpoint().map(StatReport.Checkpoint.init))
+                    latestCheckpoint: try await datastore.latestCheckpoint().map(StatReport.Checkpoint.init),
+                    replicas: (datastore as? MySQLDatastore)?.replicaStatus().map(StatReport.Replica.init) ?? [])
             }
         }
         if let state = report.state, let log = report.log {
@@ -89,6 +91,25 @@ struct StatReport: Encodable {
         var latestUpdateID: UInt64
         var firstRetainedUpdateID: UInt64
         var latestCheckpoint: Checkpoint?
+        /// The store's replicas (MySQL), as the reads above found them.
+        var replicas: [Replica]
+    }
+
+    /// A replica of a MySQL store.
+    struct Replica: Encodable {
+        var endpoint: String
+        /// Whether the reads of this command went to it.
+        var current: Bool
+        var newestUpdateIDShown: UInt64
+        /// Why reads left it, if they did.
+        var problem: String?
+
+        init(_ status: MySQLReplicaStatus) {
+            endpoint = status.endpoint.description
+            current = status.isCurrent
+            newestUpdateIDShown = status.newestUpdateIDShown
+            problem = status.failuresInARow > 0 ? status.lastProblem : nil
+        }
     }
 
     /// A published checkpoint.
@@ -131,6 +152,12 @@ struct StatReport: Encodable {
                 lines.append("latest checkpoint:  at update \(checkpoint.updateID) (\(checkpoint.recordCount) records, \(checkpoint.byteCount) bytes)")
             } else {
                 lines.append("latest checkpoint:  none")
+            }
+            for replica in log.replicas {
+                var line = "replica:            \(replica.endpoint), " + (replica.current ? "serving reads" : "standby")
+                line += ", shows update \(replica.newestUpdateIDShown)"
+                if let problem = replica.problem { line += ", left: \(problem)" }
+                lines.append(line)
             }
         }
         if let lag { lines.append("lag:                \(lag) update ids") }

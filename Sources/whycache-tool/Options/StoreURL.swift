@@ -6,13 +6,17 @@ import WhyCacheMySQL
 ///
 /// ```text
 /// file:///absolute/directory
-/// mysql://USER@HOST[:PORT]/DATABASE[?table=NAME&tls=MODE&tls-ca=PATH&socket=PATH]
+/// mysql://USER@HOST[:PORT]/DATABASE[?table=NAME&tls=MODE&tls-ca=PATH&socket=PATH&replica=HOST:PORT…&replica-lag=SECONDS]
 /// ```
 ///
 /// A MySQL URL never carries the password (command lines are visible to
 /// every user through `ps`): a URL with one is refused, and the message
 /// that says so does not repeat it. The password comes from
 /// `--password-file` or `WHYCACHE_MYSQL_PASSWORD` (see ``StoreOptions``).
+///
+/// Each `replica=HOST[:PORT]` names a replica of the server that the log's
+/// reads go to (``MySQLReplicaConfiguration``); `replica-lag=SECONDS` sets
+/// how far behind the primary a replica may be before reads leave it.
 enum StoreURL: Equatable {
     /// A file datastore in `directory` (an absolute path).
     case file(directory: String)
@@ -73,6 +77,10 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
     var table: String?
     var tls: MySQLTLSConfiguration.Mode
     var certificateAuthorityPath: String?
+    /// The `replica` parameters, in order.
+    var replicas: [MySQLEndpoint] = []
+    /// The `replica-lag` parameter, if the URL has one.
+    var maximumReplicaLag: Duration?
 
     /// Parses what follows `mysql://`.
     init(parsing location: String) throws(StoreURLError) {
@@ -105,6 +113,12 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
             case "table": table = value
             case "socket": socket = value
             case "tls-ca": certificateAuthorityPath = value
+            case "replica": replicas.append(try Self.tcpEndpoint(value))
+            case "replica-lag":
+                guard let seconds = Double(value), seconds > 0, seconds.isFinite else {
+                    throw .malformed("replica-lag must be a positive number of seconds, not \(value)")
+                }
+                maximumReplicaLag = .milliseconds(Int64((seconds * 1000).rounded(.up)))
             case "tls":
                 switch value {
                 case "disabled": tls = .disabled
@@ -113,7 +127,7 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
                 default: throw .malformed("tls must be disabled, required or verify-server, not \(value)")
                 }
             default:
-                throw .malformed("unknown query parameter \(pair[0]) (known: table, tls, tls-ca, socket)")
+                throw .malformed("unknown query parameter \(pair[0]) (known: table, tls, tls-ca, socket, replica, replica-lag)")
             }
         }
         self.user = user
@@ -159,11 +173,14 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
             endpoint: endpoint, user: user, password: password, database: database,
             table: try MySQLIdentifier(table ?? defaultTable))
         configuration.tls = MySQLTLSConfiguration(mode: tls, certificateAuthorityPath: certificateAuthorityPath)
+        configuration.replicas.endpoints = replicas
+        if let maximumReplicaLag { configuration.replicas.maximumLag = maximumReplicaLag }
         return configuration
     }
 
     var description: String {
-        "mysql://\(user)@\(endpoint)/\(database)?table=\(table ?? StoreURL.defaultTable)"
+        let replicaList = replicas.map { "&replica=\($0)" }.joined()
+        return "mysql://\(user)@\(endpoint)/\(database)?table=\(table ?? StoreURL.defaultTable)\(replicaList)"
     }
 }
 

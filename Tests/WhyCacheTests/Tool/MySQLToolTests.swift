@@ -91,4 +91,40 @@ import WhyCacheMySQL
             }
         }
     }
+
+    /// A URL with `replica=` items reads the log through those replicas:
+    /// `update` applies what was written through the primary, and `stat`
+    /// lists the replicas and which one served. Bad replica items are usage
+    /// errors (status 2).
+    @Test func readsTheLogThroughTheReplicasTheURLNames() async throws {
+        try await withTemporaryDirectory { directory in
+            let password = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PASSWORD")
+            let environment = ["WHYCACHE_MYSQL_PASSWORD": password]
+            let table = MySQLTestServer.uniqueTableName()
+            let primaryURL = try storeURL(table: table)
+            let replicaPorts = try MySQLTestReplicas.servers().map(\.port)
+            let replicaURL = primaryURL + replicaPorts.map { "&replica=127.0.0.1:\($0)" }.joined() + "&replica-lag=5"
+            #expect(try run(["init-store", "--store", primaryURL], environment: environment).status == 0)
+            let set = try run(["set", "greeting", "hello", "--store", primaryURL, "--state", directory + "/a.state"], environment: environment)
+            #expect(set.status == 0, "\(set.errors)")
+            let primary = try MySQLDatastore(configuration: try MySQLTestServer.configuration(table: table))
+            try await MySQLTestReplicas.waitUntilCaughtUp(table: table, primary: primary)
+
+            let update = try run(["update", "--store", replicaURL, "--state", directory + "/b.state"], environment: environment)
+            #expect(update.status == 0, "\(update.errors)")
+            #expect(update.lines == set.lines)
+            #expect(try run(["get", "greeting", "--state", directory + "/b.state"]).lines == ["hello"])
+            let stat = try run(["stat", "--json", "--store", replicaURL], environment: environment)
+            #expect(stat.status == 0, "\(stat.errors)")
+            let object = try JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any]
+            let replicas = (object?["log"] as? [String: Any])?["replicas"] as? [[String: Any]] ?? []
+            #expect(Set(replicas.compactMap { $0["endpoint"] as? String }) == Set(replicaPorts.map { "127.0.0.1:\($0)" }), "\(stat.lines)")
+            #expect(replicas.contains { $0["current"] as? Bool == true }, "\(stat.lines)")
+
+            for bad in ["&replica=", "&replica=host:0", "&replica-lag=-1", "&replica-lag=soon"] {
+                let refused = try run(["stat", "--store", primaryURL + bad], environment: environment)
+                #expect(refused.status == 2, "\(bad): \(refused.errors)")
+            }
+        }
+    }
 }
