@@ -112,6 +112,12 @@ public final class MySQLDatastore: Datastore {
             replicaResultBytes: router.replicas.reduce(0) { $0 + $1.pool.traffic.resultBytes })
     }
 
+    /// The pool of connections to the primary.
+    var primaryPool: MySQLConnectionPool { pool }
+
+    /// The pools of connections to the replicas, in order of preference.
+    var replicaPools: [MySQLConnectionPool] { router.replicas.map(\.pool) }
+
     /// The state of each configured replica, in this datastore's order of
     /// preference (empty without replicas): which one reads go to, which
     /// ones were left and why.

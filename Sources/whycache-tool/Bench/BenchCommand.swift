@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks; each prints one JSON object per line: {\"metric\", \"value\", \"unit\", \"keys\", …}.",
-        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchBootstrapCommand.self, BenchChildCommand.self])
+        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchBootstrapCommand.self, BenchFleetCommand.self, BenchChildCommand.self, BenchFleetFollowerCommand.self, BenchFleetWriterCommand.self])
 }
 
 /// Throws a usage error naming the first of the `counts` (option name
@@ -26,10 +26,12 @@ struct Measurement: Encodable {
     var keys: Int
     var transactionKeys: Int? = nil
     var cpuNanosecondsPerOperation: Double? = nil
+    /// For a quantile of a distribution (0.5 for the median, 1.0 for the maximum).
+    var quantile: Double? = nil
     var note: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case metric, value, unit, keys, note
+        case metric, value, unit, keys, note, quantile
         case transactionKeys = "transaction_keys"
         case cpuNanosecondsPerOperation = "cpu_ns_per_op"
     }
