@@ -27,6 +27,14 @@ struct WhyCacheTool: AsyncParsableCommand {
 @main
 enum WhyCacheToolMain {
     static func main() async {
+        if let bad = firstArgumentThatIsNotUTF8() {
+            // Swift would repair it (each bad byte becoming U+FFFD), so two
+            // different keys could name one key.
+            FileHandle.standardError.write(Data((
+                "whycache-tool: argument \(bad) is not valid UTF-8 text; give binary keys, values and prefixes in hexadecimal with --hex\n"
+            ).utf8))
+            exit(ToolExitStatus.usage)
+        }
         do {
             var command = try WhyCacheTool.parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -42,4 +50,16 @@ enum WhyCacheToolMain {
             WhyCacheTool.exit(withError: error)
         }
     }
+}
+
+/// The position (1 for the first argument after the program's name) of the
+/// first command-line argument whose bytes are not valid UTF-8, if any.
+/// Reads the raw `argv`: `CommandLine.arguments` has already replaced
+/// invalid bytes.
+func firstArgumentThatIsNotUTF8() -> Int? {
+    for index in 1..<Int(CommandLine.argc) {
+        guard let argument = CommandLine.unsafeArgv[index] else { continue }
+        if String(validatingCString: argument) == nil { return index }
+    }
+    return nil
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A pinned, consistent view of a shared-state file at one commit.
 ///
 /// Everything read through one snapshot — any number of lookups and whole
@@ -10,8 +12,10 @@
 ///
 /// A snapshot may be used from any thread, one at a time per cursor.
 public final class StateSnapshot: @unchecked Sendable {
-    // @unchecked: the pinned state is immutable; `closed` is only changed by
-    // `close()`, which the documentation makes the caller's last call.
+    // @unchecked: the pinned state is immutable, and `closed` is atomic:
+    // of concurrent `close()` calls exactly one unpins. Reading from one
+    // thread while another closes is the caller's error (the pin may be gone
+    // mid-read); every read that starts after `close()` fails.
 
     /// The file this snapshot reads (kept open while the snapshot lives).
     public let file: SharedStateFile
@@ -28,7 +32,7 @@ public final class StateSnapshot: @unchecked Sendable {
 
     let pin: Pin
     let reader: TrieReader
-    private var closed = false
+    private let closed = Atomic<Bool>(false)
 
     init(file: SharedStateFile, pin: Pin) {
         self.file = file
@@ -45,8 +49,7 @@ public final class StateSnapshot: @unchecked Sendable {
     /// Releases the snapshot: the space it kept alive may be reused. Reading
     /// after `close()` fails with ``StateFileError/closed(path:)``.
     public func close() {
-        guard !closed else { return }
-        closed = true
+        guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         file.readers.unpin(pin)
     }
 
@@ -154,8 +157,9 @@ public final class StateSnapshot: @unchecked Sendable {
         return TrieCursor(reader: reader, root: pin.root, range: range)
     }
 
-    private func checkOpen() throws(StateFileError) {
-        if closed { throw .closed(path: file.path) }
+    /// Throws ``StateFileError/closed(path:)`` once ``close()`` was called.
+    func checkOpen() throws(StateFileError) {
+        if closed.load(ordering: .acquiring) { throw .closed(path: file.path) }
     }
 }
 
@@ -182,7 +186,11 @@ public struct StateCursor {
     }
 
     /// The next entry, copied out, or nil at the end of the range.
+    ///
+    /// - Throws: ``StateFileError/closed(path:)`` once the snapshot is
+    ///   closed (its pin released, the blocks may be reused).
     public mutating func next() throws(StateFileError) -> (key: [UInt8], value: [UInt8])? {
+        try snapshot.checkOpen()
         guard try box.cursor.next() else { return nil }
         return (Array(box.cursor.currentKey), Array(box.cursor.currentValue))
     }
@@ -192,6 +200,7 @@ public struct StateCursor {
     public mutating func next<Result>(
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result? {
+        try snapshot.checkOpen()
         guard try box.cursor.next() else { return nil }
         return try body(box.cursor.currentKey, box.cursor.currentValue)
     }

@@ -32,6 +32,11 @@ struct SnapshotCommand: ToolCommand {
 
     func execute() async throws {
         let toStdout = out == "-"
+        if !toStdout, SharedStateFile.hasStateFileSignature(at: out) {
+            // Renaming the snapshot over a state file would replace it under
+            // every process that reads it (--out naming --state among them).
+            throw ToolUsageError("--out \(out) is a WhyCache state file; refusing to replace it with a snapshot")
+        }
         if toStdout && ToolOutput.isTerminal(STDOUT_FILENO) {
             throw ToolUsageError("refusing to write a binary snapshot to a terminal; redirect stdout or use --out PATH")
         }

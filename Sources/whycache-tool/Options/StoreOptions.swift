@@ -116,7 +116,12 @@ struct StoreOptions: ParsableArguments {
     /// Calls `body` with every entry of `--state` in key order, at one
     /// point in time, under `prefix` (text, or hex with `--hex`) if given.
     func forEachEntry(under prefix: String?, text: TextOptions, _ body: ([UInt8], [UInt8]) throws -> Void) throws {
-        let range: KeyRange = try prefix.map { .prefix(try text.bytes($0, naming: "prefix")) } ?? .all
+        let prefixBytes = try prefix.map { try text.bytes($0, naming: "prefix") }
+        if let prefixBytes, prefixBytes.count > WhyCacheLimits.maximumKeyLength {
+            // No key can start with it: say so instead of printing nothing.
+            throw ToolUsageError("the prefix has \(prefixBytes.count) bytes; keys have at most \(WhyCacheLimits.maximumKeyLength)")
+        }
+        let range: KeyRange = prefixBytes.map { .prefix($0) } ?? .all
         let view = try openStateFile().snapshot()
         defer { view.close() }
         var cursor = view.makeCursor(in: range)

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import WhyCache
+
+/// Command lines the tool refuses (exit status 2) before anything is
+/// written: arguments that are not UTF-8 text, prefixes no key can have, a
+/// snapshot that would replace a state file.
+@Suite struct ToolInputTests {
+    /// Two keys that differ only in an invalid byte (`k\xff`, `k\xfe`) would
+    /// both become `k\u{FFFD}`: the tool refuses them and points to `--hex`;
+    /// with `--hex` the two keys stay apart.
+    @Test func argumentsThatAreNotUTF8AreRefused() throws {
+        try withTemporaryDirectory { directory in
+            let options = "--store file://\(directory)/log --state \(directory)/state"
+            #expect(try ToolRunner.run(["init-store", "--store", "file://\(directory)/log"]).status == 0)
+            // Process takes arguments as Swift strings (always UTF-8): the
+            // raw bytes go through the shell's printf.
+            let script = "exec \"$0\" set \"$(printf 'k\\377')\" A \(options)"
+            let refused = try HelperProcess(["-c", script, ToolRunner.executable.path], executable: URL(fileURLWithPath: "/bin/sh")).finish()
+            #expect(refused.status == 2, "\(refused.errors)")
+            #expect(refused.errors.contains("not valid UTF-8") && refused.errors.contains("--hex"), "\(refused.errors)")
+            let keys = try ToolRunner.run(["keys", "--state", "\(directory)/state"])
+            #expect(keys.status != 0 || keys.lines.isEmpty, "a key was written: \(keys.lines)")
+
+            for (key, value) in [("6bff", "41"), ("6bfe", "42")] {
+                let set = try ToolRunner.run(["set", "--hex", key, value] + options.split(separator: " ").map(String.init))
+                #expect(set.status == 0, "\(set.errors)")
+            }
+            #expect(try ToolRunner.run(["keys", "--hex", "--state", "\(directory)/state"]).lines == ["6bfe", "6bff"])
+        }
+    }
+
+    /// `keys --prefix` (and `dump --prefix`) with a prefix longer than any
+    /// key is a usage error, not an empty listing.
+    @Test func aPrefixLongerThanAnyKeyIsAUsageError() throws {
+        try withTemporaryDirectory { directory in
+            let options = ["--store", "file://\(directory)/log", "--state", "\(directory)/state"]
+            #expect(try ToolRunner.run(["init-store", "--store", "file://\(directory)/log"]).status == 0)
+            #expect(try ToolRunner.run(["set", "k", "v"] + options).status == 0)
+            let long = String(repeating: "p", count: WhyCacheLimits.maximumKeyLength + 1)
+            for command in ["keys", "dump"] {
+                let result = try ToolRunner.run([command, "--prefix", long, "--state", "\(directory)/state"])
+                #expect(result.status == 2, "\(command): \(result.errors)")
+                #expect(result.errors.contains("at most \(WhyCacheLimits.maximumKeyLength)"), "\(result.errors)")
+            }
+            let fits = String(repeating: "p", count: WhyCacheLimits.maximumKeyLength)
+            #expect(try ToolRunner.run(["keys", "--prefix", fits, "--state", "\(directory)/state"]).status == 0)
+        }
+    }
+
+    /// `snapshot --out` naming the state file itself, or another state
+    /// file, is refused and leaves both files as they were.
+    @Test func aSnapshotNeverReplacesAStateFile() throws {
+        try withTemporaryDirectory { directory in
+            let state = "\(directory)/state"
+            let other = "\(directory)/other"
+            #expect(try ToolRunner.run(["init-store", "--store", "file://\(directory)/log"]).status == 0)
+            #expect(try ToolRunner.run(["set", "k", "v", "--store", "file://\(directory)/log", "--state", state]).status == 0)
+            #expect(try ToolRunner.run(["update", "--store", "file://\(directory)/log", "--state", other]).status == 0)
+            for out in [state, other] {
+                let before = try Data(contentsOf: URL(fileURLWithPath: out))
+                let result = try ToolRunner.run(["snapshot", "--state", state, "--out", out])
+                #expect(result.status == 2, "\(out): \(result.errors)")
+                #expect(result.errors.contains("is a WhyCache state file"), "\(result.errors)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == before)
+            }
+            #expect(try ToolRunner.run(["get", "k", "--state", state]).lines == ["v"])
+            #expect(try ToolRunner.run(["snapshot", "--state", state, "--out", "\(directory)/snapshot"]).status == 0)
+        }
+    }
+}
