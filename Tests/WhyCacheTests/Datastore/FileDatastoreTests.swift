@@ -31,6 +31,42 @@ import WhyCache
         }
     }
 
+    /// A log whose segments end below its newest checkpoint (segment files
+    /// lost) is refused before anything is appended: an append would reuse
+    /// ids that readers have seen, and its write could never be read.
+    @Test func aLogThatEndsBelowItsCheckpointIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await Fixture.makeStore(directory)
+            for batch in 0..<20 {
+                _ = try await store.append(contentsOf: (0..<10).map { payload(batch * 10 + $0) })
+            }
+            let writer = try await store.beginCheckpoint(at: 200)
+            try await writer.append(payload(0))
+            _ = try await writer.publish()
+            let segments = try Fixture.segmentPaths(directory)
+            #expect(segments.count > 3)
+            for segment in segments.suffix(segments.count / 2) { try FileManager.default.removeItem(atPath: segment) }
+
+            let reopened = try await FileDatastore.open(directory: directory, options: Fixture.smallSegments)
+            for attempt in [
+                { _ = try await reopened.append(payload(999)) },
+                { _ = try await reopened.latestUpdateID() },
+            ] as [() async throws -> Void] {
+                let error = await caughtDatastoreError(attempt)
+                guard case .corruptRecord(_, _, let reason)? = error else {
+                    Issue.record("expected corruptRecord, got \(String(describing: error))")
+                    continue
+                }
+                #expect(reason.contains("a checkpoint at update 200"), "\(reason)")
+            }
+            #expect(try Fixture.segmentPaths(directory).count == segments.count - segments.count / 2)
+            defer { try? FileManager.default.removeItem(atPath: directory + "-state") }
+            let result = try ToolRunner.run(["set", "k", "v", "--store", "file://\(directory)", "--state", directory + "-state"])
+            #expect(result.status == 3, "\(result.lines) \(result.errors)")
+            #expect(result.lines.isEmpty)
+        }
+    }
+
     @Test func segmentsRollOverAtTheConfiguredSize() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await Fixture.makeStore(directory)

@@ -144,7 +144,7 @@ public final class FileDatastore: Datastore {
     public func latestUpdateID() async throws(DatastoreError) -> UInt64 {
         try await concurrentIO.run { () throws(DatastoreError) -> UInt64 in
             try self.verifyOnce()
-            return try self.log.tail().nextID - 1
+            return try self.checkedEnd()
         }
     }
 
@@ -276,7 +276,8 @@ public final class FileDatastore: Datastore {
         let result = Result { () throws(DatastoreError) -> [UInt64] in
             try self.verifyOnce()
             return try self.withAppendLock { () throws(DatastoreError) -> [UInt64] in
-                try self.log.append(batch.flatMap(\.payloads))
+                _ = try self.checkedEnd()
+                return try self.log.append(batch.flatMap(\.payloads))
             }
         }
         var start = 0
@@ -299,6 +300,29 @@ public final class FileDatastore: Datastore {
         try file.lockExclusively(wait: true)
         defer { file.unlock() }
         return try body()
+    }
+
+    /// The id of the log's last record, after checking that the segments
+    /// reach every id that history removal or a checkpoint says existed.
+    ///
+    /// A log whose segments end below its `removedThrough` or its newest
+    /// checkpoint has lost records (files deleted or truncated by hand):
+    /// appending to it would hand out ids that readers have already seen.
+    ///
+    /// - Throws: ``DatastoreError/corruptRecord(location:updateID:reason:)``
+    ///   for such a log.
+    private func checkedEnd() throws(DatastoreError) -> UInt64 {
+        let end = try log.tail().nextID - 1
+        let removedThrough = try DatastoreMetadata.read(layout).removedThrough
+        let checkpoint = try CheckpointFile.latest(in: layout)?.updateID ?? 0
+        let known = max(removedThrough, checkpoint)
+        guard end >= known else {
+            let witness = checkpoint >= removedThrough ? "a checkpoint at update \(checkpoint)" : "history removed through update \(removedThrough)"
+            throw .corruptRecord(
+                location: layout.directory, updateID: end + 1,
+                reason: "the log's segments end at update \(end), but \(witness) exists: records are missing, and appending would reuse their ids")
+        }
+        return end
     }
 
     /// Throws ``DatastoreError/historyRewritten(firstRetainedUpdateID:)`` when
