@@ -10,7 +10,7 @@ import Darwin
 ///
 /// ```swift
 /// let rewriter = HistoryRewriter(datastore: log, scratchDirectory: "/var/tmp")
-/// let report = try await rewriter.rewrite(through: try await log.latestUpdateID() - 1_000)
+/// let report = try await rewriter.rewrite(keepingLast: 1_000)   // nil when the log holds 1,000 records or fewer
 /// print(report.recordsBefore, "→", report.recordsAfter)
 /// ```
 ///
@@ -61,6 +61,29 @@ public struct HistoryRewriter: Sendable {
         self.datastore = datastore
         self.scratchDirectory = scratchDirectory
         self.configuration = configuration
+    }
+
+    /// Rewrites the history of all but the newest `count` records: the
+    /// limit is the log's newest id minus `count`, read when the call starts.
+    /// A log of `count` records or fewer has nothing to rewrite; then the
+    /// call changes nothing and returns `nil`.
+    ///
+    /// ```swift
+    /// try await HistoryRewriter(datastore: log, scratchDirectory: "/var/tmp").rewrite(keepingLast: 10_000)
+    /// ```
+    ///
+    /// - Parameters: see ``rewrite(through:keeping:progress:)``.
+    /// - Throws: see ``rewrite(through:keeping:progress:)``.
+    @discardableResult
+    public func rewrite(
+        keepingLast count: UInt64,
+        keeping filter: (@Sendable ([UInt8]) -> Bool)? = nil,
+        progress: ((HistoryRewriteProgress) -> Void)? = nil
+    ) async throws(CacheError) -> HistoryRewriteReport? {
+        let latest: UInt64
+        do { latest = try await datastore.latestUpdateID() } catch { throw .datastore(error) }
+        guard latest > count else { return nil }
+        return try await rewrite(through: latest - count, keeping: filter, progress: progress)
     }
 
     /// Rewrites the history through `limit`: the checkpoint holds the effect

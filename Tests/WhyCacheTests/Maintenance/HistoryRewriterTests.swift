@@ -16,6 +16,23 @@ import WhyCache
     @Test func theFilterDropsKeysFromTheCheckpoint() async throws { try await check { try await $0.theFilterDropsKeysFromTheCheckpoint() } }
     @Test func oneRewriteAtATime() async throws { try await check { try await $0.oneRewriteAtATime() } }
     @Test func writersKeepAppendingDuringARewrite() async throws { try await check { try await $0.writersKeepAppendingDuringARewrite() } }
+
+    /// `rewrite(keepingLast:)` on a log shorter than what it keeps changes
+    /// nothing (no underflow); on a longer one it rewrites through the
+    /// newest id minus the count.
+    @Test func keepingTheLastRecordsNeverReachesBelowTheLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory + "/log")
+            let rewriter = HistoryRewriter(datastore: store, scratchDirectory: directory)
+            #expect(try await rewriter.rewrite(keepingLast: 10_000) == nil)
+            for index in 0..<30 { _ = try await store.append(try LogRecord([.set(key: bytes("k\(index)"), value: bytes("v"))]).encoded()) }
+            #expect(try await rewriter.rewrite(keepingLast: 30) == nil)
+            #expect(try await store.firstRetainedUpdateID() == 1)
+            let report = try await rewriter.rewrite(keepingLast: 10)
+            #expect(report?.checkpoint?.updateID == 20)
+            #expect(try await store.firstRetainedUpdateID() == 21)
+        }
+    }
 }
 
 /// The checks of a history rewrite, for any datastore.
