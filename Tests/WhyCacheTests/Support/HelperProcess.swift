@@ -25,13 +25,16 @@ final class HelperProcess: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
     private let errors = Pipe()
+    /// The pipe to the process's stdin, when started with `commands`.
+    private let commands: Pipe?
 
     /// Starts `whycache-test-helper arguments...`, or `executable arguments...`,
     /// with `environment` added to this process's environment and stdin
-    /// read from the file `input` (else inherited).
+    /// read from the file `input`, or from ``send(line:)`` with `commands`
+    /// (else inherited).
     init(
         _ arguments: [String], executable: URL = HelperProcess.executableURL,
-        environment: [String: String] = [:], input: String? = nil
+        environment: [String: String] = [:], input: String? = nil, commands: Bool = false
     ) throws {
         process.executableURL = executable
         process.arguments = arguments
@@ -41,6 +44,11 @@ final class HelperProcess: @unchecked Sendable {
         if let input {
             guard let handle = FileHandle(forReadingAtPath: input) else { throw CocoaError(.fileReadNoSuchFile) }
             process.standardInput = handle
+        }
+        self.commands = commands ? Pipe() : nil
+        if let pipe = self.commands {
+            Self.ignoreBrokenPipes
+            process.standardInput = pipe
         }
         process.standardOutput = output
         process.standardError = errors
@@ -52,6 +60,20 @@ final class HelperProcess: @unchecked Sendable {
     /// Sends `signal` (e.g. `SIGKILL`) to the process.
     func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
+    }
+
+    /// Makes a write to a pipe whose reader is gone fail with `EPIPE`
+    /// instead of killing the test process with SIGPIPE: a helper that a
+    /// test sends commands to may die (or be killed by a watchdog) first.
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    /// Writes `line` and a newline to the stdin of a process started with
+    /// `commands`; throws when the process is gone.
+    func send(line: String) throws {
+        guard let pipe = commands else { throw CocoaError(.fileWriteNoPermission) }
+        try pipe.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
     }
 
     /// Reads lines from stdout until one satisfies `predicate`; returns it, or
