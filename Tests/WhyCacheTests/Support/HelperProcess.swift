@@ -80,20 +80,30 @@ final class HelperProcess: @unchecked Sendable {
     /// nil at end of output.
     func readLine(until predicate: (String) -> Bool = { _ in true }) -> String? {
         while true {
-            guard let line = nextLine() else { return nil }
+            guard let line = Self.nextLine(from: output, buffer: &pending) else { return nil }
+            if predicate(line) { return line }
+        }
+    }
+
+    /// Reads lines from stderr until one satisfies `predicate`; returns it,
+    /// or nil at end of output. ``finish()`` returns the stderr not read.
+    func readErrorLine(until predicate: (String) -> Bool = { _ in true }) -> String? {
+        while true {
+            guard let line = Self.nextLine(from: errors, buffer: &pendingErrors) else { return nil }
             if predicate(line) { return line }
         }
     }
 
     private var pending = Data()
-    private func nextLine() -> String? {
+    private var pendingErrors = Data()
+    private static func nextLine(from pipe: Pipe, buffer pending: inout Data) -> String? {
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                 pending = Data(pending[(newline + 1)...])
                 return line
             }
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = pipe.fileHandleForReading.availableData
             if chunk.isEmpty { return nil }
             pending.append(chunk)
         }
@@ -103,8 +113,8 @@ final class HelperProcess: @unchecked Sendable {
     @discardableResult
     func finish() -> (status: Int32, lines: [String], errors: String) {
         var lines: [String] = []
-        while let line = nextLine() { lines.append(line) }
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        while let line = Self.nextLine(from: output, buffer: &pending) { lines.append(line) }
+        let errorText = String(decoding: pendingErrors + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let status = process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
         return (status, lines, errorText)
