@@ -14,6 +14,7 @@ enum HelperCommand {
     static let all: [String: HelperCommandBody] = StateCommands.table
         .merging(DatastoreCommands.table) { a, _ in a }
         .merging(CacheCommands.table) { a, _ in a }
+        .merging(UpdaterCommands.table) { a, _ in a }
 
     /// A usage error raised by a command that was given bad arguments.
     struct UsageError: Error, CustomStringConvertible {

@@ -153,7 +153,7 @@ extension SharedCache {
         reaching minimum: UInt64?, through target: UInt64?, ticket: UpdateGate.Ticket
     ) async throws(CacheError) -> UpdateSummary {
         holder.releaseUnguardedFiles()
-        let file = try await fileForUpdate()
+        let file = try currentFileReopeningIfRetired()
         let local = try position(of: file)
         if local.isInitialized {
             if let minimum, local.updateID >= minimum { return UpdateSummary(updateID: local.updateID) }
@@ -250,22 +250,62 @@ extension SharedCache {
     }
 
     /// The current state file, reopened first when it was removed or
-    /// replaced (see ``SharedStateFile/isRetired``).
-    private func fileForUpdate() async throws(CacheError) -> SharedStateFile {
-        guard let file = holder.currentFile else { throw .closed(path: statePath) }
-        guard file.isRetired else { return file }
+    /// replaced (see ``SharedStateFile/isRetired``). Updates and the poller
+    /// election (``holdsPollerLease()``) both go through it, so a process
+    /// moves to the file at the path as soon as either looks.
+    func currentFileReopeningIfRetired() throws(CacheError) -> SharedStateFile {
+        guard var file = holder.currentFile else { throw .closed(path: statePath) }
         // The path holds a newer file, none (then a new one is created), or,
         // while a removal is in progress, the retired file itself: then the
         // removal is finished here (``SharedStateFile/remove(at:)`` is idempotent).
         for _ in 0..<8 {
+            guard file.isRetired else { return file }
             let fresh = try Self.openStateFile(at: statePath, configuration: configuration)
-            if !fresh.isRetired {
-                guard holder.replace(with: fresh) else { throw .closed(path: statePath) }
-                return fresh
+            if fresh.isRetired {
+                do { try SharedStateFile.remove(at: statePath) } catch { throw CacheError(error) }
+                continue
             }
-            do { try SharedStateFile.remove(at: statePath) } catch { throw CacheError(error) }
+            // Another task of this process may have reopened it meanwhile:
+            // then its file is the one to use.
+            guard let current = holder.replace(file, with: fresh) else { throw .closed(path: statePath) }
+            file = current
         }
+        guard file.isRetired else { return file }
         throw .stateFile(.corrupted(path: statePath, reason: "the file at this path keeps being replaced by retired files"))
+    }
+
+    /// Whether this process is the one that polls the datastore for every
+    /// process of the state file: takes the file's poller lease
+    /// (docs/FORMAT.md section 1.10) unless another process holds it, and
+    /// keeps it while it does. Tries the lease on the current file —
+    /// reopened first when it was removed or replaced — so that after a
+    /// rebuild or a restore installed a new file at the path, the election
+    /// moves to that file; the lease of the file left behind was given up
+    /// when it stopped being current. No datastore call. ``BackgroundUpdater``
+    /// calls it each round.
+    ///
+    /// - Throws: ``CacheError/closed(path:)``; ``CacheError/stateFile(_:)``
+    ///   when the file cannot be reopened or the lease cannot be asked for.
+    func holdsPollerLease() throws(CacheError) -> Bool {
+        for _ in 0..<8 {
+            let file = try currentFileReopeningIfRetired()
+            let held: Bool
+            do { held = try file.tryTakePollerLease() } catch { throw CacheError(error) }
+            if holder.currentFile === file { return held }
+            // The file stopped being current meanwhile (a close, or a reopen
+            // by another task) and gave its lease up before this took it:
+            // give it up again, or a file that nothing updates would keep it.
+            file.releasePollerLease()
+        }
+        guard !holder.isClosed else { throw .closed(path: statePath) }
+        return false
+    }
+
+    /// Gives up the poller lease of the current file if this cache holds it
+    /// (its ``BackgroundUpdater`` stopped), so that another process takes it
+    /// at its next round.
+    func releasePollerLease() {
+        holder.currentFile?.releasePollerLease()
     }
 
     /// One page of records after `after`, through `target`.

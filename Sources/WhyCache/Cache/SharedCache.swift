@@ -311,7 +311,10 @@ public final class SharedCache: Sendable {
     /// Closes the cache in this process: every later call throws
     /// ``CacheError/closed(path:)``. The state file stays on disk for the
     /// other processes; its mapping is released once no read of this
-    /// process uses it.
+    /// process uses it. When this process's ``BackgroundUpdater`` was the
+    /// one polling the datastore for the processes of the file, it gives
+    /// that role up at once, and another process takes it over at its next
+    /// round.
     public func close() {
         holder.close()
     }

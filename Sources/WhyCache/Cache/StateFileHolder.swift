@@ -126,29 +126,62 @@ final class StateFileHolder: @unchecked Sendable {
     // MARK: Replacing
 
     /// Makes `file` the current file (unless closed: then `file` is dropped
-    /// and false returned). The previous file is released once no reader uses it.
+    /// and false returned). The previous file is released once no reader
+    /// uses it, and gives up its poller lease at once (see ``retire(_:from:)``).
     @discardableResult
     func replace(with file: SharedStateFile) -> Bool {
         files.withLock { files in
             guard let old = files.current else { return false }
-            files.current = file
-            current.store(Self.address(of: file), ordering: .sequentiallyConsistent)
-            files.retired.append(old)
-            releaseUnguarded(&files)
+            install(file, retiring: old, in: &files)
             return true
         }
     }
 
-    /// Stops handing out files; reads find nil from now on. Files are
-    /// released once no reader uses them.
-    func close() {
+    /// Makes `file` the current file in place of `expected`, unless the
+    /// current file is no longer `expected` (another thread replaced it
+    /// first: then `file` is dropped). Returns the file current afterwards,
+    /// or nil once closed. Two threads that reopen a retired file at once
+    /// thereby agree on one new file.
+    func replace(_ expected: SharedStateFile, with file: SharedStateFile) -> SharedStateFile? {
         files.withLock { files in
-            guard let old = files.current else { return }
+            guard let old = files.current else { return nil }
+            guard old === expected else { return old }
+            install(file, retiring: old, in: &files)
+            return file
+        }
+    }
+
+    /// Stops handing out files; reads find nil from now on. Files are
+    /// released once no reader uses them; the current one gives up its
+    /// poller lease at once. Returns the file that was current, or nil when
+    /// already closed.
+    @discardableResult
+    func close() -> SharedStateFile? {
+        files.withLock { files in
+            guard let old = files.current else { return nil }
             files.current = nil
             current.store(0, ordering: .sequentiallyConsistent)
-            files.retired.append(old)
-            releaseUnguarded(&files)
+            retire(old, from: &files)
+            return old
         }
+    }
+
+    /// Makes `file` current in place of `old` (inside the mutex).
+    private func install(_ file: SharedStateFile, retiring old: SharedStateFile, in files: inout Files) {
+        files.current = file
+        current.store(Self.address(of: file), ordering: .sequentiallyConsistent)
+        retire(old, from: &files)
+    }
+
+    /// Puts `old`, no longer current, on the retired list and releases the
+    /// retired files no reader uses. `old` gives up its poller lease now
+    /// rather than when it is released (a snapshot may keep it for long):
+    /// this process no longer updates that file, so the processes still on
+    /// it must be free to elect a poller of their own.
+    private func retire(_ old: SharedStateFile, from files: inout Files) {
+        old.releasePollerLease()
+        files.retired.append(old)
+        releaseUnguarded(&files)
     }
 
     /// Whether ``close()`` was called.

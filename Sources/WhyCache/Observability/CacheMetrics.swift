@@ -15,11 +15,20 @@ import Synchronization
 /// bootstrapped (`MetricsSystem.bootstrap`) they cost a call into swift-metrics'
 /// no-op handlers per update.
 ///
+/// **Lag in a follower.** Only the process that polls the datastore (the
+/// holder of the poller lease, see ``BackgroundUpdater/Configuration/pollsOncePerMachine``)
+/// asks the log for its latest id, so only it records the lag gauges; a
+/// process that follows another's poller leaves them as they were (unset,
+/// or their value from when it last polled) and records its local update id
+/// each round. The state file is shared, so the poller's lag is every
+/// process's lag: read it where `whycache_poller` is 1.
+///
 /// | Label | Kind | Meaning |
 /// |---|---|---|
 /// | `whycache_local_update_id` | gauge | the update id of the local state |
-/// | `whycache_lag_update_ids` | gauge | records in the log not applied yet (``BackgroundUpdater``) |
-/// | `whycache_lag_seconds` | gauge | time since the local state was last known to be current (``BackgroundUpdater``) |
+/// | `whycache_lag_update_ids` | gauge | records in the log not applied yet (``BackgroundUpdater``, when it polls) |
+/// | `whycache_lag_seconds` | gauge | time since the local state was last known to be current (``BackgroundUpdater``, when it polls) |
+/// | `whycache_poller` | gauge | 1 while this process's ``BackgroundUpdater`` polls the datastore for the processes of the state file, 0 while it follows another process's poller |
 /// | `whycache_records_applied_total` | counter | log records applied |
 /// | `whycache_keys_applied_total` | counter | sets and deletes applied |
 /// | `whycache_update_duration` | timer | the duration of each update that applied something |
@@ -40,6 +49,7 @@ final class CacheMetrics: Sendable {
     let fileBytes: Gauge
     let freeBytes: Gauge
     let liveReaders: Gauge
+    let poller: Gauge
 
     /// When the local state was last found current (it had applied the whole
     /// log it read), in nanoseconds of the continuous clock; 0 = never.
@@ -61,6 +71,7 @@ final class CacheMetrics: Sendable {
         fileBytes = Gauge(label: "whycache_state_file_bytes", dimensions: dimensions, factory: factory)
         freeBytes = Gauge(label: "whycache_state_free_bytes", dimensions: dimensions, factory: factory)
         liveReaders = Gauge(label: "whycache_live_readers", dimensions: dimensions, factory: factory)
+        poller = Gauge(label: "whycache_poller", dimensions: dimensions, factory: factory)
     }
 
     /// Records a finished update that took `nanoseconds`; `readToEnd` says

@@ -32,6 +32,19 @@ import Synchronization
 /// ``Configuration/maximumBackoff``; the first success resets it. The local
 /// state keeps serving reads all along.
 ///
+/// **One poller per machine.** The processes that share a state file apply
+/// the log to one file, so one of them reading the log is enough. With
+/// ``Configuration/pollsOncePerMachine`` (the default), each round first
+/// takes or keeps the state file's *poller lease* (docs/FORMAT.md section
+/// 1.10). The process that holds it — the poller — runs the rounds above.
+/// Every other process follows it: its rounds read only the local update id
+/// from the shared file, without a datastore call, wake the waiters whose
+/// id it reached, and wake this process's change streams when it moved. When
+/// the poller exits, closes its cache or is killed, the kernel releases the
+/// lease and another process takes it at its next round — within one
+/// ``Configuration/interval``, as followers do not back off. Role changes
+/// are logged (info). ``isPoller`` tells which role the last round had.
+///
 /// **Shutdown.** On graceful shutdown (or cancellation) the round in
 /// progress finishes, ``run()`` returns, and every pending
 /// ``waitUntilApplied(through:)`` fails with
@@ -43,13 +56,53 @@ public final class BackgroundUpdater: Service, Sendable {
         public var interval: Duration
         /// The longest wait after repeated failures.
         public var maximumBackoff: Duration
+        /// Whether the processes that share the state file — those of one
+        /// machine, in the usual deployment — elect one of them to poll the
+        /// datastore, rather than each polling it. Default: true.
+        ///
+        /// With it on, each round first takes or keeps the state file's
+        /// poller lease (docs/FORMAT.md section 1.10), a lock that the
+        /// kernel releases when its holder dies or closes the file. The
+        /// holder reads the log every round; in every other process a round
+        /// reads the local update id from the shared file — no datastore
+        /// call — and wakes the waiters and change streams of that process
+        /// from it. However many processes follow a state file, the
+        /// datastore then sees the log reads of one of them. Another process
+        /// takes over within one interval of the poller's death.
+        ///
+        /// In a process that follows another's poller, ``requestUpdate()``
+        /// and a new waiter start a round at once, which looks at the shared
+        /// file only: a waiter returns once the poller's next round has
+        /// applied its id, within about the poller's interval, where a
+        /// polling updater reads the log at once. Turn this off when a
+        /// process must not wait for another process's round, or when the
+        /// processes of one state file need very different intervals (the
+        /// poller's sets the pace for all of them); the updater then polls
+        /// the datastore every round itself, and takes no part in the
+        /// election. ``SharedCache/update(through:)`` works in every process
+        /// either way.
+        public var pollsOncePerMachine: Bool
 
         /// A configuration with `interval` between rounds, backing off up
-        /// to `maximumBackoff` (at least `interval`).
-        public init(interval: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30)) {
+        /// to `maximumBackoff` (at least `interval`), polling the datastore
+        /// from one process per state file unless `pollsOncePerMachine` is
+        /// false.
+        public init(interval: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30), pollsOncePerMachine: Bool = true) {
             self.interval = interval
             self.maximumBackoff = max(interval, maximumBackoff)
+            self.pollsOncePerMachine = pollsOncePerMachine
         }
+    }
+
+    /// What one round did, for a round observer
+    /// (``init(cache:configuration:logger:roundObserver:)``).
+    package struct RoundReport: Sendable {
+        /// Whether the round polled the datastore (this process was the
+        /// poller, or ``Configuration/pollsOncePerMachine`` is off); false
+        /// when it followed another process's poller.
+        package var polled: Bool
+        /// Why the round failed, or nil when it succeeded.
+        package var failure: CacheError?
     }
 
     /// What a waiter is woken with.
@@ -67,6 +120,14 @@ public final class BackgroundUpdater: Service, Sendable {
         var isShutDown = false
         /// Rounds that failed in a row.
         var failures = 0
+        /// Whether the last round polled the datastore (see ``BackgroundUpdater/isPoller``).
+        var polled = false
+        /// Whether the last election made this process the poller; nil
+        /// before the first, so that the first role is logged too.
+        var elected: Bool?
+        /// The local update id the last successful round saw, to wake the
+        /// change streams when another process moved it.
+        var lastSeenUpdateID: UInt64?
     }
 
     /// The cache kept current.
@@ -77,24 +138,46 @@ public final class BackgroundUpdater: Service, Sendable {
     private let state = Mutex(State())
     /// Rung to ask for a round now.
     private let doorbell = Doorbell()
+    /// Called after each round.
+    private let roundObserver: (@Sendable (RoundReport) -> Void)?
 
     /// An updater for `cache`. It does nothing until ``run()``.
     ///
     /// - Parameter logger: Where rounds that apply records (debug), failures
-    ///   (warning) and recoveries (notice) are logged. Default: the cache's
-    ///   ``SharedCache/Configuration/logger``.
-    public init(cache: SharedCache, configuration: Configuration = Configuration(), logger: Logger? = nil) {
+    ///   (warning), recoveries (notice) and changes between polling the
+    ///   datastore and following another process's poller (info) are
+    ///   logged. Default: the cache's ``SharedCache/Configuration/logger``.
+    public convenience init(cache: SharedCache, configuration: Configuration = Configuration(), logger: Logger? = nil) {
+        self.init(cache: cache, configuration: configuration, logger: logger, roundObserver: nil)
+    }
+
+    /// An updater for `cache` that calls `roundObserver` after each round,
+    /// on the updater's task (for the package's tools and test helper).
+    package init(
+        cache: SharedCache, configuration: Configuration = Configuration(), logger: Logger? = nil,
+        roundObserver: (@Sendable (RoundReport) -> Void)?
+    ) {
         self.cache = cache
         self.configuration = configuration
         self.logger = logger ?? cache.configuration.logger
+        self.roundObserver = roundObserver
     }
 
     /// Runs rounds until graceful shutdown or cancellation (the `Service`
-    /// entry point). Never throws: failures are retried with backoff.
+    /// entry point). Never throws: failures are retried with backoff. When
+    /// it returns, this process gives up the poller lease if it held it, so
+    /// that another process polls from its next round on; run one updater
+    /// per cache.
     public func run() async {
         await cancelWhenGracefulShutdown {
             await self.loop()
         }
+        if configuration.pollsOncePerMachine { cache.releasePollerLease() }
+        state.withLock { state in
+            state.polled = false
+            state.elected = nil
+        }
+        cache.metrics.poller.record(0)
         let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
             state.isShutDown = true
             defer { state.waiters.removeAll() }
@@ -105,13 +188,28 @@ public final class BackgroundUpdater: Service, Sendable {
     }
 
     /// Asks for a round now instead of at the end of the interval (or of
-    /// the current backoff).
+    /// the current backoff). In a process that follows another's poller
+    /// (``Configuration/pollsOncePerMachine``), that round looks at the
+    /// shared state file and the poller lease only; it does not read the log.
     public func requestUpdate() {
         doorbell.ring()
     }
 
+    /// Whether the last round polled the datastore: this process holds the
+    /// state file's poller lease (or could not ask for it, and polls rather
+    /// than leave the file without a poller), or
+    /// ``Configuration/pollsOncePerMachine`` is off. False before the first
+    /// round, after ``run()`` returned, and while this process follows
+    /// another process's poller.
+    public var isPoller: Bool {
+        state.withLock { $0.polled }
+    }
+
     /// Returns once the local state has applied the log through `updateID`
-    /// (at once if it already has), asking for a round if needed.
+    /// (at once if it already has), asking for a round if needed. In a
+    /// process that follows another's poller it returns once the poller has
+    /// applied `updateID` to the shared file and a round of this process has
+    /// seen it (see ``Configuration/pollsOncePerMachine``).
     ///
     /// - Throws: ``BackgroundUpdaterError/shutDown`` when the updater stops
     ///   (or has stopped) first; ``BackgroundUpdaterError/cancelled`` when
@@ -155,7 +253,10 @@ public final class BackgroundUpdater: Service, Sendable {
         while !Task.isCancelled {
             // A ring during the round (a new waiter, a request) means another round at once.
             let generation = doorbell.generation
-            let failure = await round()
+            let polled = configuration.pollsOncePerMachine ? electPoller() : true
+            state.withLock { $0.polled = polled }
+            cache.metrics.poller.record(polled ? 1 : 0)
+            let failure = polled ? await poll() : follow()
             let (failures, wait) = state.withLock { state -> (Int, Duration) in
                 state.failures = failure == nil ? 0 : state.failures + 1
                 return (state.failures, Self.delay(afterFailures: state.failures, configuration: configuration))
@@ -166,16 +267,48 @@ public final class BackgroundUpdater: Service, Sendable {
                     "failures_in_a_row": "\(failures)", "retry_in": "\(wait)",
                 ])
             }
+            roundObserver?(RoundReport(polled: polled, failure: failure))
             await doorbell.sleep(for: wait, unlessRungSince: generation)
         }
     }
 
-    /// One round; returns its failure, or nil when it succeeded.
+    /// Takes or keeps the poller lease of the cache's state file; returns
+    /// whether this process polls the datastore this round, and logs when
+    /// that changed.
+    private func electPoller() -> Bool {
+        let polls: Bool
+        do throws(CacheError) {
+            polls = try cache.holdsPollerLease()
+        } catch {
+            // The election only decides who reads the log; without an
+            // answer this process polls, and the round reports whatever is
+            // wrong with the cache.
+            logger.debug("the poller lease could not be checked; polling", metadata: [
+                "state": "\(cache.statePath)", "error": "\(error)",
+            ])
+            return true
+        }
+        let previous = state.withLock { state -> Bool? in
+            defer { state.elected = polls }
+            return state.elected
+        }
+        if previous != polls {
+            if polls {
+                logger.info("polling the log for the processes of this state file", metadata: ["state": "\(cache.statePath)"])
+            } else {
+                logger.info("following another process's poller", metadata: ["state": "\(cache.statePath)"])
+            }
+        }
+        return polls
+    }
+
+    /// A round of the poller (or of an updater that does not take part in
+    /// the election); returns its failure, or nil when it succeeded.
     ///
     /// The round is one ``SharedCache/update(through:)``: when nothing is
     /// new that is one datastore read, which also reports the log's newest
     /// id for the lag gauge (``UpdateSummary/newestLogUpdateID``).
-    private func round() async -> CacheError? {
+    private func poll() async -> CacheError? {
         do throws(CacheError) {
             let local = try cache.updateID()
             let summary = try await cache.update()
@@ -195,11 +328,45 @@ public final class BackgroundUpdater: Service, Sendable {
             if state.withLock({ $0.failures }) > 0 {
                 logger.notice("updates work again", metadata: ["state": "\(cache.statePath)", "update_id": "\(summary.updateID)"])
             }
+            // `update()` woke the change streams if it applied records; an
+            // explicit update of another process may have moved the state too.
+            if noteUpdateID(summary.updateID), summary.recordsApplied == 0 { cache.changeDoorbell.ring() }
             wakeWaiters(reached: summary.updateID)
             return nil
         } catch {
             cache.metrics.recordLag(updateIDs: nil)
             return error
+        }
+    }
+
+    /// A round of a process that follows another's poller: reads the local
+    /// update id from the shared file (no datastore call), wakes this
+    /// process's change streams when it moved, and the waiters it reached.
+    /// Records no lag (see ``CacheMetrics``). Returns its failure, or nil.
+    private func follow() -> CacheError? {
+        do throws(CacheError) {
+            let local = try cache.updateID()
+            cache.metrics.localUpdateID.record(local)
+            if noteUpdateID(local) {
+                cache.changeDoorbell.ring()
+                logger.debug("the poller applied the log", metadata: ["state": "\(cache.statePath)", "update_id": "\(local)"])
+            }
+            if state.withLock({ $0.failures }) > 0 {
+                logger.notice("updates work again", metadata: ["state": "\(cache.statePath)", "update_id": "\(local)"])
+            }
+            wakeWaiters(reached: local)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Remembers `updateID` as the local update id seen last; returns
+    /// whether it moved since the last round that saw one.
+    private func noteUpdateID(_ updateID: UInt64) -> Bool {
+        state.withLock { state in
+            defer { state.lastSeenUpdateID = updateID }
+            return state.lastSeenUpdateID.map { updateID > $0 } ?? false
         }
     }
 

@@ -109,6 +109,12 @@ enum FileLayout {
     /// write lock on the byte at `readerLockBase + i` (far beyond any real data:
     /// byte-range locks need not cover existing bytes).
     static let readerLockBase: Int64 = 1 << 60
+    /// The poller lease (docs/FORMAT.md section 1.10): the process whose
+    /// updater reads the datastore on the interval, for every process that
+    /// shares the file, holds an open-file-description write lock on the byte
+    /// at `pollerLeaseOffset` (far beyond any real data like the reader-slot
+    /// lock bytes, and below `readerLockBase`, so it never meets one of them).
+    static let pollerLeaseOffset: Int64 = 1 << 59
 
     static let defaultReaderSlotCount = 1024
     static let maximumReaderSlotCount = 1 << 16

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Atomics
+import Synchronization
 
 /// The state file, open and mapped into this process.
 ///
@@ -20,8 +21,9 @@ import Atomics
 /// touches a page past the end of the file (which would raise SIGBUS).
 final class MappedFile: @unchecked Sendable {
     // @unchecked: all stored properties are immutable after init, except
-    // `knownSize`, which is atomic. The mapped bytes are shared memory whose
-    // concurrency rules are those of docs/FORMAT.md.
+    // `knownSize`, which is atomic, and `holdsLease`, which is in a mutex.
+    // The mapped bytes are shared memory whose concurrency rules are those of
+    // docs/FORMAT.md.
 
     let path: String
     let descriptor: Int32
@@ -36,6 +38,9 @@ final class MappedFile: @unchecked Sendable {
     /// A lower bound of the file size, refreshed with `fstat` when a larger
     /// size is needed.
     private let knownSize: ManagedAtomic<Int>
+    /// Whether this open file description holds the poller lease; the mutex
+    /// also makes taking and releasing it one step with the `fcntl`.
+    private let holdsLease = Mutex(false)
 
     /// Opens the state file at `path`, creating it if it does not exist.
     /// Creation is race-free: the file is built under a temporary name and
@@ -410,21 +415,62 @@ final class MappedFile: @unchecked Sendable {
     /// Tries to take the open-file-description write lock on reader-slot byte
     /// `slot`. Returns false if another open file description holds it.
     func tryLockReaderSlot(_ slot: Int) -> Bool {
-        var lock = readerLock(slot, type: Int16(F_WRLCK))
+        var lock = byteLock(at: FileLayout.readerLockBase + Int64(slot), type: Int16(F_WRLCK))
         return fcntl(descriptor, MappedFile.ofdSetLock, &lock) == 0
     }
 
     /// Releases the reader-slot lock of `slot` held through this file's descriptor.
     func unlockReaderSlot(_ slot: Int) {
-        var lock = readerLock(slot, type: Int16(F_UNLCK))
+        var lock = byteLock(at: FileLayout.readerLockBase + Int64(slot), type: Int16(F_UNLCK))
         _ = fcntl(descriptor, MappedFile.ofdSetLock, &lock)
     }
 
-    private func readerLock(_ slot: Int, type: Int16) -> flock {
+    /// Takes the poller lease (docs/FORMAT.md section 1.10) through this
+    /// file's descriptor unless another open file description holds it: an
+    /// open-file-description write lock on the byte at
+    /// ``FileLayout/pollerLeaseOffset``, which the kernel releases when the
+    /// descriptor is closed or the process dies. Returns true when this file
+    /// holds the lease, also when it already did.
+    ///
+    /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)`` when
+    ///   `fcntl` fails for another reason than a lease held elsewhere.
+    func tryTakePollerLease() throws(StateFileError) -> Bool {
+        let outcome = holdsLease.withLock { held -> Int32 in
+            if held { return 0 }
+            var lock = byteLock(at: FileLayout.pollerLeaseOffset, type: Int16(F_WRLCK))
+            guard fcntl(descriptor, MappedFile.ofdSetLock, &lock) == 0 else { return errno }
+            held = true
+            return 0
+        }
+        switch outcome {
+        case 0: return true
+        case EAGAIN, EACCES: return false  // another open file description holds it
+        default: throw .systemCallFailed(call: "fcntl", path: path, errno: outcome)
+        }
+    }
+
+    /// Releases the poller lease if this file holds it, so that another
+    /// process (or another open file of this one) can take it at once.
+    func releasePollerLease() {
+        holdsLease.withLock { held in
+            guard held else { return }
+            var lock = byteLock(at: FileLayout.pollerLeaseOffset, type: Int16(F_UNLCK))
+            _ = fcntl(descriptor, MappedFile.ofdSetLock, &lock)
+            held = false
+        }
+    }
+
+    /// Whether this file holds the poller lease (see ``tryTakePollerLease()``).
+    var holdsPollerLease: Bool {
+        holdsLease.withLock { $0 }
+    }
+
+    /// An open-file-description lock request of `type` on the one byte at `offset`.
+    private func byteLock(at offset: Int64, type: Int16) -> flock {
         var lock = flock()
         lock.l_type = type
         lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = off_t(FileLayout.readerLockBase + Int64(slot))
+        lock.l_start = off_t(offset)
         lock.l_len = 1
         lock.l_pid = 0  // required to be 0 for open-file-description locks
         return lock

@@ -444,6 +444,35 @@ public final class SharedStateFile: Sendable {
         }
     }
 
+    // MARK: The poller lease
+
+    /// Takes the poller lease of this file for this open file (this object),
+    /// unless another open file — of another process, or another
+    /// ``SharedStateFile`` of this one — holds it; returns whether this object
+    /// holds it now (true also when it already did). docs/FORMAT.md section
+    /// 1.10: the holder's updater is the one that reads the datastore on the
+    /// interval for every process of the file. The lease belongs to this
+    /// file (inode), not to the path: a file installed at the path has a
+    /// lease of its own. The kernel releases it when this object's descriptor
+    /// is closed (the object is released) or the process dies.
+    ///
+    /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)`` when
+    ///   the lock cannot be asked for (not when another file holds it).
+    func tryTakePollerLease() throws(StateFileError) -> Bool {
+        try mapped.tryTakePollerLease()
+    }
+
+    /// Gives the poller lease up if this object holds it, so that another
+    /// process can take it at its next try.
+    func releasePollerLease() {
+        mapped.releasePollerLease()
+    }
+
+    /// Whether this object holds the poller lease (see ``tryTakePollerLease()``).
+    var holdsPollerLease: Bool {
+        mapped.holdsPollerLease
+    }
+
     // MARK: Maintenance
 
     /// Counters describing the file, for monitoring.

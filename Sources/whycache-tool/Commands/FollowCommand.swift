@@ -13,6 +13,16 @@ import WhyCache
 /// first success. Rounds that apply records, failures and recoveries are
 /// logged on stderr. SIGTERM or SIGINT ends it gracefully after the round in
 /// progress, with status 0.
+///
+/// Like every ``BackgroundUpdater``, it takes part in the election of one
+/// poller among the processes that share the state file (docs/FORMAT.md
+/// section 1.10): it reads the log only while it holds the file's poller
+/// lease, and otherwise follows the update id that another process's poller
+/// moves (several `follow` processes, or `follow` next to workers that run
+/// their own updater, make one process's datastore reads). It logs on stderr
+/// when it becomes the poller ("polling the log for the processes of this
+/// state file") and when it follows another process's ("following another
+/// process's poller"); when the poller dies, it takes over within an interval.
 struct FollowCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "follow",

@@ -25,13 +25,16 @@ final class HelperProcess: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
     private let errors = Pipe()
+    /// The pipe to the process's stdin, when started with `commands`.
+    private let commands: Pipe?
 
     /// Starts `whycache-test-helper arguments...`, or `executable arguments...`,
     /// with `environment` added to this process's environment and stdin
-    /// read from the file `input` (else inherited).
+    /// read from the file `input`, or from ``send(line:)`` with `commands`
+    /// (else inherited).
     init(
         _ arguments: [String], executable: URL = HelperProcess.executableURL,
-        environment: [String: String] = [:], input: String? = nil
+        environment: [String: String] = [:], input: String? = nil, commands: Bool = false
     ) throws {
         process.executableURL = executable
         process.arguments = arguments
@@ -41,6 +44,11 @@ final class HelperProcess: @unchecked Sendable {
         if let input {
             guard let handle = FileHandle(forReadingAtPath: input) else { throw CocoaError(.fileReadNoSuchFile) }
             process.standardInput = handle
+        }
+        self.commands = commands ? Pipe() : nil
+        if let pipe = self.commands {
+            Self.ignoreBrokenPipes
+            process.standardInput = pipe
         }
         process.standardOutput = output
         process.standardError = errors
@@ -54,24 +62,48 @@ final class HelperProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
+    /// Makes a write to a pipe whose reader is gone fail with `EPIPE`
+    /// instead of killing the test process with SIGPIPE: a helper that a
+    /// test sends commands to may die (or be killed by a watchdog) first.
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    /// Writes `line` and a newline to the stdin of a process started with
+    /// `commands`; throws when the process is gone.
+    func send(line: String) throws {
+        guard let pipe = commands else { throw CocoaError(.fileWriteNoPermission) }
+        try pipe.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
     /// Reads lines from stdout until one satisfies `predicate`; returns it, or
     /// nil at end of output.
     func readLine(until predicate: (String) -> Bool = { _ in true }) -> String? {
         while true {
-            guard let line = nextLine() else { return nil }
+            guard let line = Self.nextLine(from: output, buffer: &pending) else { return nil }
+            if predicate(line) { return line }
+        }
+    }
+
+    /// Reads lines from stderr until one satisfies `predicate`; returns it,
+    /// or nil at end of output. ``finish()`` returns the stderr not read.
+    func readErrorLine(until predicate: (String) -> Bool = { _ in true }) -> String? {
+        while true {
+            guard let line = Self.nextLine(from: errors, buffer: &pendingErrors) else { return nil }
             if predicate(line) { return line }
         }
     }
 
     private var pending = Data()
-    private func nextLine() -> String? {
+    private var pendingErrors = Data()
+    private static func nextLine(from pipe: Pipe, buffer pending: inout Data) -> String? {
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                 pending = Data(pending[(newline + 1)...])
                 return line
             }
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = pipe.fileHandleForReading.availableData
             if chunk.isEmpty { return nil }
             pending.append(chunk)
         }
@@ -81,8 +113,8 @@ final class HelperProcess: @unchecked Sendable {
     @discardableResult
     func finish() -> (status: Int32, lines: [String], errors: String) {
         var lines: [String] = []
-        while let line = nextLine() { lines.append(line) }
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        while let line = Self.nextLine(from: output, buffer: &pending) { lines.append(line) }
+        let errorText = String(decoding: pendingErrors + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let status = process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
         return (status, lines, errorText)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WhyCache
 
@@ -209,6 +210,45 @@ struct ToolRunner {
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.errors.contains("update_id=\(id)") && result.errors.contains("applied the log"), "\(result.errors)")
             #expect(result.errors.hasSuffix("stopped\n"), "\(result.errors)")
+        }
+    }
+
+    /// Two `follow` processes on one state file: the first polls the log,
+    /// the second logs that it follows; when the first stops, the second
+    /// logs that it polls, and applies what is written after.
+    @Test func followElectsOnePollerPerStateFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let options = options(directory)
+            try ToolRunner.run(["init-store"] + options)
+            let first = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
+            let second: HelperProcess
+            // A process that never logs what a read below waits for is
+            // killed, so that the read ends (and the test fails) instead of
+            // blocking for ever.
+            let started = Mutex<[HelperProcess]>([first])
+            let watchdog = DispatchWorkItem { for process in started.withLock({ $0 }) { process.send(SIGKILL) } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+            defer { watchdog.cancel() }
+            do {
+                defer { if first.process.isRunning { first.send(SIGKILL) } }
+                #expect(first.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
+                second = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
+                started.withLock { $0.append(second) }
+                #expect(second.readErrorLine { $0.contains("following another process's poller") } != nil)
+                first.send(SIGTERM)
+                let stopped = first.finish()
+                #expect(stopped.status == 0, "\(stopped.errors)")
+                #expect(!stopped.errors.contains("following"), "\(stopped.errors)")
+            }
+            defer { if second.process.isRunning { second.send(SIGKILL) } }
+            #expect(second.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
+            let store = try await FileDatastore.open(directory: directory + "/log")
+            let id = try await store.append(try LogRecord([.set(key: bytes("after"), value: bytes("takeover"))]).encoded())
+            #expect(second.readErrorLine { $0.contains("update_id=\(id)") && $0.contains("applied the log") } != nil)
+            #expect(try ToolRunner.run(["get", "after"] + options).lines == ["takeover"])
+            second.send(SIGTERM)
+            let result = second.finish()
+            #expect(result.status == 0, "\(result.errors)")
         }
     }
 
