@@ -154,6 +154,11 @@ final class CountingDatastore: Datastore {
         return try await base.readRecords(after: after, through: through, limits: limits)
     }
 
+    func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
+        count()
+        return try await base.readPage(after: after, through: through, limits: limits)
+    }
+
     func append(contentsOf payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64] {
         count()
         return try await base.append(contentsOf: payloads)

@@ -67,7 +67,10 @@ public protocol Datastore: Sendable {
     /// ``SharedCache`` reads the log through this method: a datastore whose
     /// reads are round trips (MySQL) answers an idle poll, and a poll that
     /// finds a few new records, with one request. The default implementation
-    /// calls ``readRecords(after:through:limits:)`` and knows neither.
+    /// calls ``readRecords(after:through:limits:)`` and knows neither; a
+    /// datastore that wraps another (to count, log or control calls) should
+    /// forward this method too, or every poll through it costs a second
+    /// request for the log's newest id.
     ///
     /// - Throws: as ``readRecords(after:through:limits:)``.
     func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage

@@ -176,6 +176,11 @@ struct BenchFleetCommand: ToolCommand {
             emit("server_cpu_seconds_per_machine_per_minute", cpu / Double(machines) / (window / 60), "s",
                  note: "user+system CPU of the \(servers) server processes, writers' load included")
         }
+        if servers > 1, let cpu = after.cpuSeconds(since: before, primary: false) {
+            let statements = Double(after.questions(primary: false) &- before.questions(primary: false))
+            emit("replica_cpu_microseconds_per_statement", statements > 0 ? cpu * 1e6 / statements : 0, "µs",
+                 note: "user+system CPU of the \(servers - 1) replicas (applying the primary's binary log included) per statement they counted")
+        }
     }
 
     // MARK: Steps
@@ -309,11 +314,12 @@ private struct ServerSample {
         servers.filter { $0.isPrimary == primary }.reduce(0) { $0 + ($1.counters["QUESTIONS"] ?? 0) }
     }
 
-    /// The CPU seconds the servers used since `earlier`, when every server
-    /// runs on this machine.
-    func cpuSeconds(since earlier: ServerSample) -> Double? {
+    /// The CPU seconds the servers (only the primary, or only the replicas,
+    /// when `primary` says which) used since `earlier`, when they run on
+    /// this machine.
+    func cpuSeconds(since earlier: ServerSample, primary: Bool? = nil) -> Double? {
         var total = 0.0
-        for (now, then) in zip(cpu, earlier.cpu) {
+        for (index, (now, then)) in zip(cpu, earlier.cpu).enumerated() where primary.map({ servers[index].isPrimary == $0 }) ?? true {
             guard let now, let then else { return nil }
             total += now - then
         }

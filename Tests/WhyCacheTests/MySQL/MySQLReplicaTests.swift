@@ -325,4 +325,43 @@ enum MySQLTestReplicas {
         await writerStore.close()
         await readerStore.close()
     }
+
+    /// One poller per machine, counted where it matters: eight processes
+    /// follow one state file through the replicas (the election test of
+    /// `PollerElectionProcessTests`, over MySQL). While nothing is written,
+    /// the replicas count one statement per round of the poller, not eight;
+    /// after the poller is killed another takes over and every process
+    /// still sees every record.
+    @Test(.timeLimit(.minutes(2))) func onePollerPerMachineIsWhatTheReplicasCount() async throws {
+        let table = MySQLTestServer.uniqueTableName()
+        let primary = try MySQLDatastore(configuration: try MySQLTestServer.configuration(table: table))
+        try await primary.createIfMissing()
+        try await MySQLTestReplicas.waitUntilCaughtUp(table: table, primary: primary)
+        let monitor = try MySQLDatastore(configuration: try MySQLTestReplicas.configuration(table: table))
+        func replicaQuestions() async throws -> UInt64 {
+            try await monitor.serverStatus(["Questions"]).filter { !$0.isPrimary }.reduce(0) { $0 + ($1.counters["QUESTIONS"] ?? 0) }
+        }
+        try await withTemporaryDirectory { directory in
+            try await PollerElectionProcessTests.oneProcessPollsForAll(
+                store: primary, storeSpec: "mysql:\(table)+replicas", directory: directory
+            ) { roundsOfThePoller in
+                // Other suites may read through the same replicas at the
+                // same time, which only adds statements: one window within
+                // the bound shows that seven processes stay silent.
+                var windows: [(polls: Int, statements: UInt64)] = []
+                for _ in 0..<5 {
+                    let rounds = try roundsOfThePoller()
+                    let questions = try await replicaQuestions()
+                    try await Task.sleep(for: .milliseconds(500))
+                    let statements = try await replicaQuestions() - questions
+                    windows.append((try roundsOfThePoller() - rounds, statements))
+                    // One read per round, the monitor's own status read, and
+                    // a round in flight at each end of the window.
+                    if let last = windows.last, last.polls >= 3, last.statements <= UInt64(last.polls + 4) { return }
+                }
+                Issue.record("the replicas counted more than one poller's statements in every window: \(windows)")
+            }
+        }
+        await monitor.close()
+    }
 }

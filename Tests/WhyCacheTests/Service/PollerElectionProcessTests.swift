@@ -56,8 +56,21 @@ import WhyCache
     @Test(.timeLimit(.minutes(2))) func oneProcessPollsForAllAndAnotherTakesOverWhenItIsKilled() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)
+            try await Self.oneProcessPollsForAll(store: store, storeSpec: directory + "/log", directory: directory)
+        }
+    }
+
+    /// The body of ``oneProcessPollsForAllAndAnotherTakesOverWhenItIsKilled()``
+    /// for any datastore the helper opens from `storeSpec`. `whilePolling`
+    /// runs while the first poller polls and nothing is written, with the
+    /// poller and a function that reads its rounds ended so far.
+    static func oneProcessPollsForAll(
+        store: any Datastore, storeSpec: String, directory: String,
+        whilePolling: (_ roundsOfThePoller: () throws -> Int) async throws -> Void = { _ in }
+    ) async throws {
+        do {
             let state = directory + "/state"
-            let followers = try (0..<8).map { _ in try Follower(store: directory + "/log", state: state, intervalMilliseconds: 50) }
+            let followers = try (0..<8).map { _ in try Follower(store: storeSpec, state: state, intervalMilliseconds: 50) }
             // A process that never answers is killed, so that no read below
             // blocks for ever: its output ends and the test fails.
             let helpers = followers.map(\.helper)
@@ -82,6 +95,11 @@ import WhyCache
             for (index, follower) in followers.enumerated() {
                 #expect(try follower.waitUntilApplied(through: ids[4]), "process \(index) did not see update \(ids[4])")
                 #expect(follower.changes == ids, "process \(index)'s change stream")
+            }
+            var probes = 0
+            try await whilePolling {
+                probes += 1
+                return try #require(try followers[killed].status("probe\(probes)")).rounds
             }
             let before = try followers.map { try $0.status("before") }
             for (index, status) in before.enumerated() {
