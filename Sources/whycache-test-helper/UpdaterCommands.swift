@@ -24,7 +24,8 @@ enum UpdaterCommands {
     /// Prints `round N poller|follower CALLS` after round N (from 1) when
     /// the updater's role differs from the round before (CALLS: the
     /// datastore calls the updater made so far), and `changed ID` for each
-    /// change the stream delivers. Reads commands from stdin, one per line:
+    /// change the stream delivers (`stream-error …` for a read that failed,
+    /// after which the stream goes on). Reads commands from stdin, one per line:
     /// `wait ID` prints `applied ID` once ``BackgroundUpdater/waitUntilApplied(through:)``
     /// returns; `status TAG` prints `status TAG ROUNDS poller|follower CALLS`;
     /// `quit` (or the end of the input) ends the command.
@@ -47,10 +48,19 @@ enum UpdaterCommands {
             }
             let changes = try cache.changes(pollInterval: .seconds(3_600))
             let streaming = Task {
-                for try await event in changes {
-                    switch event {
-                    case .changed(let change): HelperCommand.say("changed \(change.updateID)")
-                    case .historyRewritten: HelperCommand.say("rewritten")
+                // A read that fails (a server slow to accept a connection)
+                // ends one iteration; the stream goes on from where it stopped.
+                var iterator = changes.makeAsyncIterator()
+                while !Task.isCancelled {
+                    do throws(CacheError) {
+                        guard let event = try await iterator.next() else { return }
+                        switch event {
+                        case .changed(let change): HelperCommand.say("changed \(change.updateID)")
+                        case .historyRewritten: HelperCommand.say("rewritten")
+                        }
+                    } catch {
+                        HelperCommand.say("stream-error \(error)")
+                        try? await Task.sleep(for: .milliseconds(50))
                     }
                 }
             }
@@ -65,8 +75,12 @@ enum UpdaterCommands {
                 case "wait":
                     let id: UInt64 = try HelperCommand.integer(words, 1, "update id")
                     waits.append(Task {
-                        try await updater.waitUntilApplied(through: id)
-                        HelperCommand.say("applied \(id)")
+                        do {
+                            try await updater.waitUntilApplied(through: id)
+                            HelperCommand.say("applied \(id)")
+                        } catch {
+                            HelperCommand.say("wait-error \(id) \(error)")
+                        }
                     })
                 case "status":
                     let tag = try HelperCommand.string(words, 1, "tag")

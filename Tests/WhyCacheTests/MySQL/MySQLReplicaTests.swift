@@ -60,7 +60,7 @@ enum MySQLTestReplicas {
             for server in servers { try server.sql("START SLAVE SQL_THREAD") }
             return result
         } catch {
-            for server in servers { try? server.sql("START SLAVE SQL_THREAD") }
+            for server in servers { _ = try? server.sql("START SLAVE SQL_THREAD") }
             throw error
         }
     }

@@ -46,6 +46,9 @@ import WhyCache
             try helper.send(line: "wait \(updateID)")
             return line { $0 == "applied \(updateID)" } != nil && line { $0 == "changed \(updateID)" } != nil
         }
+
+        /// The lines that report errors (`stream-error …`, `wait-error …`), for messages.
+        var errors: [String] { lines.filter { $0.contains("-error ") } }
     }
 
     /// Eight processes follow one state file at 50 ms: exactly one reads the
@@ -93,7 +96,7 @@ import WhyCache
                 ids.append(try await store.append(try LogRecord([.set(key: bytes("k\(index)"), value: bytes("v"))]).encoded()))
             }
             for (index, follower) in followers.enumerated() {
-                #expect(try follower.waitUntilApplied(through: ids[4]), "process \(index) did not see update \(ids[4])")
+                #expect(try follower.waitUntilApplied(through: ids[4]), "process \(index) did not see update \(ids[4]): \(follower.errors)")
                 #expect(follower.changes == ids, "process \(index)'s change stream")
             }
             var probes = 0
@@ -135,7 +138,7 @@ import WhyCache
                 ids.append(try await store.append(try LogRecord([.set(key: bytes("k\(index)"), value: bytes("w"))]).encoded()))
             }
             for index in survivors {
-                #expect(try followers[index].waitUntilApplied(through: ids[9]), "process \(index) did not see update \(ids[9])")
+                #expect(try followers[index].waitUntilApplied(through: ids[9]), "process \(index) did not see update \(ids[9]): \(followers[index].errors)")
                 #expect(followers[index].changes == ids, "process \(index)'s change stream")
             }
             for index in survivors {
