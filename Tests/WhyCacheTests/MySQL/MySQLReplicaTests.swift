@@ -332,7 +332,7 @@ enum MySQLTestReplicas {
     /// the replicas count one statement per round of the poller, not eight;
     /// after the poller is killed another takes over and every process
     /// still sees every record.
-    @Test(.timeLimit(.minutes(2))) func onePollerPerMachineIsWhatTheReplicasCount() async throws {
+    @Test(.timeLimit(.minutes(5))) func onePollerPerMachineIsWhatTheReplicasCount() async throws {
         let table = MySQLTestServer.uniqueTableName()
         let primary = try MySQLDatastore(configuration: try MySQLTestServer.configuration(table: table))
         try await primary.createIfMissing()

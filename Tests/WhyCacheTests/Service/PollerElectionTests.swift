@@ -48,7 +48,7 @@ import Testing
     /// makes no datastore call, yet its waiters and its change stream (which
     /// only a ring of this cache can wake: its poll interval is an hour) see
     /// the poller's updates. When the poller stops, the other takes over.
-    @Test(.timeLimit(.minutes(1))) func aFollowerSeesThePollersUpdatesWithoutReadingTheLog() async throws {
+    @Test(.timeLimit(.minutes(5))) func aFollowerSeesThePollersUpdatesWithoutReadingTheLog() async throws {
         try await withTemporaryDirectory { directory in
             let base = try await CacheFixture.makeStore(directory)
             let pollerStore = SwitchableDatastore(base)
@@ -62,7 +62,7 @@ import Testing
             let pollerGroup = ServiceGroup(services: [poller], logger: logger)
             let followerGroup = ServiceGroup(services: [follower], logger: logger)
             let pollerRun = Task { try await pollerGroup.run() }
-            for _ in 0..<1_000 where !poller.isPoller { try await Task.sleep(for: .milliseconds(5)) }
+            for _ in 0..<12_000 where !poller.isPoller { try await Task.sleep(for: .milliseconds(5)) }
             #expect(poller.isPoller)
             let followerRun = Task { try await followerGroup.run() }
             defer {
@@ -97,7 +97,7 @@ import Testing
             await pollerGroup.triggerGracefulShutdown()
             try await pollerRun.value
             #expect(!poller.isPoller)
-            for _ in 0..<1_000 where !follower.isPoller { try await Task.sleep(for: .milliseconds(5)) }
+            for _ in 0..<12_000 where !follower.isPoller { try await Task.sleep(for: .milliseconds(5)) }
             #expect(follower.isPoller)
             let next = try await base.append(try LogRecord([.set(key: bytes("after"), value: bytes("takeover"))]).encoded())
             try await follower.waitUntilApplied(through: next)
@@ -110,7 +110,7 @@ import Testing
 
     /// With ``BackgroundUpdater/Configuration/pollsOncePerMachine`` off,
     /// every updater polls, as before the election: both read the log.
-    @Test(.timeLimit(.minutes(1))) func withTheElectionOffEveryUpdaterPolls() async throws {
+    @Test(.timeLimit(.minutes(5))) func withTheElectionOffEveryUpdaterPolls() async throws {
         try await withTemporaryDirectory { directory in
             let base = try await CacheFixture.makeStore(directory)
             let stores = [SwitchableDatastore(base), SwitchableDatastore(base)]
@@ -120,7 +120,7 @@ import Testing
             let running = Task { try await group.run() }
             let id = try await base.append(try LogRecord([.set(key: bytes("k"), value: bytes("v"))]).encoded())
             for updater in updaters { try await updater.waitUntilApplied(through: id) }
-            for _ in 0..<1_000 where stores.contains(where: { $0.calls.load(ordering: .relaxed) == 0 }) {
+            for _ in 0..<12_000 where stores.contains(where: { $0.calls.load(ordering: .relaxed) == 0 }) {
                 try await Task.sleep(for: .milliseconds(5))
             }
             #expect(stores.allSatisfy { $0.calls.load(ordering: .relaxed) > 0 })
