@@ -227,7 +227,7 @@ struct ToolRunner {
             // blocking for ever.
             let started = Mutex<[HelperProcess]>([first])
             let watchdog = DispatchWorkItem { for process in started.withLock({ $0 }) { process.send(SIGKILL) } }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 240, execute: watchdog)
             defer { watchdog.cancel() }
             do {
                 defer { if first.process.isRunning { first.send(SIGKILL) } }
