@@ -34,9 +34,14 @@ import Synchronization
 /// | `whycache_update_duration` | timer | the duration of each update that applied something |
 /// | `whycache_update_errors_total` | counter | updates that failed |
 /// | `whycache_rebuilds_total` | counter | rebuilds from a checkpoint (history rewritten past the local state) |
-/// | `whycache_state_file_bytes` | gauge | the state file's size |
-/// | `whycache_state_free_bytes` | gauge | free space inside it (reusable now) |
-/// | `whycache_live_readers` | gauge | live processes holding reader slots of the file |
+/// | `whycache_state_file_bytes` | gauge | the state file's size on disk (`StateFileStatistics.fileSize`) |
+/// | `whycache_state_free_bytes` | gauge | bytes of blocks on the file's free lists, reusable by the next write (`StateFileStatistics.freeBytes`; blocks still visible to a reader are not counted) |
+/// | `whycache_live_readers` | gauge | live processes holding reader slots of the file (`StateFileStatistics.liveReaderProcesses`) |
+///
+/// The three file gauges describe the shared file, whichever process
+/// changed it: every ``BackgroundUpdater`` round records them (poller and
+/// followers alike), and so does an update that applied records — at most
+/// once a second per cache.
 final class CacheMetrics: Sendable {
     let localUpdateID: Gauge
     let lagUpdateIDs: Gauge

@@ -331,6 +331,9 @@ public final class BackgroundUpdater: Service, Sendable {
             // `update()` woke the change streams if it applied records; an
             // explicit update of another process may have moved the state too.
             if noteUpdateID(summary.updateID), summary.recordsApplied == 0 { cache.changeDoorbell.ring() }
+            // The file's gauges every round (at most once a second): another
+            // process may have applied what changed the file.
+            cache.metrics.recordFileIfDue { try? cache.statistics() }
             wakeWaiters(reached: summary.updateID)
             return nil
         } catch {
@@ -354,6 +357,7 @@ public final class BackgroundUpdater: Service, Sendable {
             if state.withLock({ $0.failures }) > 0 {
                 logger.notice("updates work again", metadata: ["state": "\(cache.statePath)", "update_id": "\(local)"])
             }
+            cache.metrics.recordFileIfDue { try? cache.statistics() }
             wakeWaiters(reached: local)
             return nil
         } catch {

@@ -165,4 +165,27 @@ final class SwitchableDatastore: Datastore {
         let waits = (0..<7).map { BackgroundUpdater.delay(afterFailures: $0, configuration: configuration) }
         #expect(waits == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1), .seconds(1)])
     }
+
+    /// The file gauges follow the shared file when another process (here:
+    /// another cache on the file) applied the changes: the updater's rounds
+    /// record them although its own updates apply nothing.
+    @Test func theFileGaugesFollowChangesAppliedElsewhere() async throws {
+        try await withUpdater(interval: .milliseconds(50)) { updater, store, metrics, directory in
+            let writer = try SharedCache(statePath: updater.cache.statePath, datastore: store)
+            defer { writer.close() }
+            for round in 0..<20 {
+                try await writer.set(Array(repeating: UInt8(round), count: 200), forKey: bytes("k\(round % 4)"))
+            }
+            let expected = try updater.cache.statistics()
+            #expect(expected.freeBytes > 0)
+            var recorded: Double?
+            for _ in 0..<600 {
+                recorded = try? metrics.expectGauge("whycache_state_free_bytes", [("cache", "test")]).lastValue
+                if recorded == Double(expected.freeBytes) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(recorded == Double(expected.freeBytes), "free bytes gauge \(String(describing: recorded)), file \(expected.freeBytes)")
+            #expect(try metrics.expectGauge("whycache_state_file_bytes", [("cache", "test")]).lastValue == Double(expected.fileSize))
+        }
+    }
 }
