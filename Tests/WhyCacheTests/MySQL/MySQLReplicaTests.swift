@@ -128,8 +128,8 @@ enum MySQLTestReplicas {
         }
     }
 
-    /// One replica is killed and the other frozen while a writer process
-    /// writes: the machine's updates keep succeeding (from the primary),
+    /// One replica is killed and the other frozen while two writer processes
+    /// write (one of them reading through the replicas too): the machine's updates keep succeeding (from the primary),
     /// nothing acknowledged is lost, and once the replicas are back the
     /// machine reads from a replica again.
     @Test func machinesFailOverWhenReplicasDieOrFreezeAndComeBackToThem() async throws {
@@ -141,17 +141,27 @@ enum MySQLTestReplicas {
         let store = try MySQLDatastore(configuration: try MySQLTestReplicas.configuration(table: table))
         try await withTemporaryDirectory { directory in
             let cache = try SharedCache(statePath: directory + "/machine", datastore: store)
-            let writer = try HelperProcess(["cache-set-forever", "mysql:\(table)", directory + "/writer", "w"])
-            var acknowledged: [(index: Int, id: UInt64)] = []
+            // One writer on the primary only, one reading its own writes
+            // through the replicas as well: both keep writing throughout.
+            let writers = try [("w0", "mysql:\(table)"), ("w1", "mysql:\(table)+replicas")].map { tag, spec in
+                (tag, try HelperProcess(["cache-set-forever", spec, directory + "/writer-" + tag, tag]))
+            }
+            var acknowledged: [(tag: String, index: Int, id: UInt64)] = []
+            func note(_ line: String, of tag: String) {
+                let fields = line.split(separator: " ")
+                if fields.count == 3, let index = Int(fields[1]), let id = UInt64(fields[2]) { acknowledged.append((tag, index, id)) }
+            }
             func readAcknowledged(_ count: Int) {
-                for _ in 0..<count {
-                    guard let line = writer.readLine() else { return }
-                    let fields = line.split(separator: " ")
-                    if fields.count == 3, let index = Int(fields[1]), let id = UInt64(fields[2]) { acknowledged.append((index, id)) }
+                for (tag, writer) in writers {
+                    for _ in 0..<count {
+                        guard let line = writer.readLine() else { break }
+                        note(line, of: tag)
+                    }
                 }
             }
+            var newestAcknowledged: UInt64 { acknowledged.map(\.id).max() ?? 1 }
             readAcknowledged(20)
-            #expect(try await MySQLTestReplicas.update(cache, until: acknowledged.last?.id ?? 1))
+            #expect(try await MySQLTestReplicas.update(cache, until: newestAcknowledged))
             #expect(store.replicaStatus().contains { $0.isCurrent }, "\(store.replicaStatus())")
 
             try replicas[0].kill()
@@ -164,7 +174,7 @@ enum MySQLTestReplicas {
                 }
             }
             readAcknowledged(20)
-            #expect(try await MySQLTestReplicas.update(cache, until: acknowledged.last?.id ?? 1))
+            #expect(try await MySQLTestReplicas.update(cache, until: newestAcknowledged))
             let left = store.replicaStatus()
             #expect(left.allSatisfy { !$0.isCurrent && $0.failuresInARow > 0 && $0.lastProblem != nil }, "\(left)")
 
@@ -183,15 +193,17 @@ enum MySQLTestReplicas {
             }
             #expect(cameBack, "no replica serves reads again: \(store.replicaStatus())")
 
-            writer.send(SIGKILL)
-            for line in writer.finish().lines {
-                let fields = line.split(separator: " ")
-                if fields.count == 3, let index = Int(fields[1]), let id = UInt64(fields[2]) { acknowledged.append((index, id)) }
+            for (tag, writer) in writers {
+                writer.send(SIGKILL)
+                let result = writer.finish()
+                #expect(result.status == -SIGKILL, "writer \(tag) stopped by itself: \(result.errors)")
+                for line in result.lines { note(line, of: tag) }
             }
+            #expect(Set(acknowledged.map(\.tag)) == ["w0", "w1"])
             let latest = try await primary.latestUpdateID()
             #expect(try await MySQLTestReplicas.update(cache, until: latest))
             for write in acknowledged {
-                #expect(try cache.value(forKey: Array("w-\(write.index)-0".utf8)) != nil, "acknowledged write \(write) lost")
+                #expect(try cache.value(forKey: Array("\(write.tag)-\(write.index)-0".utf8)) != nil, "acknowledged write \(write) lost")
             }
             try CacheFixture.expectContents(cache, equal: try await CacheFixture.replay(primary))
         }
