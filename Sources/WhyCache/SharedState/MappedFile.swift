@@ -64,16 +64,18 @@ final class MappedFile: @unchecked Sendable {
         let subscription = KeyPrefixes(canonicalizing: options.subscribedPrefixes)
         let slots = options.readerSlotCount
         let heapStart = FileLayout.heapStart(readerSlotCount: slots)
+        // Errors name `path`, the file the caller asked for: the temporary
+        // name below is an implementation detail (and shares its directory).
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, options.permissions)
-        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: temporary, errno: errno) }
+        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
         defer {
             Glibc.close(fd)
             unlink(temporary)
         }
         let initialSize = heapStart + FileLayout.commitRecordSize
         let rc = posix_fallocate(fd, 0, off_t(initialSize))
-        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: temporary, errno: rc) }
+        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: path, errno: rc) }
 
         var header = [UInt8](repeating: 0, count: initialSize)
         header.withUnsafeMutableBytes { raw in
@@ -105,7 +107,7 @@ final class MappedFile: @unchecked Sendable {
             ).write(to: record)
         }
         let written = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == initialSize else { throw .systemCallFailed(call: "pwrite", path: temporary, errno: errno) }
+        guard written == initialSize else { throw .systemCallFailed(call: "pwrite", path: path, errno: errno) }
         if options.durability == .systemCrash { fsync(fd) }
         if link(temporary, path) != 0 && errno != EEXIST {
             throw .systemCallFailed(call: "link", path: path, errno: errno)

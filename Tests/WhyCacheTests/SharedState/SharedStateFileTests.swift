@@ -24,6 +24,20 @@ import WhyCache
         }
     }
 
+    /// A state file in a missing directory: the error names the path the
+    /// caller gave, not the temporary name the file is built under.
+    @Test func aMissingDirectoryIsReportedWithTheCallersPath() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/missing/x.whycache"
+            #expect(throws: StateFileError.systemCallFailed(call: "open", path: path, errno: ENOENT)) {
+                try SharedStateFile.open(at: path)
+            }
+            #expect(throws: CacheError.stateFile(.systemCallFailed(call: "open", path: path, errno: ENOENT))) {
+                try SharedCache(statePath: path, datastore: try FileDatastore(directory: directory + "/log"))
+            }
+        }
+    }
+
     @Test func setGetOverwriteRemove() throws {
         try withFile { file, _ in
             try file.write { transaction in
