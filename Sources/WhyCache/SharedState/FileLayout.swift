@@ -42,14 +42,21 @@ enum FileLayout {
     static let mapSizeOffset = 16  // UInt64: the largest size the file may reach
     static let heapStartOffset = 24  // UInt64
     static let fileIdentifierOffset = 32  // 16 random bytes
-    static let creationFlagsOffset = 48  // UInt32: `creationFlagDurable`, `creationFlagSubscribed`
+    static let creationFlagsOffset = 48  // UInt32: `creationFlagDurable`, `creationFlagSubscribed`, `creationFlagTaggedFreeLists`
     /// Creation flag: commits are flushed (`Durability.systemCrash`).
     static let creationFlagDurable: UInt32 = 1
     /// Creation flag: the header page holds a subscribed-prefix block.
     static let creationFlagSubscribed: UInt32 = 2
+    /// Creation flag: free-list links and heads carry a 16-bit check tag in
+    /// their top bits (docs/FORMAT.md section 1.8). Set on every file created
+    /// since; older files keep untagged links.
+    static let creationFlagTaggedFreeLists: UInt32 = 4
     /// Every creation flag this code knows; a file with any other bit was
     /// written by a newer version with a feature this one cannot honour.
-    static let knownCreationFlags: UInt32 = creationFlagDurable | creationFlagSubscribed
+    static let knownCreationFlags: UInt32 = creationFlagDurable | creationFlagSubscribed | creationFlagTaggedFreeLists
+    /// The bits of a free-list word that hold the offset (offsets stay below
+    /// 2^46, the largest file); the bits above hold the check tag.
+    static let freeListOffsetMask: UInt64 = (1 << 48) - 1
     static let headerChecksumOffset = 60  // UInt32: CRC-32C of bytes 0..<60
     static let checksummedHeaderLength = 60
 

@@ -32,6 +32,8 @@ final class MappedFile: @unchecked Sendable {
     let heapStart: Int
     let readerSlotCount: Int
     let durable: Bool
+    /// Whether free-list words carry check tags (creation flag bit 2).
+    let taggedFreeLists: Bool
     /// The keys the file keeps, from its header (docs/FORMAT.md section 1.2);
     /// fixed at creation.
     let subscription: KeyPrefixes
@@ -88,7 +90,7 @@ final class MappedFile: @unchecked Sendable {
             var generator = SystemRandomNumberGenerator()
             raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset, as: UInt64.self)
             raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset + 8, as: UInt64.self)
-            var flags: UInt32 = options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0
+            var flags: UInt32 = (options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0) | FileLayout.creationFlagTaggedFreeLists
             if !subscription.isEverything {
                 flags |= FileLayout.creationFlagSubscribed
                 writePrefixBlock(subscription.prefixes, into: raw)
@@ -175,6 +177,7 @@ final class MappedFile: @unchecked Sendable {
         self.heapStart = fields.heapStart
         self.readerSlotCount = fields.slots
         self.durable = fields.flags & FileLayout.creationFlagDurable != 0
+        self.taggedFreeLists = fields.flags & FileLayout.creationFlagTaggedFreeLists != 0
         self.subscription = subscription
         self.knownSize = ManagedAtomic(size)
     }

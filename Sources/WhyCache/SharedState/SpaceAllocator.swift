@@ -35,11 +35,56 @@ struct SpaceAllocator {
 
     // MARK: Writer-area fields
 
-    private func head(_ sizeClass: SizeClass) -> Int {
-        Int(truncatingIfNeeded: file.word(at: FileLayout.freeListHeadsOffset + sizeClass.index * 8))
+    /// The head of `sizeClass`'s free list, its check tag verified.
+    private func head(_ sizeClass: SizeClass) throws(StateFileError) -> Int {
+        let word = file.word(at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
+        return try untagged(word, expecting: { Self.headTag(of: $0, sizeClass) }, what: "the head of free list \(sizeClass.index)")
     }
     private func setHead(_ offset: Int, _ sizeClass: SizeClass) {
-        file.setWord(UInt64(truncatingIfNeeded: offset), at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
+        file.setWord(tagged(offset, Self.headTag(of: offset, sizeClass)), at: FileLayout.freeListHeadsOffset + sizeClass.index * 8)
+    }
+
+    // MARK: Free-list check tags (docs/FORMAT.md section 1.8)
+
+    /// `offset` with `tag` in the top bits, or alone in a file without tags;
+    /// 0 (the end of a list) is never tagged.
+    private func tagged(_ offset: Int, _ tag: UInt64) -> UInt64 {
+        let word = UInt64(truncatingIfNeeded: offset)
+        return file.taggedFreeLists && offset != 0 ? word | tag : word
+    }
+
+    /// The offset in the free-list `word`, after checking its tag against
+    /// `expected(offset)`.
+    ///
+    /// - Throws: ``StateFileError/corrupted(path:reason:)`` when the tag
+    ///   does not match: the word was damaged, and following it would hand
+    ///   out a block that may be in use.
+    private func untagged(_ word: UInt64, expecting expected: (Int) -> UInt64, what: String) throws(StateFileError) -> Int {
+        guard file.taggedFreeLists else { return Int(truncatingIfNeeded: word) }
+        let offset = Int(truncatingIfNeeded: word & FileLayout.freeListOffsetMask)
+        guard word == (offset == 0 ? 0 : UInt64(offset) | expected(offset)) else {
+            throw .corrupted(path: file.path, reason: "\(what) (0x\(String(word, radix: 16))) fails its check tag")
+        }
+        return offset
+    }
+
+    /// The tag of a head word naming the block at `offset`.
+    static func headTag(of offset: Int, _ sizeClass: SizeClass) -> UInt64 {
+        checkTag(UInt64(offset), UInt64(sizeClass.index) | 1 << 32)
+    }
+
+    /// The tag of the link word stored in the free block at `block`, naming `next`.
+    static func linkTag(in block: Int, to next: Int, _ sizeClass: SizeClass) -> UInt64 {
+        checkTag(UInt64(block) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(next), UInt64(sizeClass.index) | 2 << 32)
+    }
+
+    /// 16 bits of a mix of `a` and `b`, in the top bits of a word.
+    private static func checkTag(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var z = a &+ b &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return z & ~FileLayout.freeListOffsetMask
     }
     private func adjust(_ field: Int, by delta: Int) {
         file.setWord(UInt64(bitPattern: Int64(bitPattern: file.word(at: field)) &+ Int64(delta)), at: field)
@@ -52,12 +97,15 @@ struct SpaceAllocator {
     mutating func allocate(_ size: Int) throws(StateFileError) -> Int {
         guard let sizeClass = SizeClass(fitting: size) else { throw .valueTooLong(size) }
         hasAllocated = true
-        let offset = head(sizeClass)
+        let offset = try head(sizeClass)
         if offset != 0 {
             guard offset & 7 == 0, offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
                 throw .corrupted(path: file.path, reason: "free list \(sizeClass.index) points outside the heap")
             }
-            setHead(Int(truncatingIfNeeded: file.word(at: offset)), sizeClass)
+            let next = try untagged(
+                file.word(at: offset), expecting: { Self.linkTag(in: offset, to: $0, sizeClass) },
+                what: "the link of free block \(offset) (list \(sizeClass.index))")
+            setHead(next, sizeClass)
             adjust(FileLayout.freeBytesOffset, by: -sizeClass.blockSize)
             return offset
         }
@@ -69,13 +117,16 @@ struct SpaceAllocator {
     }
 
     /// Returns a block nobody else can see (never published, or reclaimed) to its free list.
-    mutating func free(_ offset: Int, size: Int) {
+    mutating func free(_ offset: Int, size: Int) throws(StateFileError) {
         guard let sizeClass = SizeClass(fitting: size) else { return }
-        push(offset, sizeClass)
+        try push(offset, sizeClass)
     }
 
-    private mutating func push(_ offset: Int, _ sizeClass: SizeClass) {
-        file.setWord(UInt64(truncatingIfNeeded: head(sizeClass)), at: offset)
+    private mutating func push(_ offset: Int, _ sizeClass: SizeClass) throws(StateFileError) {
+        // The head is checked before it goes into a new link: a damaged one
+        // must not come out of a push with a valid tag.
+        let next = try head(sizeClass)
+        file.setWord(tagged(next, Self.linkTag(in: offset, to: next, sizeClass)), at: offset)
         setHead(offset, sizeClass)
         adjust(FileLayout.freeBytesOffset, by: sizeClass.blockSize)
     }
@@ -119,10 +170,10 @@ struct SpaceAllocator {
                 guard offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
                     throw .corrupted(path: file.path, reason: "retire list entry outside the heap")
                 }
-                push(offset, sizeClass)
+                try push(offset, sizeClass)
                 adjust(FileLayout.pendingBytesOffset, by: -sizeClass.blockSize)
             }
-            free(list, size: FileLayout.retireListHeaderSize + count * 8)
+            try free(list, size: FileLayout.retireListHeaderSize + count * 8)
             list = older
         }
     }
@@ -248,12 +299,12 @@ struct SpaceAllocator {
         for index in 0..<SizeClass.count { file.setWord(0, at: FileLayout.freeListHeadsOffset + index * 8) }
         var cursor = file.heapStart
         var allocator = SpaceAllocator(file: file, transaction: 0)
-        func carve(_ end: Int) {
+        func carve(_ end: Int) throws(StateFileError) {
             // Cut the gap [cursor, end) into the largest blocks that fit.
             while end - cursor >= 8 {
                 var sizeClass = SizeClass(fitting: min(end - cursor, SizeClass.largestBlock))!
                 if sizeClass.blockSize > end - cursor { sizeClass = SizeClass(index: sizeClass.index - 1)! }
-                allocator.push(cursor, sizeClass)  // counts the bytes in freeBytes
+                try allocator.push(cursor, sizeClass)  // counts the bytes in freeBytes
                 cursor += sizeClass.blockSize
             }
         }
@@ -265,10 +316,10 @@ struct SpaceAllocator {
             guard block.offset >= file.heapStart, block.offset + block.size <= heapEnd else {
                 throw .corrupted(path: file.path, reason: "block at \(block.offset) lies outside the heap")
             }
-            if block.offset > cursor { carve(block.offset) }
+            if block.offset > cursor { try carve(block.offset) }
             cursor = max(cursor, block.offset + block.size)
         }
-        carve(heapEnd)
+        try carve(heapEnd)
         file.setWord(UInt64(heapEnd), at: FileLayout.bumpOffset)
         file.setWord(UInt64(keptHead), at: FileLayout.pendingHeadOffset)
         file.setWord(UInt64(pendingBytes), at: FileLayout.pendingBytesOffset)

@@ -64,18 +64,18 @@ struct TrieWriter {
     private func isOwn(_ node: InnerView) -> Bool { node.transaction == transaction }
     private func isOwn(leafAt offset: Int) -> Bool { offset >= allocator.transactionStartBump }
 
-    private mutating func release(_ node: InnerView, at offset: Int) {
+    private mutating func release(_ node: InnerView, at offset: Int) throws(StateFileError) {
         if isOwn(node) {
-            allocator.free(offset, size: node.blockSize)
+            try allocator.free(offset, size: node.blockSize)
         } else {
             allocator.retire(offset, size: node.blockSize)
         }
     }
 
-    private mutating func release(_ leaf: LeafView, at reference: UInt64) {
+    private mutating func release(_ leaf: LeafView, at reference: UInt64) throws(StateFileError) {
         let offset = NodeRef.offset(reference)
         if isOwn(leafAt: offset) {
-            allocator.free(offset, size: leaf.blockSize)
+            try allocator.free(offset, size: leaf.blockSize)
         } else {
             allocator.retire(offset, size: leaf.blockSize)
         }
@@ -174,7 +174,7 @@ struct TrieWriter {
         let moved = try makeLeaf(
             suffix: ByteConcatenation(movedBranch == nil ? empty : UnsafeRawBufferPointer(rebasing: leaf.suffix[(common + 1)...])),
             value: leaf.value)
-        release(leaf, at: reference)
+        try release(leaf, at: reference)
         let addedBranch: UInt8? = common < rest.count ? rest[common] : nil
         let added = try makeLeaf(keyFrom: addedBranch == nil ? key.count : depth + common + 1)
         try attach(moved, branch: movedBranch, to: node)
@@ -192,7 +192,7 @@ struct TrieWriter {
             capacity: 4)
         let lowered = try copy(node, prefix: ByteConcatenation(UnsafeRawBufferPointer(rebasing: node.prefix[(common + 1)...])))
         let branch = node.prefix[common]
-        release(node, at: offset(of: node))
+        try release(node, at: offset(of: node))
         try attach(lowered, branch: branch, to: parent)
         let added = try makeLeaf(keyFrom: common < rest.count ? depth + common + 1 : key.count)
         try attach(added, branch: common < rest.count ? rest[common] : nil, to: parent)
@@ -253,7 +253,7 @@ struct TrieWriter {
             writer.setCount(node.count + 1, ofNodeAt: offset(of: grown))
         }
         writer.setTerminal(node.terminal, ofNodeAt: offset(of: grown))
-        release(node, at: offset(of: node))
+        try release(node, at: offset(of: node))
         return reference(of: grown)
     }
 
@@ -267,7 +267,7 @@ struct TrieWriter {
             return reference
         }
         let replacement = try makeLeaf(suffix: ByteConcatenation(leaf.suffix), value: value)
-        release(leaf, at: reference)
+        try release(leaf, at: reference)
         return replacement
     }
 
@@ -281,7 +281,7 @@ struct TrieWriter {
             guard leaf.suffixLength == rest.count, commonPrefixLength(leaf.suffix, rest) == rest.count else {
                 return (reference, false)
             }
-            release(leaf, at: reference)
+            try release(leaf, at: reference)
             keyCount -= 1
             return (0, true)
         }
@@ -294,7 +294,7 @@ struct TrieWriter {
             guard node.terminal != 0 else { return (reference, false) }
             let terminal = try reader.leaf(node.terminal)
             let own = try makeOwn(node)
-            release(terminal, at: node.terminal)
+            try release(terminal, at: node.terminal)
             writer.setTerminal(0, ofNodeAt: offset(of: own))
             keyCount -= 1
             return (try normalize(reader.inner(self.reference(of: own))), true)
@@ -336,7 +336,7 @@ struct TrieWriter {
                 }
                 writer.setCount(position, ofNodeAt: offset(of: smaller))
                 writer.setTerminal(node.terminal, ofNodeAt: offset(of: smaller))
-                release(node, at: nodeOffset)
+                try release(node, at: nodeOffset)
                 return reference(of: smaller)
             }
             if !node.isDense && node.capacity - node.count >= 6 {
@@ -347,21 +347,21 @@ struct TrieWriter {
                 }
                 writer.setCount(node.count, ofNodeAt: offset(of: smaller))
                 writer.setTerminal(node.terminal, ofNodeAt: offset(of: smaller))
-                release(node, at: nodeOffset)
+                try release(node, at: nodeOffset)
                 return reference(of: smaller)
             }
             return reference(of: node)
         }
         if entries == 0 {
-            release(node, at: nodeOffset)
+            try release(node, at: nodeOffset)
             return 0
         }
         if node.terminal != 0 {
             // Only the key that ends here is left: it becomes a leaf holding the prefix.
             let terminal = try reader.leaf(node.terminal)
             let merged = try makeLeaf(suffix: ByteConcatenation(node.prefix), value: terminal.value)
-            release(terminal, at: node.terminal)
-            release(node, at: nodeOffset)
+            try release(terminal, at: node.terminal)
+            try release(node, at: nodeOffset)
             return merged
         }
         var branch = 0
@@ -374,13 +374,13 @@ struct TrieWriter {
         if NodeRef.isLeaf(only) {
             let leaf = try reader.leaf(only)
             merged = try makeLeaf(suffix: ByteConcatenation(node.prefix, byte, leaf.suffix), value: leaf.value)
-            release(leaf, at: only)
+            try release(leaf, at: only)
         } else {
             let child = try reader.inner(only)
             merged = try copy(child, prefix: ByteConcatenation(node.prefix, byte, child.prefix))
-            release(child, at: NodeRef.offset(only))
+            try release(child, at: NodeRef.offset(only))
         }
-        release(node, at: nodeOffset)
+        try release(node, at: nodeOffset)
         return merged
     }
 }
