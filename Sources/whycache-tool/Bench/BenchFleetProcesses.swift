@@ -19,6 +19,15 @@ struct FleetProcessReport: Codable {
     }
 
     var statements: UInt64 { primaryStatements + replicaStatements }
+
+    /// Closes `cache` and `datastore` and prints the datastore's report as
+    /// one JSON line: the end of every fleet process.
+    static func finish(cache: SharedCache, datastore: MySQLDatastore) async throws {
+        cache.close()
+        let report = FleetProcessReport(datastore.statistics())
+        await datastore.close()
+        print(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+    }
 }
 
 /// The options every fleet process shares: the log (the `--store` URL with
@@ -61,10 +70,7 @@ struct BenchFleetFollowerCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: updater)], gracefulShutdownSignals: [.sigterm], logger: quiet))
         try await group.run()
-        cache.close()
-        let report = FleetProcessReport(datastore.statistics())
-        await datastore.close()
-        print(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+        try await FleetProcessReport.finish(cache: cache, datastore: datastore)
     }
 }
 
@@ -112,10 +118,7 @@ struct BenchFleetWriterCommand: AsyncParsableCommand {
             index += 1
         }
         try lines.write(toFile: output, atomically: true, encoding: .utf8)
-        cache.close()
-        let report = FleetProcessReport(datastore.statistics())
-        await datastore.close()
-        print(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+        try await FleetProcessReport.finish(cache: cache, datastore: datastore)
     }
 }
 
