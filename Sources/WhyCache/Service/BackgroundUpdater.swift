@@ -282,8 +282,9 @@ public final class BackgroundUpdater: Service, Sendable {
         } catch {
             // The election only decides who reads the log; without an
             // answer this process polls, and the round reports whatever is
-            // wrong with the cache.
-            logger.debug("the poller lease could not be checked; polling", metadata: [
+            // wrong with the cache. A warning: a process that polls beside
+            // the poller costs the datastore reads and should be seen.
+            logger.warning("the poller lease could not be checked; polling", metadata: [
                 "state": "\(cache.statePath)", "error": "\(error)",
             ])
             return true
