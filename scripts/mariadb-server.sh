@@ -193,16 +193,25 @@ launch_server() {
 
     # A data directory that mariadb-install-db completed has the system database "mysql" in it.
     if [ ! -d "$dir/data/mysql" ]; then
-        rm -rf "$dir/data" # leftovers of an interrupted install
         # --skip-test-db: no anonymous "test" database; socket authentication: root has no password
-        # and only the system user $user can log in as root, through the socket.
-        if ! mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
-            --auth-root-authentication-method=socket --skip-test-db >"$dir/install.log" 2>&1; then
-            echo "mariadb-server.sh: mariadb-install-db failed; last lines of $dir/install.log:" >&2
-            tail -n 30 "$dir/install.log" >&2
-            rm -rf "$dir/data"
-            exit 1
-        fi
+        # and only the system user $user can log in as root, through the socket. An install that
+        # fails (seen once on a loaded machine, without a cause in its log) is tried again from
+        # an empty folder, up to three times.
+        local attempt
+        for attempt in 1 2 3; do
+            rm -rf "$dir/data" # leftovers of an interrupted or failed install
+            if mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
+                --auth-root-authentication-method=socket --skip-test-db >"$dir/install.log" 2>&1; then
+                break
+            fi
+            echo "mariadb-server.sh: mariadb-install-db failed (attempt $attempt of 3); its log begins:" >&2
+            head -n 15 "$dir/install.log" >&2
+            if [ "$attempt" -eq 3 ]; then
+                rm -rf "$dir/data"
+                exit 1
+            fi
+            sleep 1
+        done
         server_fresh=1
     fi
 

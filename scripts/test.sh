@@ -30,22 +30,19 @@ mariadb_dir=$(mktemp -d)
 mariadb_port=$("$mariadb_script" free-port)
 "$mariadb_script" start "$mariadb_dir" "$mariadb_port"
 
-# The replicas start in parallel (each waits until it has copied the primary's test database and
-# user); their ports must differ from each other and from the primary's.
+# The replicas start one after the other (each waits until it has copied the primary's test
+# database and user: about a second each); their ports must differ from each other and from the
+# primary's.
 used_ports=" $mariadb_port "
-replica_pids=()
 for _ in 1 2; do
     replica_dirs+=("$(mktemp -d)")
     port=$("$mariadb_script" free-port)
     while [[ $used_ports == *" $port "* ]]; do port=$("$mariadb_script" free-port); done
     used_ports+="$port "
     replica_ports+=("$port")
-    "$mariadb_script" start-replica "${replica_dirs[-1]}" "$port" "$mariadb_port" &
-    replica_pids+=($!)
+    "$mariadb_script" start-replica "${replica_dirs[-1]}" "$port" "$mariadb_port" ||
+        { echo "test.sh: a replica did not start" >&2; exit 1; }
 done
-replicas_started=1
-for pid in "${replica_pids[@]}"; do wait "$pid" || replicas_started=0; done
-[ "$replicas_started" -eq 1 ] || { echo "test.sh: a replica did not start" >&2; exit 1; }
 
 export WHYCACHE_TEST_MYSQL_HOST=127.0.0.1
 export WHYCACHE_TEST_MYSQL_PORT="$mariadb_port"
