@@ -189,7 +189,7 @@ final class MySQLReadRouter: Sendable {
     private func accept<Value: Sendable>(_ observed: Observed<Value>, from index: Int, floor: UInt64) -> Value? {
         let now = clock.now
         let position = Position(observed.meta)
-        let verdict = state.withLock { state -> String? in
+        let verdict = state.withLock { state -> Verdict in
             state.health[index].shown.advance(to: position)
             var required = state.seen
             required.lastUpdateID = max(required.lastUpdateID, floor)
@@ -197,24 +197,36 @@ final class MySQLReadRouter: Sendable {
             if let oldest = state.samples.first(where: { $0.id > position.lastUpdateID }),
                 oldest.at.duration(to: now) > policy.maximumLag
             {
-                return "it lags more than \(policy.maximumLag) behind the primary (it shows update \(position.lastUpdateID); the primary had \(oldest.id) \(oldest.at.duration(to: now)) ago)"
+                return .lagging(
+                    "it lags more than \(policy.maximumLag) behind the primary (it shows update \(position.lastUpdateID); the primary had \(oldest.id) \(oldest.at.duration(to: now)) ago)")
             }
             Self.pruneSamples(in: &state)
-            guard position.covers(required) else { return "" }  // behind this reader: not a failure
+            guard position.covers(required) else { return .behindThisReader }
             state.seen.advance(to: position)
             state.health[index].failures = 0
             state.health[index].retryAt = nil
             state.health[index].reads += 1
             state.current = index
-            return nil
+            return .taken
         }
         switch verdict {
-        case nil: return observed.value
-        case ""?: return nil
-        case let reason?:
+        case .taken: return observed.value
+        case .behindThisReader: return nil
+        case .lagging(let reason):
             leave(index, because: reason)
             return nil
         }
+    }
+
+    /// What ``accept(_:from:floor:)`` decided about a replica's answer.
+    private enum Verdict {
+        /// The answer covers what was seen: it is returned.
+        case taken
+        /// The replica is behind what this datastore showed its callers (or
+        /// the caller's position): the read moves on, the replica stays.
+        case behindThisReader
+        /// The replica lags more than the bound: it is left, for `reason`.
+        case lagging(String)
     }
 
     /// Puts replica `index` in backoff.

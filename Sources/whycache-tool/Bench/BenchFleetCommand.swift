@@ -72,13 +72,20 @@ struct BenchFleetCommand: ToolCommand {
         primaryOnly.replicas = .none
         let log = try await BenchMySQLCommand.freshLog(primaryOnly, "fleet")
         let monitor = try MySQLDatastore(configuration: { var c = base; c.table = log.configuration.table; return c }())
-        defer { Task { [log, monitor] in await log.close(); await monitor.close() } }
-        try await waitForReplicas(of: base, table: log.configuration.table)
-        try await BenchProgress.run("bench fleet") {
-            try await withBenchFolder("fleet", in: directory) { folder in
-                try await measure(folder: folder, table: log.configuration.table.name, monitor: monitor)
+        do {
+            try await waitForReplicas(of: base, table: log.configuration.table)
+            try await BenchProgress.run("bench fleet") {
+                try await withBenchFolder("fleet", in: directory) { folder in
+                    try await measure(folder: folder, table: log.configuration.table.name, monitor: monitor)
+                }
             }
+        } catch {
+            await log.close()
+            await monitor.close()
+            throw error
         }
+        await log.close()
+        await monitor.close()
     }
 
     // MARK: The run
