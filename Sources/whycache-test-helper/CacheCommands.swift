@@ -242,8 +242,11 @@ enum CacheCommands {
     }
 
     /// `cache-follow-changes STORE STATE STOPFILE`: calls `update()` every
-    /// few milliseconds until STOPFILE exists (then once more) while a
-    /// change stream of the same cache delivers every change from update 0.
+    /// few milliseconds until STOPFILE exists, then until the state reaches
+    /// the update id written in STOPFILE (at least once more; at most for 120
+    /// seconds; a reader through a replica may see the end of the log late),
+    /// while a change stream of the same cache delivers every change from
+    /// update 0.
     /// Checks that the local update id never decreases and that the stream's
     /// update ids never decrease and never skip one (for logs without
     /// compaction, where every id exists). At the end it prints, for a MySQL
@@ -287,7 +290,13 @@ enum CacheCommands {
                 position = reached
                 try await Task.sleep(for: .milliseconds(5))
             }
-            position = try await cache.update().updateID
+            let target = HelperCommand.integer(inFileAt: stopFile) ?? 0
+            let finalDeadline = ContinuousClock.now + .seconds(120)
+            repeat {
+                position = try await cache.update().updateID
+                if position >= target { break }
+                try await Task.sleep(for: .milliseconds(20))
+            } while ContinuousClock.now < finalDeadline
             // The stream catches up with the state (or stops at a violation).
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline, progress.withLock({ $0.violation == nil && $0.last < position }) {

@@ -37,6 +37,20 @@ enum HelperCommand {
         return arguments[index]
     }
 
+    /// The unsigned integer written in the file at `path` (surrounding white
+    /// space ignored), or nil when the file is missing, empty or holds
+    /// something else.
+    static func integer(inFileAt path: String) -> UInt64? {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[..<count], as: UTF8.self)
+        return UInt64(text.filter { !$0.isWhitespace })
+    }
+
     /// Runs async `body` to completion from this synchronous command.
     static func waitFor(_ body: @escaping @Sendable () async throws -> Void) throws {
         let outcome = Outcome()

@@ -106,9 +106,11 @@ enum MySQLTestReplicas {
                 let result = writer.finish()
                 #expect(result.status == 0, "writer \(index): \(result.errors)")
             }
-            _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+            // The stop file names the end of the log: a follower reading
+            // through a lagging replica may need a few more polls to see it.
             let latest = try await primary.latestUpdateID()
             #expect(latest == 1_800)
+            _ = FileManager.default.createFile(atPath: stopFile, contents: Data("\(latest)\n".utf8))
             for (index, follower) in followers.enumerated() {
                 let result = follower.finish()
                 #expect(result.status == 0, "follower \(index): \(result.errors)")
