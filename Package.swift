@@ -62,7 +62,10 @@ let package = Package(
         // Spawned by the tests as a real separate process (readers, writers, crash victims).
         .executableTarget(
             name: "whycache-test-helper",
-            dependencies: ["WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport"]
+            dependencies: [
+                "WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "WhyCacheTests",

@@ -168,11 +168,14 @@ public final class MySQLDatastore: Datastore {
 
     /// One page in one statement (see ``MySQLLogTable``), with the log's
     /// newest id. Through a replica, the page comes from one that holds at
-    /// least `after` (the caller's position) and everything this datastore
-    /// has seen, or else from the primary.
+    /// least `after` (the caller's position), `through` when given (a
+    /// caller that names the end of its range knows the log reached it: a
+    /// change stream reading what its machine applied must not take a page
+    /// that ends early for records compaction removed), and everything this
+    /// datastore has seen; or else from the primary.
     public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
         let log = log
-        return try await router.read("read records", floor: after) { connection throws(MySQLWorkError) in
+        return try await router.read("read records", floor: max(after, through ?? after)) { connection throws(MySQLWorkError) in
             let read = try log.readPage(after: after, through: through, limits: limits, on: connection)
             let end = min(read.meta.lastUpdateID, through ?? .max)
             let page = LogPage(

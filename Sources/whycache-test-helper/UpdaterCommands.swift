@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+import Logging
 import Synchronization
 import WhyCache
 
@@ -20,6 +21,9 @@ enum UpdaterCommands {
     /// cache on STATE over the datastore STORE, which it wraps to count the
     /// calls the updater makes; and iterates a change stream whose poll
     /// interval is an hour, so that only this process can wake it.
+    ///
+    /// The updater's warnings (a failed round, a lease it could not check)
+    /// are printed as `updater-error MESSAGE METADATA`.
     ///
     /// Prints `round N poller|follower CALLS` after round N (from 1) when
     /// the updater's role differs from the round before (CALLS: the
@@ -39,7 +43,8 @@ enum UpdaterCommands {
             let cache = try SharedCache(statePath: state, datastore: store)
             let rounds = RoundLog()
             let updater = BackgroundUpdater(
-                cache: cache, configuration: .init(interval: .milliseconds(interval))
+                cache: cache, configuration: .init(interval: .milliseconds(interval)),
+                logger: Logger(label: "cache-follow") { _ in WarningLines() }
             ) { report in
                 let (number, changed) = rounds.record(polled: report.polled)
                 if changed {
@@ -208,5 +213,24 @@ final class CountingDatastore: Datastore {
     func acquireMaintenanceLock() async throws(DatastoreError) -> any DatastoreMaintenanceLock {
         count()
         return try await base.acquireMaintenanceLock()
+    }
+}
+
+/// A log handler that prints messages of level warning and above as
+/// `updater-error MESSAGE METADATA` lines on stdout, where the tests read
+/// them with the rest of the process's output.
+private struct WarningLines: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let rendered = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        HelperCommand.say("updater-error \(event.message) \(rendered)")
     }
 }

@@ -52,7 +52,12 @@ public protocol Datastore: Sendable {
     /// One page of the records with ids in `(after, through]`, in id order
     /// (`through == nil` means "up to the newest").
     ///
-    /// An empty result means no such record exists yet. The page respects
+    /// An empty result means no such record exists yet; a datastore that
+    /// reads from copies that lag (replicas) answers a read through an id
+    /// from a copy that holds that id, so an empty page through an id the
+    /// log has reached means that no record of the range is left (a
+    /// compacting datastore deleted them), never that a copy has not seen
+    /// them yet. The page respects
     /// `limits` (see ``DatastorePageLimits``). Use ``records(after:through:limits:)``
     /// to stream a whole range.
     ///

@@ -64,8 +64,13 @@ import WhyCache
     }
 
     /// The body of ``oneProcessPollsForAllAndAnotherTakesOverWhenItIsKilled()``
-    /// for any datastore the helper opens from `storeSpec`.
-    static func oneProcessPollsForAll(store: any Datastore, storeSpec: String, directory: String) async throws {
+    /// for any datastore the helper opens from `storeSpec`. `whilePolling`
+    /// runs while the first poller polls and nothing is written, with the
+    /// poller and a function that reads its rounds ended so far.
+    static func oneProcessPollsForAll(
+        store: any Datastore, storeSpec: String, directory: String,
+        whilePolling: (_ roundsOfThePoller: () throws -> Int) async throws -> Void = { _ in }
+    ) async throws {
         do {
             let state = directory + "/state"
             let followers = try (0..<8).map { _ in try Follower(store: storeSpec, state: state, intervalMilliseconds: 50) }
@@ -93,6 +98,11 @@ import WhyCache
             for (index, follower) in followers.enumerated() {
                 #expect(try follower.waitUntilApplied(through: ids[4]), "process \(index) did not see update \(ids[4]): \(follower.errors)")
                 #expect(follower.changes == ids, "process \(index)'s change stream")
+            }
+            var probes = 0
+            try await whilePolling {
+                probes += 1
+                return try #require(try followers[killed].status("probe\(probes)")).rounds
             }
             let before = try followers.map { try $0.status("before") }
             for (index, status) in before.enumerated() {
