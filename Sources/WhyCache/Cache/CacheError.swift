@@ -33,6 +33,17 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     /// by a history rewrite; the state has to be rebuilt from a checkpoint.
     case historyRewritten(localUpdateID: UInt64, firstRetainedUpdateID: UInt64)
 
+    /// The log no longer holds the record the local state applied last,
+    /// `updateID`: the record with that id now has other contents (the log
+    /// was changed under the state — a record rewritten, a damaged log
+    /// repaired by hand, a log restored from an older backup and written on
+    /// since). An update rebuilds the state from the log (its latest
+    /// checkpoint, or its first record) instead of moving on from there; this
+    /// error reaches the caller only when no rebuild is possible (the log has
+    /// no checkpoint and no longer starts at its first record), and the state
+    /// keeps serving what it holds.
+    case logChanged(updateID: UInt64)
+
     /// The local state is at an update id the log has never reached: it was
     /// built from another log (or the log was recreated). Remove the state
     /// file (``SharedCache/removeStateFile()``) to rebuild it from this log.
@@ -83,6 +94,8 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
             "log record \(updateID) is corrupt: \(error)"
         case .historyRewritten(let local, let first):
             "the local state is at update \(local) but the log now starts at \(first): history was rewritten, rebuild from a checkpoint"
+        case .logChanged(let updateID):
+            "log record \(updateID), the last one the local state applied, has changed in the log: the state must be rebuilt from the log"
         case .stateAheadOfLog(let local, let latest):
             "the local state is at update \(local) but the log ends at \(latest): the state was built from another log"
         case .writtenButNotApplied(let updateID, let reason):

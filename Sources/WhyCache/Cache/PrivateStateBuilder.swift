@@ -45,6 +45,9 @@ struct PrivateStateBuilder {
                 try await datastore.forEachCheckpointPayload(of: checkpoint, limits: configuration.readPageLimits) { (payload) throws(CacheError) in
                     let application = try transaction.apply(CollectionOfOne(LogEntry(updateID: checkpoint.updateID, payload: payload)))
                     if let failure = application.failure { throw failure }
+                    // Applied under the checkpoint's id, the payload is not
+                    // the log record with that id, whose checksum is unknown.
+                    transaction.forgetAppliedRecord()
                     operations += application.operations
                     try commitIfLarge()
                 }

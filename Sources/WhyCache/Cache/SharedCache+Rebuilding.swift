@@ -36,6 +36,41 @@ extension SharedCache {
         guard let checkpoint, checkpoint.updateID + 1 >= firstRetained else {
             throw .historyRewritten(localUpdateID: localUpdateID, firstRetainedUpdateID: firstRetained)
         }
+        try await rebuild(from: checkpoint)
+    }
+
+    /// Replaces the state file by one built from the log, for a state whose
+    /// last applied record, `updateID`, the log no longer holds as it was
+    /// (``CacheError/logChanged(updateID:)``): from the latest checkpoint
+    /// when the log holds everything after it, else from the log's first
+    /// record when the log still starts there. Installed as
+    /// ``rebuildFromCheckpoint(localUpdateID:firstRetained:)`` installs.
+    ///
+    /// - Throws: ``CacheError/logChanged(updateID:)`` when neither is
+    ///   possible; datastore, state file and corrupt-record errors. The
+    ///   current file is untouched on failure.
+    func rebuildAfterLogChanged(updateID: UInt64) async throws(CacheError) {
+        let checkpoint: CheckpointInfo?
+        let firstRetained: UInt64
+        do {
+            checkpoint = try await datastore.latestCheckpoint()
+            firstRetained = try await datastore.firstRetainedUpdateID()
+        } catch {
+            throw .datastore(error)
+        }
+        if let checkpoint, checkpoint.updateID + 1 >= firstRetained {
+            try await rebuild(from: checkpoint)
+        } else if firstRetained <= 1 {
+            try await rebuild(from: nil)
+        } else {
+            throw .logChanged(updateID: updateID)
+        }
+    }
+
+    /// Builds a state file from `checkpoint` (nil: from an empty state) and
+    /// the log after it, and installs it at the state path (see
+    /// ``rebuildFromCheckpoint(localUpdateID:firstRetained:)``).
+    private func rebuild(from checkpoint: CheckpointInfo?) async throws(CacheError) {
         removeAbandonedRebuilds()
         let temporary = "\(statePath)\(Self.rebuildMarker)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
         do throws(CacheError) {

@@ -127,6 +127,17 @@ extension SharedCache {
         while true {
             do {
                 return try await applyLog(reaching: target, through: limit, ticket: ticket)
+            } catch .logChanged(let updateID) {
+                // The record the state applied last is not in the log as it
+                // was: moving on from there would diverge from every machine
+                // that reads the log as it is now.
+                attempts += 1
+                guard attempts <= Self.maximumRebuildAttempts else { throw .logChanged(updateID: updateID) }
+                configuration.logger.warning("the log changed under the state; rebuilding it from the log", metadata: [
+                    "state": "\(statePath)", "update_id": "\(updateID)", "attempt": "\(attempts)",
+                ])
+                metrics.rebuilds.increment()
+                try await rebuildAfterLogChanged(updateID: updateID)
             } catch .historyRewritten(let local, let first) {
                 attempts += 1
                 guard attempts <= Self.maximumRebuildAttempts else { throw .historyRewritten(localUpdateID: local, firstRetainedUpdateID: first) }
@@ -165,6 +176,12 @@ extension SharedCache {
         // Look at the log before taking the writer lock: when nothing is new,
         // an update costs one datastore read and no lock.
         var page = try await readPage(after: local.updateID, through: target)
+        // The record at the local position must still be the one applied
+        // (docs/FORMAT.md section 1.7): a log that changed under the state
+        // is rebuilt from, not followed.
+        if let applied = local.recordChecksum, let found = page.precedingRecordChecksum, applied != found {
+            throw .logChanged(updateID: local.updateID)
+        }
         var pageThrough = target
         if page.entries.isEmpty {
             try await checkNotAheadOfLog(file: file, localUpdateID: local.updateID, newest: page.newestUpdateID)

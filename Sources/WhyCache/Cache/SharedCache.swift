@@ -288,12 +288,14 @@ public final class SharedCache: Sendable {
         (try? withStateFile { (file) throws(CacheError) in try position(of: file).isInitialized }) ?? false
     }
 
-    /// The update id of `file` and whether it was initialized from the log, read together.
-    func position(of file: SharedStateFile) throws(CacheError) -> (updateID: UInt64, isInitialized: Bool) {
+    /// The update id of `file`, whether it was initialized from the log, and
+    /// the payload checksum of the record at that id when the file knows it,
+    /// read together.
+    func position(of file: SharedStateFile) throws(CacheError) -> (updateID: UInt64, isInitialized: Bool, recordChecksum: UInt32?) {
         do throws(StateFileError) {
             let snapshot = try file.snapshot()
             defer { snapshot.close() }
-            return (snapshot.updateID, snapshot.isInitialized)
+            return (snapshot.updateID, snapshot.isInitialized, snapshot.appliedRecordChecksum)
         } catch {
             throw CacheError(error)
         }

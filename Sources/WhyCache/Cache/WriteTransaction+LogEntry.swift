@@ -67,10 +67,24 @@ extension WriteTransaction {
             case .failure(let error):
                 guard case .corruptRecord = error else { throw error }
                 result.failure = error
+                noteLastApplied(of: entries, count: result.records)
                 return result
             }
             if result.operations >= operationBudget { break }
         }
+        noteLastApplied(of: entries, count: result.records)
         return result
+    }
+
+    /// Notes the checksum of the last of the first `count` records of
+    /// `entries` (the ones applied, each validated whole), which the
+    /// transaction's update id now names (``noteAppliedRecord(checksum:)``):
+    /// the record's own CRC-32C, its last four bytes (docs/FORMAT.md
+    /// section 3.1).
+    private func noteLastApplied(of entries: some Collection<LogEntry>, count: Int) {
+        guard count > 0 else { return }
+        let payload = entries[entries.index(entries.startIndex, offsetBy: count - 1)].payload
+        guard payload.count >= 4 else { return }
+        noteAppliedRecord(checksum: payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: payload.count - 4, as: UInt32.self) }.littleEndian)
     }
 }

@@ -16,6 +16,11 @@ struct CommitRecord: Equatable {
     var time: UInt64
     /// Bits defined by `FileLayout.commitFlagInitialized`; others are zero.
     var flags: UInt64
+    /// The payload checksum (CRC-32C) of the log record `updateID`, the one
+    /// this state applied last, when the writer knew it; nil otherwise.
+    /// Stored with the record's id, so that a writer that does not know the
+    /// field (and leaves it zero) never leaves a checksum of another record.
+    var appliedRecordChecksum: UInt32?
 
     /// Writes the record, checksum last, into `block` (at least 128 bytes).
     func write(to block: UnsafeMutableRawBufferPointer) {
@@ -33,6 +38,11 @@ struct CommitRecord: Equatable {
         put(bootID.low, FileLayout.commitBootIDOffset + 8)
         put(time, FileLayout.commitTimeOffset)
         put(flags, FileLayout.commitFlagsOffset)
+        if let appliedRecordChecksum, updateID != 0 {
+            put(updateID, FileLayout.commitAppliedRecordIDOffset)
+            block.storeBytes(
+                of: appliedRecordChecksum.littleEndian, toByteOffset: FileLayout.commitAppliedRecordChecksumOffset, as: UInt32.self)
+        }
         let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: block[8..<FileLayout.commitRecordSize]))
         block.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.commitChecksumOffset, as: UInt32.self)
     }
@@ -63,6 +73,7 @@ struct CommitRecord: Equatable {
         bootID = BootID(high: get(FileLayout.commitBootIDOffset), low: get(FileLayout.commitBootIDOffset + 8))
         time = get(FileLayout.commitTimeOffset)
         flags = get(FileLayout.commitFlagsOffset)
+        appliedRecordChecksum = Self.appliedRecordChecksum(in: block)
         guard heapEnd >= UInt64(offset + FileLayout.commitRecordSize), heapEnd <= UInt64(file.mapSize),
             file.fileCovers(Int(heapEnd)), transaction >= 1
         else {
@@ -70,9 +81,21 @@ struct CommitRecord: Equatable {
         }
     }
 
+    /// The applied-record checksum of the commit record in `block` (see
+    /// ``appliedRecordChecksum``): present only when the id stored with it
+    /// is the record's non-zero update id.
+    ///
+    /// - Precondition: `block` holds a whole commit record.
+    static func appliedRecordChecksum(in block: UnsafeRawBufferPointer) -> UInt32? {
+        let updateID = UInt64(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitUpdateIDOffset, as: UInt64.self))
+        let recordID = UInt64(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitAppliedRecordIDOffset, as: UInt64.self))
+        guard updateID != 0, recordID == updateID else { return nil }
+        return UInt32(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitAppliedRecordChecksumOffset, as: UInt32.self))
+    }
+
     init(
         transaction: UInt64, updateID: UInt64, root: UInt64, keyCount: UInt64, heapEnd: UInt64, bootID: BootID,
-        time: UInt64, flags: UInt64
+        time: UInt64, flags: UInt64, appliedRecordChecksum: UInt32? = nil
     ) {
         self.transaction = transaction
         self.updateID = updateID
@@ -82,5 +105,6 @@ struct CommitRecord: Equatable {
         self.bootID = bootID
         self.time = time
         self.flags = flags
+        self.appliedRecordChecksum = appliedRecordChecksum
     }
 }

@@ -146,7 +146,14 @@ enum FileLayout {
     /// Commit flag: the state was built from a change log (by a cache's
     /// update or a restore), as opposed to a file that was only created.
     static let commitFlagInitialized: UInt64 = 1
-    // 72..<128 reserved, zero.
+    /// UInt64: the id of the log record whose payload checksum is at
+    /// `commitAppliedRecordChecksumOffset`; it describes the state only when
+    /// it equals the commit's update id (0: no checksum). Files written
+    /// before the field existed hold 0 here.
+    static let commitAppliedRecordIDOffset = 80
+    /// UInt32: CRC-32C of the payload of the record at `commitAppliedRecordIDOffset`.
+    static let commitAppliedRecordChecksumOffset = 88
+    // 92..<128 reserved, zero.
 
     // MARK: Retire list: a heap block naming blocks that old readers may still read.
     static let retireListHeaderSize = 24

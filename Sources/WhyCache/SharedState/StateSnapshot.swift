@@ -46,6 +46,14 @@ public final class StateSnapshot: @unchecked Sendable {
 
     deinit { close() }
 
+    /// The payload checksum of the log record ``updateID`` — the one this
+    /// state applied last — when the writer that committed the state
+    /// recorded it (docs/FORMAT.md section 1.7); nil otherwise.
+    var appliedRecordChecksum: UInt32? {
+        CommitRecord.appliedRecordChecksum(
+            in: UnsafeRawBufferPointer(start: file.mapped.base + pin.commitOffset, count: FileLayout.commitRecordSize))
+    }
+
     /// Releases the snapshot: the space it kept alive may be reused. Reading
     /// after `close()` fails with ``StateFileError/closed(path:)``.
     public func close() {

@@ -32,6 +32,12 @@ public final class WriteTransaction {
     /// committed (see ``markInitialized()``). Starts as the base state's mark.
     public private(set) var isInitialized: Bool
 
+    /// The payload checksum of the log record ``updateID``, published with
+    /// the state so that a later update can tell whether the log still holds
+    /// that record (``noteAppliedRecord(checksum:)``). Starts as the base
+    /// state's; cleared whenever the update id moves without one.
+    private(set) var appliedRecordChecksum: UInt32?
+
     init(file: SharedStateFile, lock: Int32, base: CommitRecord, baseOffset: Int, allocator: SpaceAllocator) {
         self.file = file
         self.lockDescriptor = lock
@@ -40,6 +46,7 @@ public final class WriteTransaction {
         self.trie = TrieWriter(allocator: allocator, root: base.root, keyCount: base.keyCount)
         self.updateID = base.updateID
         self.isInitialized = base.flags & FileLayout.commitFlagInitialized != 0
+        self.appliedRecordChecksum = base.appliedRecordChecksum
     }
 
     deinit { abandon() }
@@ -57,7 +64,21 @@ public final class WriteTransaction {
         guard updateID >= base.updateID else {
             throw .updateIDMovedBackwards(current: base.updateID, proposed: updateID)
         }
+        if updateID != self.updateID { appliedRecordChecksum = nil }
         self.updateID = updateID
+    }
+
+    /// Records `checksum` as the payload checksum (CRC-32C) of the log
+    /// record ``updateID``, which the caller has just applied.
+    func noteAppliedRecord(checksum: UInt32) {
+        appliedRecordChecksum = checksum
+    }
+
+    /// Forgets the applied record's checksum: the state at ``updateID`` was
+    /// not reached by applying the log record with that id (a checkpoint's
+    /// contents were applied under the checkpoint's id).
+    func forgetAppliedRecord() {
+        appliedRecordChecksum = nil
     }
 
     /// Marks the state as built from a change log: the mark a cache sets on
@@ -160,7 +181,7 @@ public final class WriteTransaction {
         }
         let mapped = file.mapped
         let flags = isInitialized ? base.flags | FileLayout.commitFlagInitialized : base.flags
-        if !changed && updateID == base.updateID && flags == base.flags {
+        if !changed && updateID == base.updateID && flags == base.flags && appliedRecordChecksum == base.appliedRecordChecksum {
             finish(clean: !trie.allocator.hasAllocated)
             return
         }
@@ -171,7 +192,7 @@ public final class WriteTransaction {
             let record = CommitRecord(
                 transaction: trie.allocator.transaction, updateID: updateID, root: trie.root, keyCount: trie.keyCount,
                 heapEnd: UInt64(trie.allocator.bump), bootID: mapped.durable ? .zero : BootID.current,
-                time: wallClockNanoseconds(), flags: flags)
+                time: wallClockNanoseconds(), flags: flags, appliedRecordChecksum: appliedRecordChecksum)
             record.write(to: UnsafeMutableRawBufferPointer(start: mapped.base + recordOffset, count: FileLayout.commitRecordSize))
             if mapped.durable { try mapped.synchronize() }
             // The publication: after this store, new readers see the new state.

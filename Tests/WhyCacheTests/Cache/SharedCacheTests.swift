@@ -359,6 +359,36 @@ import WhyCache
         }
     }
 
+    /// The log changed under a machine: the record the machine applied last
+    /// now has other contents (here the log was cut back and written on, as
+    /// a log restored from an older copy is). The machine's next update
+    /// sees the difference through the checksum its state keeps, and
+    /// rebuilds from the log instead of applying what follows on top of a
+    /// record that no longer exists.
+    @Test func aStateWhoseLastRecordChangedInTheLogIsRebuilt() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let machine = try CacheFixture.makeCache(directory, store, name: "machine-a")
+            for index in 1...3 { try await machine.set(Array(repeating: UInt8(index), count: 300), forKey: bytes("k\(index)")) }
+            #expect(try machine.updateID() == 3)
+            let segment = try FileDatastoreFixture.segmentPaths(directory + "/log").last!
+            try FileDatastoreFixture.truncate(segment, to: try FileDatastoreFixture.size(segment) - 100)
+
+            let changed = try await FileDatastore.open(directory: directory + "/log")
+            let writer = try CacheFixture.makeCache(directory, changed, name: "writer")
+            #expect(try await writer.set(bytes("other"), forKey: bytes("k3")) == 3)
+            #expect(try await writer.set(bytes("four"), forKey: bytes("k4")) == 4)
+
+            // The machine, in a new process (a fresh view of the log).
+            let later = try await FileDatastore.open(directory: directory + "/log")
+            let restarted = try SharedCache(statePath: directory + "/machine-a", datastore: later)
+            #expect(try await restarted.update().updateID == 4)
+            #expect(try restarted.value(forKey: bytes("k3")) == bytes("other"))
+            #expect(try restarted.value(forKey: bytes("k4")) == bytes("four"))
+            try CacheFixture.expectContents(restarted, equal: try await CacheFixture.replay(later))
+        }
+    }
+
     @Test func aStateBuiltFromAnotherLogIsReported() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)

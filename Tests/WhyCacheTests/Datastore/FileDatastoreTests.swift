@@ -125,6 +125,60 @@ import WhyCache
         }
     }
 
+    /// A bit flipped in the last record, written in full long ago, is
+    /// damage, not an unfinished write: reads and appends report it and the
+    /// appender never truncates it, so its id is never handed out again
+    /// (a machine may have applied the record).
+    @Test func aDamagedLastRecordIsCorruptionAndItsIDIsNeverReused() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await Fixture.makeStore(directory, options: FileDatastoreOptions(syncPolicy: .never))
+            _ = try await store.append(contentsOf: (0..<5).map { payload($0) })
+            let segment = try #require(try Fixture.segmentPaths(directory).last)
+            let size = try Fixture.size(segment)
+            // A byte in the middle of the fifth frame's 100-byte payload.
+            try Fixture.flipByte(segment, at: size - 50)
+            let fresh = try await FileDatastore.open(directory: directory)
+            await #expect(throws: DatastoreError.self) { _ = try await fresh.readRecords(after: 4, through: nil, limits: .default) }
+            await #expect(throws: DatastoreError.self) { _ = try await fresh.latestUpdateID() }
+            do throws(DatastoreError) {
+                _ = try await fresh.append(payload(9))
+                Issue.record("an append went past the damaged record")
+            } catch {
+                guard case .corruptRecord(_, let updateID, _) = error else {
+                    Issue.record("expected corruptRecord, got \(error)")
+                    return
+                }
+                #expect(updateID == 5)
+            }
+            #expect(try Fixture.size(segment) == size)
+        }
+    }
+
+    /// A last frame written in full by size but with a page of zeros in its
+    /// payload is what a machine crash leaves of a write that had not reached
+    /// the disk: a torn tail, invisible and replaced by the next append.
+    @Test func aLastRecordWithAZeroedPageIsATornTail() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await Fixture.makeStore(directory, options: FileDatastoreOptions(syncPolicy: .never))
+            _ = try await store.append(contentsOf: (0..<3).map { payload($0) })
+            let segment = try #require(try Fixture.segmentPaths(directory).last)
+            let complete = try Fixture.size(segment)
+            _ = try await store.append(payload(3, size: 10_000))
+            let full = try Fixture.size(segment)
+            // Zero the file's last whole page (it lies inside the payload).
+            let page = (full / 4096 - 1) * 4096
+            #expect(page > complete + 20)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: segment))
+            try handle.seek(toOffset: UInt64(page))
+            try handle.write(contentsOf: Data(count: 4096))
+            try handle.close()
+            let fresh = try await FileDatastore.open(directory: directory)
+            #expect(try await fresh.latestUpdateID() == 3)
+            #expect(try await fresh.append(payload(4)) == 4)
+            #expect(try await Fixture.allRecords(fresh).map(\.payload) == (0..<3).map { payload($0) } + [payload(4)])
+        }
+    }
+
     @Test func corruptFrameInTheMiddleIsAnError() async throws {
         // Damage in a payload and in a frame header, each followed by valid frames.
         for damagedOffset in [32 + 120 + 20 + 50, 32 + 120 + 2] {

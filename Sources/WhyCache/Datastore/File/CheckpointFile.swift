@@ -105,7 +105,7 @@ enum CheckpointFile {
         var bytes = 0
         while payloads.count < limits.maximumCount && bytes < limits.maximumBytes {
             switch try scanner.next(wantPayload: true) {
-            case .frame(_, _, _, let payload):
+            case .frame(_, _, _, _, let payload):
                 let payload = payload ?? []
                 payloads.append(payload)
                 bytes += payload.count

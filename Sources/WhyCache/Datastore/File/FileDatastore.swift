@@ -157,19 +157,27 @@ public final class FileDatastore: Datastore {
     public func readRecords(
         after: UInt64, through: UInt64?, limits: DatastorePageLimits
     ) async throws(DatastoreError) -> [LogEntry] {
-        try await concurrentIO.run { () throws(DatastoreError) -> [LogEntry] in
+        try await readPage(after: after, through: through, limits: limits).entries
+    }
+
+    /// One page of ``readRecords(after:through:limits:)`` with the payload
+    /// checksum of the record `after` when the segment read passes it or this
+    /// process recorded it (``LogPage/precedingRecordChecksum``). The log's
+    /// end is not reported: reading it is a local file operation.
+    public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
+        try await concurrentIO.run { () throws(DatastoreError) -> LogPage in
             // History is checked before and after reading: records removed while
             // this page was read are reported as removed, never returned.
             try self.checkRetained(after: after)
-            let entries: [LogEntry]
+            let read: (entries: [LogEntry], checksumOfAfter: UInt32?)
             do throws(DatastoreError) {
-                entries = try self.log.read(after: after, through: through, limits: limits)
+                read = try self.log.read(after: after, through: through, limits: limits)
             } catch {
                 try self.checkRetained(after: after)
                 throw error
             }
             try self.checkRetained(after: after)
-            return entries
+            return LogPage(entries: read.entries, precedingRecordChecksum: read.checksumOfAfter)
         }
     }
 

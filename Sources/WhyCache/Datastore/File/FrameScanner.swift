@@ -7,15 +7,21 @@
 struct FrameScanner {
     /// What the scanner found at its position.
     enum Step {
-        /// A valid frame with the expected id; `payload` is `nil` unless requested.
-        case frame(updateID: UInt64, offset: Int, payloadLength: Int, payload: [UInt8]?)
+        /// A valid frame with the expected id and the last four bytes of its
+        /// payload (little-endian; nil for a shorter payload), which for a
+        /// log record are its checksum; `payload` is `nil` unless requested.
+        case frame(updateID: UInt64, offset: Int, payloadLength: Int, payloadSuffix: UInt32?, payload: [UInt8]?)
         /// The frames end exactly at the end of the file.
         case end
         /// The bytes at the position are not a valid frame. `reachesEnd` tells
         /// whether the bad bytes could be an unfinished last write: they run to
-        /// the end of the file (an incomplete frame, a complete frame whose
-        /// payload checksum fails and which ends exactly at the end of the
-        /// file, or all-zero bytes up to the end).
+        /// the end of the file (an incomplete frame, all-zero bytes up to the
+        /// end, or a complete frame that ends exactly at the end of the file
+        /// and whose payload checksum fails because a whole page of it reads
+        /// as zeros — a write that a machine crash cut short). A complete
+        /// frame whose payload fails its checksum otherwise was written in
+        /// full and damaged afterwards: its id may have been read, so it is
+        /// never taken for an unfinished write.
         case invalid(reason: String, reachesEnd: Bool)
     }
 
@@ -69,15 +75,45 @@ struct FrameScanner {
         let payloadStart = offset + LogFrame.headerSize - bufferStart
         let payload = buffer[payloadStart..<payloadStart + header.payloadLength]
         guard CRC32C.checksum(payload) == header.payloadChecksum else {
-            return .invalid(reason: "payload checksum mismatch", reachesEnd: frameEnd == end)
+            let unwritten = frameEnd == end && Self.holdsZeroPage(payload, startingAt: offset + LogFrame.headerSize)
+            return .invalid(reason: "payload checksum mismatch", reachesEnd: unwritten)
         }
         let step = Step.frame(
             updateID: header.updateID, offset: offset, payloadLength: header.payloadLength,
-            payload: wantPayload ? Array(payload) : nil
+            payloadSuffix: Self.suffix(of: payload), payload: wantPayload ? Array(payload) : nil
         )
         offset = frameEnd
         nextID += 1
         return step
+    }
+
+    /// The last four bytes of `bytes` as a little-endian u32, or nil when
+    /// there are fewer.
+    static func suffix(of bytes: some Collection<UInt8>) -> UInt32? {
+        guard bytes.count >= 4 else { return nil }
+        return bytes.suffix(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The size of the pages a file system writes back independently: after
+    /// a machine crash, a write may have reached the disk page by page.
+    static let pageSize = 4096
+
+    /// Whether `payload`, which starts at byte `fileOffset` of the file,
+    /// holds a page of the file (from a multiple of ``pageSize`` to the next
+    /// one or to the payload's end) whose bytes are all zero: what a write
+    /// looks like when the machine crashed after the file grew and before
+    /// every page of the write reached the disk. A flipped bit or other
+    /// damage to a record that was written in full never zeroes a page.
+    static func holdsZeroPage(_ payload: ArraySlice<UInt8>, startingAt fileOffset: Int) -> Bool {
+        let payloadEnd = fileOffset + payload.count
+        var page = (fileOffset + pageSize - 1) / pageSize * pageSize
+        while page < payloadEnd {
+            let from = payload.startIndex + (page - fileOffset)
+            let to = payload.startIndex + (min(page + pageSize, payloadEnd) - fileOffset)
+            if payload[from..<to].allSatisfy({ $0 == 0 }) { return true }
+            page += pageSize
+        }
+        return false
     }
 
     /// Makes `buffer` hold the bytes `start..<start + count`, reading a chunk

@@ -56,24 +56,44 @@ final class SegmentLog: Sendable {
 
     // MARK: Reading
 
-    /// The records with ids in `(after, through]`, at most one page of `limits`.
-    func read(after: UInt64, through: UInt64?, limits: DatastorePageLimits) throws(DatastoreError) -> [LogEntry] {
-        guard after < UInt64.max, through.map({ $0 > after }) ?? true else { return [] }
+    /// The records with ids in `(after, through]`, at most one page of
+    /// `limits`, and the last four bytes of the record `after` (its
+    /// checksum; see ``LogPage/precedingRecordChecksum``) when that record is
+    /// in the same segment: read from the file just before the first frame
+    /// when this process knows where that frame starts, else seen by a walk
+    /// that starts before it.
+    func read(
+        after: UInt64, through: UInt64?, limits: DatastorePageLimits
+    ) throws(DatastoreError) -> (entries: [LogEntry], checksumOfAfter: UInt32?) {
+        guard after < UInt64.max, through.map({ $0 > after }) ?? true else { return ([], nil) }
         let first = after + 1
-        return try retryingIfSegmentVanished { () throws(DatastoreError) -> [LogEntry] in
+        return try retryingIfSegmentVanished { () throws(DatastoreError) -> ([LogEntry], UInt32?) in
             guard let segment = try locate(first) else {
                 throw .corruptRecord(location: layout.directory, updateID: first, reason: "no segment file holds this record")
             }
-            let start = catalog.withLock { $0.start(in: segment, for: first) }
+            var start = catalog.withLock { $0.start(in: segment, for: first) }
+            var checksumOfAfter: UInt32?
+            if after >= segment {
+                if start.updateID == first {
+                    // The frame `after` ends where frame `first` starts.
+                    let file = try FileDescriptor.open(layout.segmentPath(segment), flags: O_RDONLY)
+                    defer { file.close() }
+                    checksumOfAfter = FrameScanner.suffix(of: try file.read(count: 4, at: start.offset - 4))
+                } else {
+                    start = catalog.withLock { $0.start(in: segment, for: after) }
+                }
+            }
             var entries: [LogEntry] = []
             var bytes = 0
-            _ = try walk(segment: segment, from: start, payloadsFrom: first) { updateID, payload in
+            _ = try walk(segment: segment, from: start, payloadsFrom: first) { updateID, suffix, payload in
+                if updateID == after { checksumOfAfter = suffix }
+                guard let payload else { return true }
                 if let through, updateID > through { return false }
                 entries.append(LogEntry(updateID: updateID, payload: payload))
                 bytes += payload.count
                 return entries.count < limits.maximumCount && bytes < limits.maximumBytes && updateID != through
             }
-            return entries
+            return (entries, checksumOfAfter)
         }
     }
 
@@ -89,7 +109,7 @@ final class SegmentLog: Sendable {
                 throw .notADatastore(path: layout.directory, reason: "it holds no segment files")
             }
             let start = catalog.withLock { $0.verifiedEnd(of: segment) }
-            return try walk(segment: segment, from: start, payloadsFrom: .max) { _, _ in true }
+            return try walk(segment: segment, from: start, payloadsFrom: .max) { _, _, _ in true }
         }
     }
 
@@ -151,14 +171,16 @@ final class SegmentLog: Sendable {
     /// Reads frames from `start` in `segment`, and on into the following
     /// segments, until the end of the log or until `visit` returns false.
     ///
-    /// `visit` receives each frame with an id of at least `payloadsFrom`.
+    /// `visit` receives each frame's id and the last four bytes of its
+    /// payload (``FrameScanner/Step/frame(updateID:offset:payloadLength:payloadSuffix:payload:)``),
+    /// with the payload when the id is at least `payloadsFrom` (nil before).
     /// Verified positions are recorded in the catalog.
     ///
     /// An invalid frame is a torn tail — "not written yet" — only when its bytes
     /// reach the end of the last segment; anything else is corruption.
     private func walk(
         segment startSegment: UInt64, from start: SegmentCatalog.Mark, payloadsFrom: UInt64,
-        visit: (UInt64, [UInt8]) -> Bool
+        visit: (_ updateID: UInt64, _ suffix: UInt32?, _ payload: [UInt8]?) -> Bool
     ) throws(DatastoreError) -> Tail {
         var segment = startSegment
         var mark = start
@@ -184,12 +206,12 @@ final class SegmentLog: Sendable {
             var stopped = false
             scanning: while true {
                 switch try scanner.next(wantPayload: scanner.nextID >= payloadsFrom) {
-                case .frame(let updateID, let offset, _, let payload):
+                case .frame(let updateID, let offset, _, let suffix, let payload):
                     if offset - lastMark >= Self.markInterval {
                         found.append(SegmentCatalog.Mark(updateID: updateID, offset: offset))
                         lastMark = offset
                     }
-                    if let payload, !visit(updateID, payload) {
+                    if !visit(updateID, suffix, payload) {
                         stopped = true
                         break scanning
                     }
