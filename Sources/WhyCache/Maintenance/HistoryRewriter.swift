@@ -20,7 +20,9 @@ import Darwin
 ///    memory-mapped prefix tree the machines use, so memory stays bounded
 ///    however large the state is — by replaying the log (from the latest
 ///    checkpoint when the log's start was already removed).
-/// 3. Write it as a checkpoint (records of sets, in key order, through the
+/// 3. Check the scratch state whole (structure, key order, key count: a
+///    damaged one is refused with nothing published or removed), then write
+///    it as a checkpoint (records of sets, in key order, through the
 ///    `keeping` filter) and publish it.
 /// 4. Remove the records through the checkpoint's id, then older checkpoints.
 ///
@@ -200,6 +202,10 @@ public struct HistoryRewriter: Sendable {
             let snapshot: StateSnapshot
             do { snapshot = try scratch.snapshot() } catch { throw CacheError(error) }
             defer { snapshot.close() }
+            // A damaged scratch state (a failing disk, a bug) must not become
+            // the checkpoint every rebuilding machine starts from: it is
+            // checked whole first, and nothing is published or removed.
+            do { _ = try snapshot.verify() } catch { throw CacheError(error) }
             var cursor = snapshot.makeCursor()
             var pending: [LogOperation] = []
             var pendingBytes = 0

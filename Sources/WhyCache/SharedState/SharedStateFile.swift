@@ -506,7 +506,7 @@ public final class SharedStateFile: Sendable {
     public func verify() throws(StateFileError) -> Int {
         let snapshot = try snapshot()
         defer { snapshot.close() }
-        return try TrieVerifier(reader: snapshot.reader).verify(root: snapshot.pin.root, keyCount: snapshot.pin.keyCount)
+        return try snapshot.verify()
     }
 }
 

@@ -46,6 +46,17 @@ public final class StateSnapshot: @unchecked Sendable {
 
     deinit { close() }
 
+    /// Checks the whole pinned state as ``SharedStateFile/verify()`` checks
+    /// the current one; returns the number of keys.
+    func verify() throws(StateFileError) -> Int {
+        try TrieVerifier(reader: reader).verify(root: pin.root, keyCount: pin.keyCount)
+    }
+
+    /// Checks the structure of the pinned tree (``TrieVerifier/checkStructure(root:)``).
+    func verifyStructure() throws(StateFileError) {
+        try TrieVerifier(reader: reader).checkStructure(root: pin.root)
+    }
+
     /// The payload checksum of the log record ``updateID`` — the one this
     /// state applied last — when the writer that committed the state
     /// recorded it (docs/FORMAT.md section 1.7); nil otherwise.

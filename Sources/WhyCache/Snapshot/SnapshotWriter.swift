@@ -48,14 +48,20 @@ public struct SnapshotWriter: Sendable {
     ///   ``SnapshotError/invalidArgument(reason:)`` for a prefix longer than
     ///   a key, prefixes of which none lies within those the state
     ///   subscribes to, or a gzip level outside 0...9, ``SnapshotError/stateFile(_:)``
-    ///   when the view is closed or the file is damaged (a key out of order
-    ///   or out of bounds, a key count that does not match),
+    ///   when the view is closed or the file is damaged (a node or leaf that
+    ///   breaks the tree's invariants or lies outside the heap, found before
+    ///   anything is written; a key out of order, a key count that does not
+    ///   match),
     ///   ``SnapshotError/compression(reason:)``, and what `sink` throws.
     @discardableResult
     public func write(
         _ view: StateSnapshot, to sink: SnapshotSink, progress: ((SnapshotProgress) -> Void)? = nil
     ) throws(SnapshotError) -> SnapshotSummary {
         guard view.isInitialized else { throw .uninitializedState }
+        // A damaged state must not seed other machines: the tree's structure
+        // is checked whole before a byte is written, and the walk below
+        // checks the keys, their order and their number.
+        try SnapshotError.wrapping { () throws(StateFileError) in try view.verifyStructure() }
         for prefix in prefixes {
             if let problem = KeyPrefixes.lengthProblem(prefix.count) { throw .invalidArgument(reason: problem) }
         }
