@@ -218,6 +218,7 @@ enum StateCommands {
         case .transactionInvalidated: "transactionInvalidated"
         case .closed: "closed"
         case .invalidOptions: "invalidOptions"
+        case .needsWriteAccess: "needsWriteAccess"
         case .systemCallFailed: "systemCallFailed"
         }
     }

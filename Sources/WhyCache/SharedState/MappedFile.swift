@@ -52,6 +52,9 @@ final class MappedFile: @unchecked Sendable {
         for _ in 0..<8 {
             let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
             if fd >= 0 { return try MappedFile(path: path, descriptor: fd) }
+            if errno == EACCES || errno == EROFS, access(path, R_OK) == 0 {
+                throw .needsWriteAccess(path: path, errno: errno)
+            }
             guard errno == ENOENT else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
             if !options.createIfMissing { throw .systemCallFailed(call: "open", path: path, errno: ENOENT) }
             try create(path: path, options: options)

@@ -48,6 +48,11 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case closed(path: String)
     /// ``SharedStateFile/Options`` hold a value outside its allowed range.
     case invalidOptions(reason: String)
+    /// The state file exists but this process may not write to it (its
+    /// permissions, or a read-only mount). Reading needs write access too:
+    /// a reader registers in the file's reader table (docs/FORMAT.md
+    /// section 1.3), which keeps the blocks it reads from being reused.
+    case needsWriteAccess(path: String, errno: Int32)
     /// An operating-system call failed.
     case systemCallFailed(call: String, path: String, errno: Int32)
 
@@ -85,6 +90,10 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
             return "an operation of the write transaction failed; it can only be abandoned"
         case .closed(let path):
             return "\(path) was closed"
+        case .needsWriteAccess(let path, let code):
+            return "\(path) cannot be opened for writing (\(String(cString: strerror(code)))): readers of a state file "
+                + "register in its reader table, so reading needs write access too; copy the file to writable storage, "
+                + "or restore a snapshot there"
         case .systemCallFailed(let call, let path, let code):
             return "\(call)(\(path)) failed: \(String(cString: strerror(code))) (errno \(code))"
         }

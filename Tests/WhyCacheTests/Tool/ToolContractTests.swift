@@ -38,6 +38,36 @@ struct ToolRunner {
         ["--store", "file://\(directory)/log", "--state", directory + "/state"]
     }
 
+    /// A state file this user may read but not write (here: owned by
+    /// another user, mode 0444; a read-only mount behaves the same) cannot
+    /// be read either, since readers register in its reader table: `get`
+    /// and `stat` say so (exit status 3) instead of naming a failed system
+    /// call. As root the tool runs as the user `nobody`, for whom the mode
+    /// applies.
+    @Test func aStateFileWithoutWriteAccessIsExplained() throws {
+        try withTemporaryDirectory { directory in
+            let options = options(directory)
+            #expect(try ToolRunner.run(["init-store"] + options).status == 0)
+            #expect(try ToolRunner.run(["set", "k", "v"] + options).status == 0)
+            let state = directory + "/state"
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory)
+            try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: state)
+            for command in [["get", "k", "--state", state], ["stat", "--state", state]] {
+                let result: (status: Int32, lines: [String], errors: String)
+                if getuid() == 0 {
+                    result = try HelperProcess(
+                        ["--reuid=65534", "--regid=65534", "--clear-groups", ToolRunner.executable.path] + command,
+                        executable: URL(fileURLWithPath: "/usr/bin/setpriv")
+                    ).finish()
+                } else {
+                    result = try ToolRunner.run(command)
+                }
+                #expect(result.status == 3, "\(command): \(result.errors)")
+                #expect(result.errors.contains("reading needs write access"), "\(command): \(result.errors)")
+            }
+        }
+    }
+
     @Test func dataCommandsPrintUpdateIDsAndValues() throws {
         try withTemporaryDirectory { directory in
             let options = options(directory)
