@@ -6,7 +6,8 @@
 #                                      and zlib1g-dev (gzip compression of snapshots)
 #   install-dependencies.sh --server   also what the tests need: mariadb-server-core (mariadbd)
 #                                      and mariadb-client (mariadb, mariadb-admin), used by
-#                                      scripts/mariadb-server.sh
+#                                      scripts/mariadb-server.sh, and python3 (the fault-injection
+#                                      harness, scripts/soak.py)
 #
 # Installing needs root; run as another user, it lists what is missing and fails.
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ "${1:-}" = --server ]; then
     command -v mariadbd >/dev/null || need+=(mariadb-server-core)
     { command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null; } || need+=(mariadb-client)
+    command -v python3 >/dev/null || need+=(python3)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then echo "please install: ${need[*]}" >&2; exit 1; fi

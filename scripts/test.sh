@@ -61,3 +61,9 @@ export WHYCACHE_TEST_MARIADB_SCRIPT="$mariadb_script"
 # (Not `exec`: the EXIT trap must still run; set -e makes a failure the script's exit status.)
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The short run of the fault-injection harness (docs/RELIABILITY.md), with its own MariaDB server;
+# skipped when the tests were filtered (arguments given), as the harness is not a test filter.
+if [ $# -eq 0 ]; then
+    WHYCACHE_SOAK_SKIP_BUILD=1 bash scripts/soak.sh --ci
+fi

@@ -162,22 +162,35 @@ enum CacheCommands {
         }
     }
 
-    /// `cache-set-forever STORE STATE TAG`: sets `TAG-<n>` = n (n = 0, 1, …)
-    /// until killed, printing `set N ID` after each write returns.
+    /// `cache-set-forever STORE STATE TAG [TASKS]`: writes until killed, from
+    /// TASKS concurrent tasks (default 1; several tasks' writes are
+    /// coalesced into shared appends). Write `n` (n = 0, 1, …; task `t`
+    /// writes the `n` with `n % TASKS == t`) sets the keys `TAG-n-0` …
+    /// `TAG-n-(n % 3)` in one record, `TAG-n-i` to `i × 100` bytes of `n`;
+    /// `set N ID` is printed after each write returns.
     static func setForever(_ arguments: [String]) throws {
         let store = try HelperCommand.string(arguments, 0, "store")
         let state = try HelperCommand.string(arguments, 1, "state")
         let tag = try HelperCommand.string(arguments, 2, "tag")
+        let tasks: Int = arguments.count > 3 ? try HelperCommand.integer(arguments, 3, "tasks") : 1
+        guard tasks >= 1 else { throw HelperCommand.UsageError(description: "TASKS must be at least 1") }
         try HelperCommand.waitFor {
             let cache = try await openCache(store: store, state: state)
-            var index = 0
-            while true {
-                let items = (0..<(index % 3 + 1)).map { item in
-                    (key: Array("\(tag)-\(index)-\(item)".utf8), value: Array(repeating: UInt8(truncatingIfNeeded: index), count: 100 * item))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        var index = task
+                        while true {
+                            let items = (0..<(index % 3 + 1)).map { item in
+                                (key: Array("\(tag)-\(index)-\(item)".utf8), value: Array(repeating: UInt8(truncatingIfNeeded: index), count: 100 * item))
+                            }
+                            let id = try await cache.set(contentsOf: items)
+                            HelperCommand.say("set \(index) \(id)")
+                            index += tasks
+                        }
+                    }
                 }
-                let id = try await cache.set(contentsOf: items)
-                HelperCommand.say("set \(index) \(id)")
-                index += 1
+                try await group.waitForAll()
             }
         }
     }
