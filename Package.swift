@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "WhyCache",
-    platforms: [.macOS(.v15)],
+    // Linux only: the state file relies on Linux system calls (open-file-description
+    // locks, posix_fallocate, renameat2, /proc), and only Linux builds are tested.
     products: [
         .library(name: "WhyCache", targets: ["WhyCache"]),
         .library(name: "WhyCacheMySQL", targets: ["WhyCacheMySQL"]),
