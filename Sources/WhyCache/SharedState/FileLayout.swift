@@ -8,8 +8,12 @@
 //   offset heapStart  the heap: blocks (tree nodes, leaves, commit records,
 //                     retire lists), 8-byte aligned, sizes from `SizeClass`
 //
-// All integers are little-endian (the file is only shared between processes
-// of one machine; `formatVersion` changes if that ever changes).
+// Integers are little-endian in FORMAT.md's terms. The header and commit
+// records are written and checked with explicit little-endian conversions;
+// the hot read path (tree nodes, the reader table, the commit fields a pin
+// loads) uses host order, which is the same on every platform WhyCache
+// builds for (x86-64 and arm64 Linux). A big-endian port would need a new
+// `formatVersion`.
 
 enum FileLayout {
     /// `"WhyCache"` in ASCII, read as a little-endian UInt64.
@@ -62,7 +66,8 @@ enum FileLayout {
 
     // MARK: Header: shared mutable words (atomics), each on its own cache line.
     /// Offset of the current commit record. Written only by the writer, with a
-    /// release store, after everything it points to is in place.
+    /// sequentially consistent atomic store, after everything it points to
+    /// is in place (docs/FORMAT.md section 1.2).
     static let currentCommitOffset = 64
     /// Non-zero once the file was discarded or replaced (see `SharedStateFile.remove`).
     static let retiredOffset = 128

@@ -338,9 +338,6 @@ final class MappedFile: @unchecked Sendable {
 
     // MARK: Typed access to the mapping
 
-    /// An atomic view of the 8-byte word at `offset`.
-    /// The caller guarantees `offset` is 8-aligned and within the mapped file.
-    @inline(__always)
     /// Drops this process's page-table entries for the whole mapping: the
     /// pages stay in the page cache and in the file, and the next access
     /// maps them again. Safe at any moment, also while pointers into the
@@ -352,6 +349,9 @@ final class MappedFile: @unchecked Sendable {
         _ = madvise(base, mapSize, MADV_DONTNEED)
     }
 
+    /// An atomic view of the 8-byte word at `offset`.
+    /// The caller guarantees `offset` is 8-aligned and within the mapped file.
+    @inline(__always)
     func atomicWord(at offset: Int) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: (base + offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
     }
