@@ -5,8 +5,8 @@ import CMariaDB
 /// ever spliced into SQL text.
 ///
 /// A statement belongs to one ``MySQLConnection`` and is used only on its
-/// queue. This file and `MySQLConnection.swift` are the only places that
-/// touch libmariadb's pointers.
+/// queue. This file, `MySQLConnection.swift` and `MySQLBatch.swift` are the
+/// only places that touch libmariadb's pointers.
 final class MySQLStatement {
     /// The libmariadb statement handle; owned, closed by `close()`.
     private let handle: UnsafeMutablePointer<MYSQL_STMT>
