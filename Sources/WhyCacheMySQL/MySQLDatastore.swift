@@ -116,10 +116,13 @@ public final class MySQLDatastore: Datastore {
 
     /// What this datastore has sent to and read from its servers so far.
     public func statistics() -> MySQLDatastoreStatistics {
-        MySQLDatastoreStatistics(
+        var statistics = MySQLDatastoreStatistics(
             primaryStatements: pool.traffic.statements, primaryResultBytes: pool.traffic.resultBytes,
             replicaStatements: router.replicas.reduce(0) { $0 + $1.pool.traffic.statements },
             replicaResultBytes: router.replicas.reduce(0) { $0 + $1.pool.traffic.resultBytes })
+        statistics.primaryRequests = pool.traffic.requests
+        statistics.replicaRequests = router.replicas.reduce(0) { $0 + $1.pool.traffic.requests }
+        return statistics
     }
 
     /// The pool of connections to the primary.
@@ -391,6 +394,11 @@ public struct MySQLDatastoreStatistics: Sendable, Hashable {
     public var replicaStatements: UInt64
     /// Bytes of result values read from replicas.
     public var replicaResultBytes: UInt64
+    /// Requests sent to the primary: round trips, each one statement or,
+    /// for an append, one multi-statement query (connection setup excluded).
+    public var primaryRequests: UInt64 = 0
+    /// Requests sent to replicas (connection setup excluded).
+    public var replicaRequests: UInt64 = 0
 
     /// Creates statistics.
     public init(primaryStatements: UInt64, primaryResultBytes: UInt64, replicaStatements: UInt64, replicaResultBytes: UInt64) {

@@ -104,6 +104,7 @@ final class MySQLConnection: @unchecked Sendable {
     /// Runs one SQL statement that takes no parameters and returns no rows
     /// (`BEGIN`, `COMMIT`, DDL), through the text protocol.
     func execute(_ sql: String) throws(MySQLClientError) {
+        traffic.countRequest()
         traffic.countStatement()
         let status = sql.withCString { mysql_real_query(handle, $0, UInt(sql.utf8.count)) }
         guard status == 0 else { throw lastError() }
@@ -129,6 +130,7 @@ final class MySQLConnection: @unchecked Sendable {
     ///   request unless the error broke it.
     func runBatch(_ text: [UInt8], columns: [Int: [MySQLColumnKind]]) throws(MySQLBatchFailure) -> [MySQLBatchResult] {
         var results: [MySQLBatchResult] = []
+        traffic.countRequest()
         let status = text.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { mysql_real_query(handle, $0.baseAddress, UInt($0.count)) }
         }

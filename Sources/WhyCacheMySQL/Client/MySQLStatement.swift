@@ -51,6 +51,7 @@ final class MySQLStatement {
     /// rows it changed (with `CLIENT_FOUND_ROWS`: the rows it matched).
     @discardableResult
     func execute(_ parameters: [MySQLValue]) throws(MySQLClientError) -> UInt64 {
+        traffic.countRequest()
         traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
@@ -73,6 +74,7 @@ final class MySQLStatement {
     func query(
         _ parameters: [MySQLValue], columns: [MySQLColumnKind], row: ([MySQLValue]) throws(MySQLClientError) -> Void
     ) throws(MySQLClientError) {
+        traffic.countRequest()
         traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
