@@ -19,12 +19,17 @@ import WhyCache
 /// ## No record is ever skipped
 /// Ids are not `AUTO_INCREMENT` values (those are taken at insert time, so a
 /// later id can commit before an earlier one and a reader can jump the gap
-/// for good). Each append transaction reads the one counter row with
-/// `SELECT … FOR UPDATE`, inserts its records with the next ids, writes the
-/// counter back and commits, holding the row lock from the moment it takes its
-/// ids until its commit. Appends therefore commit in id order, and a reader
-/// that sees id `n` sees every id below it. `docs/FORMAT.md` §4 gives the
-/// whole argument.
+/// for good). Each append transaction advances the one counter row (which
+/// locks it and hands out the ids), inserts its records under those ids and
+/// commits, holding the row lock from the moment it takes its ids until its
+/// commit. Appends therefore commit in id order, and a reader that sees id
+/// `n` sees every id below it. `docs/FORMAT.md` §4 gives the whole argument.
+///
+/// ## One round trip per append
+/// An append is sent as one request: the transaction's statements, its
+/// commit, and a read of the log after the writer's position, which answers
+/// the writer's read-your-writes read without another round trip. The
+/// counter row is held for the server's own time only.
 ///
 /// ## Single-key records are compact
 /// When ``MySQLConfiguration/compactsSingleKeyRecords`` is on (the default),
@@ -40,7 +45,9 @@ import WhyCache
 /// its connection, never on Swift's cooperative pool. A pool of up to
 /// ``MySQLConfiguration/poolSize`` connections serves concurrent calls;
 /// appends waiting at the same time share one transaction (group commit),
-/// with up to ``MySQLConfiguration/maximumConcurrentAppends`` in flight.
+/// with up to ``MySQLConfiguration/maximumConcurrentAppends`` in flight, each
+/// run by a worker that stays on its connection's thread while appends keep
+/// coming.
 ///
 /// ## Replicas
 /// With ``MySQLConfiguration/replicas``, the reads of the log (the newest
@@ -54,8 +61,10 @@ import WhyCache
 /// A server that is down, restarting or unreachable makes calls fail with
 /// ``DatastoreError/unavailable(reason:)``; broken connections are replaced on
 /// the next call, so everything works again as soon as the server is back.
-/// An append whose commit was interrupted fails with
-/// ``DatastoreError/appendOutcomeUnknown(reason:)``. Wrong credentials give
+/// An append whose request was interrupted (the server died or stopped
+/// answering while it ran) fails with
+/// ``DatastoreError/appendOutcomeUnknown(reason:)``: its records are then
+/// either all in the log or none is, and it is never retried. Wrong credentials give
 /// ``DatastoreError/accessDenied(reason:)``; an unknown database
 /// ``DatastoreError/invalidConfiguration(reason:)``; missing tables
 /// ``DatastoreError/notADatastore(path:reason:)``. No message ever holds the password.
@@ -69,6 +78,7 @@ public final class MySQLDatastore: Datastore {
     private let checkpoints: MySQLCheckpointTable
     private let appender: MySQLAppender
     private let router: MySQLReadRouter
+    private let recentPage = MySQLRecentPage()
 
     /// Rows deleted per statement when history is removed.
     private static let deletionBatch = 5_000
@@ -83,7 +93,7 @@ public final class MySQLDatastore: Datastore {
         self.schema = MySQLSchema(table: configuration.table)
         self.log = MySQLLogTable(schema: schema, location: configuration.location, compactsSingleKeyRecords: configuration.compactsSingleKeyRecords)
         self.checkpoints = MySQLCheckpointTable(schema: schema, location: configuration.location)
-        self.appender = MySQLAppender(pool: pool, log: log, maximumWorkers: configuration.maximumConcurrentAppends)
+        self.appender = MySQLAppender(pool: pool, log: log, recentPage: recentPage, maximumWorkers: configuration.maximumConcurrentAppends)
         self.router = MySQLReadRouter(primary: pool, configuration: configuration, log: log)
     }
 
@@ -106,10 +116,13 @@ public final class MySQLDatastore: Datastore {
 
     /// What this datastore has sent to and read from its servers so far.
     public func statistics() -> MySQLDatastoreStatistics {
-        MySQLDatastoreStatistics(
+        var statistics = MySQLDatastoreStatistics(
             primaryStatements: pool.traffic.statements, primaryResultBytes: pool.traffic.resultBytes,
             replicaStatements: router.replicas.reduce(0) { $0 + $1.pool.traffic.statements },
             replicaResultBytes: router.replicas.reduce(0) { $0 + $1.pool.traffic.resultBytes })
+        statistics.primaryRequests = pool.traffic.requests
+        statistics.replicaRequests = router.replicas.reduce(0) { $0 + $1.pool.traffic.requests }
+        return statistics
     }
 
     /// The pool of connections to the primary.
@@ -162,8 +175,10 @@ public final class MySQLDatastore: Datastore {
         }
     }
 
+    /// Records after `after`, read from a server (a replica when the
+    /// datastore has replicas; see ``readPage(after:through:limits:)``).
     public func readRecords(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> [LogEntry] {
-        try await readPage(after: after, through: through, limits: limits).entries
+        try await readPageFromServer(after: after, through: through, limits: limits).entries
     }
 
     /// One page in one statement (see ``MySQLLogTable``), with the log's
@@ -173,9 +188,31 @@ public final class MySQLDatastore: Datastore {
     /// change stream reading what its machine applied must not take a page
     /// that ends early for records compaction removed), and everything this
     /// datastore has seen; or else from the primary.
+    ///
+    /// The first page read after an append usually needs no round trip: the
+    /// append read the page after this datastore's reader position right
+    /// after its commit, in the same request, and that page answers the read
+    /// when it holds records after `after` and no other read of the log was
+    /// made since (``MySQLRecentPage``). That read is a cache's
+    /// read-your-writes step: `update()` asks for pages, so it is the caller
+    /// of this method. ``readRecords(after:through:limits:)`` always reads a
+    /// server.
     public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
+        if let kept = recentPage.take(after: after, through: through, limits: limits, newestSeen: router.newestSeen) {
+            router.noteObserved(kept.meta)
+            recentPage.noteReaderPosition(kept.page.entries.last?.updateID ?? after)
+            return kept.page
+        }
+        return try await readPageFromServer(after: after, through: through, limits: limits)
+    }
+
+    /// ``readPage(after:through:limits:)`` from a server. The page an
+    /// append read before this read began will not answer a later read:
+    /// this read is newer.
+    private func readPageFromServer(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
+        recentPage.drop()
         let log = log
-        return try await router.read("read records", floor: max(after, through ?? after)) { connection throws(MySQLWorkError) in
+        let page = try await router.read("read records", floor: max(after, through ?? after)) { connection throws(MySQLWorkError) in
             let read = try log.readPage(after: after, through: through, limits: limits, on: connection)
             let end = min(read.meta.lastUpdateID, through ?? .max)
             let page = LogPage(
@@ -183,6 +220,8 @@ public final class MySQLDatastore: Datastore {
                 reachesEnd: (read.entries.last?.updateID ?? after) >= end)
             return .init(value: page, meta: read.meta)
         }
+        recentPage.noteReaderPosition(page.entries.last?.updateID ?? after)
+        return page
     }
 
     public func append(contentsOf payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64] {
@@ -355,6 +394,11 @@ public struct MySQLDatastoreStatistics: Sendable, Hashable {
     public var replicaStatements: UInt64
     /// Bytes of result values read from replicas.
     public var replicaResultBytes: UInt64
+    /// Requests sent to the primary: round trips, each one statement or,
+    /// for an append, one multi-statement query (connection setup excluded).
+    public var primaryRequests: UInt64 = 0
+    /// Requests sent to replicas (connection setup excluded).
+    public var replicaRequests: UInt64 = 0
 
     /// Creates statistics.
     public init(primaryStatements: UInt64, primaryResultBytes: UInt64, replicaStatements: UInt64, replicaResultBytes: UInt64) {

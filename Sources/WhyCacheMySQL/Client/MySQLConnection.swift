@@ -1,6 +1,12 @@
 import CMariaDB
 import WhyCache
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One connection to a MySQL or MariaDB server, with the prepared statements
 /// made on it.
 ///
@@ -74,6 +80,18 @@ final class MySQLConnection: @unchecked Sendable {
         }
     }
 
+    /// Ends the transaction that a failed request left open: `ROLLBACK`, or,
+    /// when that fails too, marks the connection broken, so that the pool
+    /// closes it (which makes the server roll back). Either way no pooled
+    /// connection keeps a transaction open.
+    func rollBackAfterFailure() {
+        do throws(MySQLClientError) {
+            try execute("ROLLBACK")
+        } catch {
+            isBroken = true
+        }
+    }
+
     /// Closes the connection (politely, telling the server) on its queue.
     func close() async {
         await queue.run { () in
@@ -86,12 +104,92 @@ final class MySQLConnection: @unchecked Sendable {
     /// Runs one SQL statement that takes no parameters and returns no rows
     /// (`BEGIN`, `COMMIT`, DDL), through the text protocol.
     func execute(_ sql: String) throws(MySQLClientError) {
+        traffic.countRequest()
         traffic.countStatement()
         let status = sql.withCString { mysql_real_query(handle, $0, UInt(sql.utf8.count)) }
         guard status == 0 else { throw lastError() }
         // A statement without a result set still may return one (it does not
         // here); consume it so that the connection is ready for the next one.
         if let result = mysql_store_result(handle) { mysql_free_result(result) }
+    }
+
+    /// Runs `text`, one or more SQL statements separated by semicolons, as
+    /// one request (one round trip), and returns what each statement
+    /// returned, in order.
+    ///
+    /// The server runs the statements one after another and stops at the
+    /// first that fails; they are never sent without their values, so
+    /// `text` must contain only numbers and literals the datastore wrote
+    /// itself (hex literals for bytes, validated identifiers for names).
+    ///
+    /// - Parameter columns: How to read the rows of the statement at each
+    ///   index that returns a result set.
+    /// - Throws: ``MySQLBatchFailure`` naming the statement that failed,
+    ///   with the results of those before it. Every result is read before
+    ///   this returns or throws, so the connection is ready for the next
+    ///   request unless the error broke it.
+    func runBatch(_ text: [UInt8], columns: [Int: [MySQLColumnKind]]) throws(MySQLBatchFailure) -> [MySQLBatchResult] {
+        var results: [MySQLBatchResult] = []
+        traffic.countRequest()
+        let status = text.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { mysql_real_query(handle, $0.baseAddress, UInt($0.count)) }
+        }
+        guard status == 0 else { throw MySQLBatchFailure(completed: results, error: lastError()) }
+        while true {
+            traffic.countStatement()
+            let index = results.count
+            let result: MySQLBatchResult
+            do throws(MySQLClientError) {
+                result = try readResult(columns: columns[index])
+            } catch {
+                throw MySQLBatchFailure(completed: results, error: error)
+            }
+            results.append(result)
+            let next = mysql_next_result(handle)
+            if next == -1 { return results }
+            guard next == 0 else { throw MySQLBatchFailure(completed: results, error: lastError()) }
+        }
+    }
+
+    /// Reads the current result of a text query: a result set, read with
+    /// `columns`, or the counts of a statement that returned none.
+    private func readResult(columns: [MySQLColumnKind]?) throws(MySQLClientError) -> MySQLBatchResult {
+        guard mysql_field_count(handle) > 0 else {
+            let affected = mysql_affected_rows(handle)
+            // (my_ulonglong)-1 means "not a row-changing statement".
+            return MySQLBatchResult(affectedRows: affected == UInt64.max ? 0 : affected, insertID: mysql_insert_id(handle), rows: [])
+        }
+        guard let result = mysql_store_result(handle) else { throw lastError() }
+        defer { mysql_free_result(result) }
+        guard let columns else {
+            throw .unexpectedResult("a statement of a batch returned rows where none were expected")
+        }
+        let rows = try MySQLTextRows.read(result, columns: columns)
+        traffic.countResultBytes(rows.reduce(0) { $0 + $1.reduce(0) { $0 + $1.byteCount } })
+        return MySQLBatchResult(affectedRows: 0, insertID: 0, rows: rows)
+    }
+
+    /// Whether the server has closed this idle connection, or sent it
+    /// something nobody asked for (an error before closing it): then a
+    /// request sent on it would fail, and it must be closed rather than used.
+    ///
+    /// Looks at the socket without waiting and without a round trip. A
+    /// connection used only through ``run(_:)`` has nothing to read between
+    /// requests, so anything readable — data, end of file, an error — means
+    /// the server is gone (it restarted, was killed, or timed the connection
+    /// out). A server that died without closing (a lost host) is not seen
+    /// here; a request then times out.
+    func hasBeenClosedByServer() -> Bool {
+        let socket = mysql_get_socket(handle)
+        guard socket >= 0, socket <= my_socket(Int32.max) else { return true }
+        var descriptor = pollfd(fd: Int32(socket), events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) != 0
+    }
+
+    /// Marks the connection broken: it is closed when it goes back to the
+    /// pool, never lent again.
+    func invalidate() {
+        isBroken = true
     }
 
     /// The prepared statement for `sql`, prepared on first use.
@@ -118,12 +216,13 @@ final class MySQLConnection: @unchecked Sendable {
         do throws(MySQLWorkError) {
             result = try body()
         } catch {
-            if !error.clientError.breaksConnection { try? execute("ROLLBACK") }
+            if !error.clientError.breaksConnection { rollBackAfterFailure() }
             throw .beforeCommit(error)
         }
         do throws(MySQLClientError) {
             try execute("COMMIT")
         } catch {
+            if !error.breaksConnection { rollBackAfterFailure() }
             throw .commitFailed(error)
         }
         return result
@@ -161,7 +260,10 @@ final class MySQLConnection: @unchecked Sendable {
                 configuration.database,
                 UInt32(configuration.endpoint.port),
                 configuration.endpoint.socketPath,
-                UInt(CLIENT_FOUND_ROWS)
+                // Multi-statement text queries carry an append in one round
+                // trip (``runBatch(_:columns:)``); every value in them is a
+                // number or a hex literal the datastore wrote itself.
+                UInt(CLIENT_FOUND_ROWS) | UInt(CLIENT_MULTI_STATEMENTS)
             )
         }
         guard connected != nil else {
@@ -264,22 +366,31 @@ extension MySQLConnection {
     }
 }
 
-/// How a transaction failed: before the commit (nothing was written) or in
-/// the commit itself (the outcome is unknown when the connection broke).
+/// How a transaction failed: before the commit (nothing was written), in
+/// the commit itself, or in a request whose answer does not say whether it
+/// committed.
 enum MySQLTransactionError: Error {
-    /// The transaction failed before `COMMIT` was sent; it was rolled back
-    /// (explicitly, or by the server when the connection broke).
+    /// The transaction failed before `COMMIT` was sent, or before it ran;
+    /// it was rolled back (explicitly, or by the server when the connection
+    /// broke).
     case beforeCommit(MySQLWorkError)
 
     /// `COMMIT` failed. When the error broke the connection, the server may
     /// or may not have committed.
     case commitFailed(MySQLClientError)
 
+    /// A request that carried the `COMMIT` together with the statements
+    /// before it (``MySQLAppendRequest``) broke off, or answered in a way
+    /// that does not tell whether it committed: the transaction is either
+    /// committed whole or not at all, and the client cannot know which.
+    case outcomeUnknown(MySQLClientError)
+
     /// The underlying client error.
     var clientError: MySQLClientError {
         switch self {
         case .beforeCommit(let error): error.clientError
         case .commitFailed(let error): error
+        case .outcomeUnknown(let error): error
         }
     }
 }

@@ -5,8 +5,8 @@ import CMariaDB
 /// ever spliced into SQL text.
 ///
 /// A statement belongs to one ``MySQLConnection`` and is used only on its
-/// queue. This file and `MySQLConnection.swift` are the only places that
-/// touch libmariadb's pointers.
+/// queue. This file, `MySQLConnection.swift` and `MySQLBatch.swift` are the
+/// only places that touch libmariadb's pointers.
 final class MySQLStatement {
     /// The libmariadb statement handle; owned, closed by `close()`.
     private let handle: UnsafeMutablePointer<MYSQL_STMT>
@@ -51,6 +51,7 @@ final class MySQLStatement {
     /// rows it changed (with `CLIENT_FOUND_ROWS`: the rows it matched).
     @discardableResult
     func execute(_ parameters: [MySQLValue]) throws(MySQLClientError) -> UInt64 {
+        traffic.countRequest()
         traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
@@ -73,6 +74,7 @@ final class MySQLStatement {
     func query(
         _ parameters: [MySQLValue], columns: [MySQLColumnKind], row: ([MySQLValue]) throws(MySQLClientError) -> Void
     ) throws(MySQLClientError) {
+        traffic.countRequest()
         traffic.countStatement()
         try withBoundParameters(parameters) { () throws(MySQLClientError) in
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }

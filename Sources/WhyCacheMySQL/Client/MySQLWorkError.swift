@@ -25,13 +25,25 @@ enum MySQLWorkError: Error, MySQLClientFailure {
     }
 }
 
+extension MySQLTransactionError {
+    /// The error for the datastore's caller. An unknown outcome is
+    /// `appendOutcomeUnknown` (only appends send their commit in the same
+    /// request as their statements).
+    func datastoreError(operation: String, location: String) -> DatastoreError {
+        switch self {
+        case .beforeCommit(let error): error.datastoreError(operation: operation, location: location)
+        case .commitFailed(let error): error.datastoreError(operation: operation, location: location)
+        case .outcomeUnknown(let error): .appendOutcomeUnknown(reason: "\(location): \(error.message) (MySQL error \(error.code))")
+        }
+    }
+}
+
 extension MySQLPoolError where Failure == MySQLTransactionError {
     /// The error for the datastore's caller.
     func datastoreError(operation: String, location: String) -> DatastoreError {
         switch self {
         case .connect(let error): error.datastoreError(operation: operation, location: location)
-        case .work(.beforeCommit(let error)): error.datastoreError(operation: operation, location: location)
-        case .work(.commitFailed(let error)): error.datastoreError(operation: operation, location: location)
+        case .work(let error): error.datastoreError(operation: operation, location: location)
         }
     }
 }

@@ -7,13 +7,22 @@ import WhyCache
 /// different pooled connections.
 ///
 /// Appends of all processes are ordered by the counter row lock
-/// (``MySQLLogTable/append(_:on:)``); grouping lets many concurrent `set`
-/// calls share one lock hold, one commit and one disk flush on the server,
-/// and a second transaction in flight queues for the lock while the first
-/// one commits, so that no round trip is wasted between them.
+/// (docs/FORMAT.md §4.3); grouping lets many concurrent `set` calls share
+/// one lock hold, one commit and one disk flush on the server, and a second
+/// transaction in flight queues for the lock while the first one commits, so
+/// that no round trip is wasted between them.
+///
+/// **One blocking hop per busy period.** A worker borrows a connection and
+/// runs on that connection's thread, taking transaction after transaction
+/// off the queue until it is empty; each transaction is one request
+/// (``MySQLAppendRequest``) unless it is too large for one. A caller's task
+/// is suspended once, when it queues, and resumed once, when its
+/// transaction's answer is in: no statement waits for a hop between Swift's
+/// cooperative pool and the connection's thread.
 final class MySQLAppender: Sendable {
     private let pool: MySQLConnectionPool
     private let log: MySQLLogTable
+    private let recentPage: MySQLRecentPage
     private let maximumWorkers: Int
     private let state = Mutex(State())
 
@@ -23,6 +32,11 @@ final class MySQLAppender: Sendable {
     /// The payload bytes after which a transaction takes no more appends.
     private static let bytesPerTransaction = 8 << 20
 
+    /// **Invariant.** `workers` counts the workers running; a worker stops
+    /// only by taking an empty queue in ``nextBatch()``, under the same lock
+    /// under which ``append(_:)`` queues and starts a worker when fewer than
+    /// `maximumWorkers` run. So a queued append always has a worker that
+    /// will take it.
     private struct State: ~Copyable {
         var queue: [PendingAppend] = []
         var workers = 0
@@ -33,13 +47,18 @@ final class MySQLAppender: Sendable {
         var continuation: CheckedContinuation<Result<[UInt64], DatastoreError>, Never>
     }
 
-    init(pool: MySQLConnectionPool, log: MySQLLogTable, maximumWorkers: Int) {
+    /// An appender writing to `log` through `pool`, keeping the page each
+    /// append reads in `recentPage`.
+    init(pool: MySQLConnectionPool, log: MySQLLogTable, recentPage: MySQLRecentPage, maximumWorkers: Int) {
         self.pool = pool
         self.log = log
+        self.recentPage = recentPage
         self.maximumWorkers = maximumWorkers
     }
 
-    /// Appends `payloads` as consecutive records and returns their ids.
+    /// Appends `payloads` as consecutive records and returns their ids. When
+    /// it returns, the page its transaction read after committing is in
+    /// `recentPage`.
     func append(_ payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64] {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt64], DatastoreError>, Never>) in
             let startsWorker = state.withLock { state -> Bool in
@@ -55,16 +74,58 @@ final class MySQLAppender: Sendable {
         return try result.get()
     }
 
-    /// Commits batches from the queue until it is empty.
+    /// Borrows connections and drains the queue on them until it is empty.
     private func work() async {
-        while let batch = nextBatch() {
-            let result = await commit(batch.flatMap(\.payloads))
-            var start = 0
-            for append in batch {
-                let count = append.payloads.count
-                append.continuation.resume(returning: result.map { Array($0[start..<start + count]) })
-                start += count
+        // Connections found closed by the server in a row: past the pool's
+        // size they are fresh ones, which are used without the check.
+        var closedInARow = 0
+        while true {
+            let checks = closedInARow <= pool.configuration.poolSize
+            let drained: Bool
+            do throws(MySQLPoolError<MySQLClientError>) {
+                drained = try await pool.run(retryingStale: { _ in false }) { connection throws(MySQLClientError) -> Bool in
+                    self.drain(on: connection, checkingLiveness: checks)
+                }
+            } catch {
+                // No connection could be opened: the next transaction fails
+                // with the reason, and the worker goes on with the rest.
+                guard let batch = nextBatch() else { return }
+                finish(batch, with: .failure(error.clientError.datastoreError(operation: "append", location: log.location)))
+                continue
             }
+            if drained { return }
+            closedInARow += 1
+        }
+    }
+
+    /// Runs transactions from the queue on `connection`, on its thread,
+    /// until the queue is empty (returns `true`: this worker has stopped)
+    /// or the connection cannot be used any more (`false`).
+    ///
+    /// A connection that sat idle in the pool may have been closed by the
+    /// server meanwhile (it restarted, or timed the connection out); a
+    /// request sent on it would fail after being sent, with an unknown
+    /// outcome. So it is checked first — without a round trip — and
+    /// replaced before anything is sent on it.
+    private func drain(on connection: MySQLConnection, checkingLiveness: Bool) -> Bool {
+        if checkingLiveness, connection.hasBeenClosedByServer() {
+            connection.invalidate()
+            return false
+        }
+        while let batch = nextBatch() {
+            finish(batch, with: commit(batch.flatMap(\.payloads), on: connection))
+            if connection.isBroken { return false }
+        }
+        return true
+    }
+
+    /// Resumes the callers of `batch` with their parts of `result`.
+    private func finish(_ batch: [PendingAppend], with result: Result<[UInt64], DatastoreError>) {
+        var start = 0
+        for append in batch {
+            let count = append.payloads.count
+            append.continuation.resume(returning: result.map { Array($0[start..<start + count]) })
+            start += count
         }
     }
 
@@ -91,20 +152,34 @@ final class MySQLAppender: Sendable {
         }
     }
 
-    /// Runs one append transaction. A transaction that failed before its
-    /// commit was sent changed nothing and is retried on a fresh connection
-    /// when the pooled one had gone stale; a failed commit is never retried.
-    private func commit(_ payloads: [[UInt8]]) async -> Result<[UInt64], DatastoreError> {
-        let log = log
-        do throws(MySQLPoolError<MySQLTransactionError>) {
-            return .success(try await pool.runTransaction(retryingBeforeCommit: true) { connection throws(MySQLWorkError) in
-                try log.append(payloads, on: connection)
-            })
+    /// Runs one append transaction on `connection` (blocking): one request
+    /// when it fits, else statements in a transaction. The page the request
+    /// read goes to `recentPage` before anyone learns the ids.
+    ///
+    /// A failed transaction is never retried: one that failed before its
+    /// commit changed nothing and its callers get the error; one whose
+    /// outcome is unknown fails with `appendOutcomeUnknown`.
+    private func commit(_ payloads: [[UInt8]], on connection: MySQLConnection) -> Result<[UInt64], DatastoreError> {
+        let plan = MySQLAppendPlan(payloads: payloads, compacting: log.compactsSingleKeyRecords)
+        let ids: [UInt64]
+        do throws(MySQLTransactionError) {
+            if MySQLAppendRequest.fits(plan) {
+                let request = MySQLAppendRequest(plan: plan, log: log, pageAfter: recentPage.readerPosition)
+                let outcome = try request.run(on: connection)
+                if let page = outcome.page { recentPage.store(page, after: request.pageAfter) }
+                ids = outcome.ids
+            } else {
+                let log = log
+                ids = try connection.transaction { () throws(MySQLWorkError) -> [UInt64] in try log.append(plan, on: connection) }
+            }
         } catch {
-            if case .work(.commitFailed(let cause)) = error, cause.breaksConnection {
+            if case .commitFailed(let cause) = error, cause.breaksConnection {
                 return .failure(.appendOutcomeUnknown(reason: "\(log.location): \(cause.message) (MySQL error \(cause.code))"))
             }
             return .failure(error.datastoreError(operation: "append", location: log.location))
         }
+        // The writer applies its records next: its next read starts there.
+        if let last = ids.last { recentPage.noteReaderPosition(last) }
+        return .success(ids)
     }
 }

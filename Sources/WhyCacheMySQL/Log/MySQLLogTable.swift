@@ -22,9 +22,6 @@ struct MySQLLogTable: Sendable {
     /// The most rows one `INSERT` statement carries.
     private static let rowsPerInsert = 32
 
-    /// The most keys one compaction statement deletes records of.
-    private static let keysPerCompaction = 64
-
     /// The most payload bytes one `INSERT` statement carries (well below the
     /// servers' default `max_allowed_packet` of 16 MiB).
     private static let bytesPerInsert = 4 << 20
@@ -96,27 +93,61 @@ struct MySQLLogTable: Sendable {
         let count = UInt64(min(limits.maximumCount, Self.smallPageCount))
         let bytes = UInt64(min(limits.maximumBytes, Self.smallPageBytes))
         let (window, _) = after.addingReportingOverflow(count)
+        let sql = smallPageSQL(Array(repeating: "?", count: 6))
+        let parameters: [MySQLValue] = Self.smallPageValues(after: after, through: upper, window: window, bytes: bytes).map { .unsigned($0) }
+        var rows: [[MySQLValue]] = []
+        try connection.query(sql, parameters, columns: Self.smallPageColumns) { rows.append($0) }
+        let page = try smallPage(after: after, from: rows)
+        guard let entries = page.entries else {
+            // More than one statement's worth.
+            return PageRead(entries: try readLargePage(after: after, through: through, limits: limits, on: connection), meta: page.meta)
+        }
+        return PageRead(entries: entries, meta: page.meta)
+    }
+
+    /// The statement of a page read in one statement (see
+    /// ``readPage(after:through:limits:on:)``), with `values` in its six
+    /// value slots: placeholders for a prepared statement, or the decimal
+    /// literals of ``smallPageValues(after:through:window:bytes:)`` in a
+    /// multi-statement request.
+    func smallPageSQL(_ values: [String]) -> String {
         // No ORDER BY: sorting would cost the server a temporary table; the
-        // rows are put in order here.
-        let sql = """
-            SELECT m.format_version, m.last_update_id, m.removed_through, r.update_id, r.part, r.payload_size, r.checksum, r.bytes
-            FROM \(schema.meta) AS m
-            LEFT JOIN \(schema.log) AS r ON r.update_id > ? AND r.update_id <= ? AND m.last_update_id <= ?
-            AND (SELECT COALESCE(SUM(s.payload_size), 0) FROM \(schema.log) AS s WHERE s.update_id > ? AND s.update_id <= ? AND s.part = 0) <= ?
-            WHERE m.id = 1
-            """
-        let parameters: [MySQLValue] = [
-            .unsigned(after), .unsigned(min(upper, window)), .unsigned(window),
-            .unsigned(after), .unsigned(window), .unsigned(bytes),
-        ]
+        // rows are put in order by ``smallPage(after:from:)``.
+        """
+        SELECT m.format_version, m.last_update_id, m.removed_through, r.update_id, r.part, r.payload_size, r.checksum, r.bytes
+        FROM \(schema.meta) AS m
+        LEFT JOIN \(schema.log) AS r ON r.update_id > \(values[0]) AND r.update_id <= \(values[1]) AND m.last_update_id <= \(values[2])
+        AND (SELECT COALESCE(SUM(s.payload_size), 0) FROM \(schema.log) AS s WHERE s.update_id > \(values[3]) AND s.update_id <= \(values[4]) AND s.part = 0) <= \(values[5])
+        WHERE m.id = 1
+        """
+    }
+
+    /// The six values of ``smallPageSQL(_:)`` for a page after `after`
+    /// through `through`, at most `window` (`after` plus the most records),
+    /// holding at most `bytes` payload bytes.
+    static func smallPageValues(after: UInt64, through: UInt64, window: UInt64, bytes: UInt64) -> [UInt64] {
+        [after, min(through, window), window, after, window, bytes]
+    }
+
+    /// The columns of ``smallPageSQL(_:)``: the counter row, then a part row.
+    static let smallPageColumns: [MySQLColumnKind] = [.unsigned, .unsigned, .unsigned] + PayloadAssembler.rowColumns
+
+    /// The page that the rows of ``smallPageSQL(_:)`` hold: the counter row,
+    /// and the records — `nil` when the rest of the log was more than one
+    /// statement's worth, so that the statement returned the counter row alone.
+    ///
+    /// - Throws: `notADatastore` for a missing counter row or another format
+    ///   version; `historyRewritten` when records after `after` were removed;
+    ///   `corruptRecord` when the first record is damaged (a later damaged
+    ///   record ends the page before it).
+    func smallPage(after: UInt64, from rows: [[MySQLValue]]) throws(MySQLWorkError) -> (meta: Meta, entries: [LogEntry]?) {
         var version: UInt64?
         var meta: Meta?
-        var rows: [[MySQLValue]] = []
-        let columns: [MySQLColumnKind] = [.unsigned, .unsigned, .unsigned] + PayloadAssembler.rowColumns
-        try connection.query(sql, parameters, columns: columns) { row in
+        var parts: [[MySQLValue]] = []
+        for row in rows {
             version = row[0].unsignedValue
             if let last = row[1].unsignedValue, let removed = row[2].unsignedValue { meta = Meta(lastUpdateID: last, removedThrough: removed) }
-            if row[3].unsignedValue != nil { rows.append(Array(row[3...])) }
+            if row[3].unsignedValue != nil { parts.append(Array(row[3...])) }
         }
         try checkFormat(version: version)
         guard let meta else {
@@ -125,16 +156,15 @@ struct MySQLLogTable: Sendable {
         if after < meta.removedThrough {
             throw .datastore(.historyRewritten(firstRetainedUpdateID: meta.removedThrough + 1))
         }
-        if rows.isEmpty {
+        if parts.isEmpty {
             // Nothing new, or more than one statement's worth.
-            guard meta.lastUpdateID > after else { return PageRead(entries: [], meta: meta) }
-            return PageRead(entries: try readLargePage(after: after, through: through, limits: limits, on: connection), meta: meta)
+            return (meta, meta.lastUpdateID > after ? nil : [])
         }
-        rows.sort { ($0[0].unsignedValue ?? 0, $0[1].unsignedValue ?? 0) < ($1[0].unsignedValue ?? 0, $1[1].unsignedValue ?? 0) }
+        parts.sort { ($0[0].unsignedValue ?? 0, $0[1].unsignedValue ?? 0) < ($1[0].unsignedValue ?? 0, $1[1].unsignedValue ?? 0) }
         var assembler = PayloadAssembler(location: location)
-        for row in rows { assembler.add(row: row) }
+        for part in parts { assembler.add(row: part) }
         assembler.finishRows()
-        return PageRead(entries: try Self.entries(of: assembler), meta: meta)
+        return (meta, try Self.entries(of: assembler))
     }
 
     /// The most records a page read in one statement holds.
@@ -242,37 +272,33 @@ struct MySQLLogTable: Sendable {
     // MARK: Appending
 
     /// Appends `payloads` as consecutive records inside the caller's
-    /// transaction and returns their ids.
+    /// transaction and returns their ids: the statements of
+    /// docs/FORMAT.md §4.3, each a round trip, for appends too large for one
+    /// request (``MySQLAppendRequest``).
     ///
     /// The counter row is advanced first, which locks it until the
     /// transaction commits: the lock is held from the moment ids are taken
     /// until the commit, so appends commit one after another, in id order.
     func append(_ payloads: [[UInt8]], on connection: MySQLConnection) throws(MySQLWorkError) -> [UInt64] {
         guard !payloads.isEmpty else { return [] }
-        let last = try advanceCounter(by: UInt64(payloads.count), on: connection)
-        let first = last - UInt64(payloads.count) + 1
-        let ids = (0..<UInt64(payloads.count)).map { first + $0 }
-        var rows: [[MySQLValue]] = []
-        var singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])] = []
-        for (id, payload) in zip(ids, payloads) {
-            let singleKey = compactsSingleKeyRecords ? Self.singleKey(of: payload) : nil
-            if let singleKey { singleKeys.append((id, StableHash.fnv1a(singleKey), singleKey)) }
-            for (part, bytes) in PayloadRows.parts(of: payload).enumerated() {
-                let head = part == 0
-                let key = head ? singleKey : nil
-                rows.append([
-                    .unsigned(id), .unsigned(UInt64(part)),
-                    .unsigned(head ? UInt64(payload.count) : 0),
-                    .unsigned(head ? PayloadRows.checksum(of: payload) : 0),
-                    key.map { .unsigned(StableHash.fnv1a($0)) } ?? .null,
-                    key.map { .bytes($0) } ?? .null,
-                    .bytes(Array(bytes)),
-                ])
-            }
+        return try append(MySQLAppendPlan(payloads: payloads, compacting: compactsSingleKeyRecords), on: connection)
+    }
+
+    /// Appends what `plan` says inside the caller's transaction and returns
+    /// the ids of its records, with the statements described above.
+    func append(_ plan: MySQLAppendPlan, on connection: MySQLConnection) throws(MySQLWorkError) -> [UInt64] {
+        let last = try advanceCounter(by: plan.count, on: connection)
+        let first = last - plan.count + 1
+        let rows = plan.rows.map { row -> [MySQLValue] in
+            [
+                .unsigned(last - row.back), .unsigned(row.part), .unsigned(row.payloadSize), .unsigned(row.checksum),
+                row.singleKey.map { .unsigned($0.hash) } ?? .null, row.singleKey.map { .bytes($0.key) } ?? .null,
+                .bytes(Array(row.bytes)),
+            ]
         }
         try insert(rows, on: connection)
-        try compact(singleKeys, before: first, on: connection)
-        return ids
+        try compact(plan.replacedKeys, before: first, on: connection)
+        return (0..<plan.count).map { first + $0 }
     }
 
     /// Adds `count` to the counter in one statement, which also takes the
@@ -284,62 +310,72 @@ struct MySQLLogTable: Sendable {
         let matched: UInt64
         let last: UInt64
         do throws(MySQLClientError) {
-            let statement = try connection.statement(
-                "UPDATE \(schema.meta) SET last_update_id = LAST_INSERT_ID(last_update_id + ?) WHERE id = 1 AND format_version = ?")
-            matched = try statement.execute([.unsigned(count), .unsigned(MySQLSchema.formatVersion)])
+            let statement = try connection.statement(counterSQL("?"))
+            matched = try statement.execute([.unsigned(count)])
             last = statement.insertID
         } catch {
             throw .client(error)
         }
-        guard matched == 1, last >= count else {
-            // No counter row, or another format version: `meta` says which.
-            _ = try meta(on: connection)
-            throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) could not be advanced"))
-        }
+        try checkCounterAdvanced(matched: matched, last: last, count: count, on: connection)
         return last
     }
 
-    /// Deletes the single-key records that the batch's single-key records
-    /// replace: older ones of the same keys, and those of the batch itself
-    /// that a later record of the batch replaces.
+    /// The statement that advances the counter by `count` (a placeholder
+    /// or a decimal literal) and takes its lock; the server returns the new
+    /// value as the statement's insert id.
+    func counterSQL(_ count: String) -> String {
+        "UPDATE \(schema.meta) SET last_update_id = LAST_INSERT_ID(last_update_id + \(count)) WHERE id = 1 AND format_version = \(MySQLSchema.formatVersion)"
+    }
+
+    /// Checks that the counter statement matched the counter row and handed
+    /// out `count` ids ending at `last`.
     ///
-    /// Keys go to the server in groups of ``keysPerCompaction``: the hash
-    /// list selects through the `single_key` index (forced: with bound
-    /// parameters the optimizer may otherwise scan every older record through
-    /// `update_id < ?`, which makes appends slower as the log grows), the
-    /// (hash, key) pairs make a hash collision harmless.
-    private func compact(
-        _ singleKeys: [(id: UInt64, hash: UInt64, key: [UInt8])], before first: UInt64, on connection: MySQLConnection
-    ) throws(MySQLWorkError) {
-        guard !singleKeys.isEmpty else { return }
-        var newest: [[UInt8]: UInt64] = [:]
-        for single in singleKeys { newest[single.key] = single.id }
-        let replacedInBatch = singleKeys.filter { newest[$0.key] != $0.id }.map(\.id)
-        var distinct: [(hash: UInt64, key: [UInt8])] = []
-        for single in singleKeys where newest[single.key] == single.id { distinct.append((single.hash, single.key)) }
+    /// - Throws: `notADatastore` saying why when it did not (no counter row,
+    ///   or another format version: a read of the row tells which).
+    func checkCounterAdvanced(matched: UInt64, last: UInt64, count: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) {
+        if matched == 1, last >= count { return }
+        _ = try meta(on: connection)
+        throw .datastore(.notADatastore(path: location, reason: "the counter row of \(schema.meta) could not be advanced"))
+    }
+
+    /// Deletes the older single-key records of `keys`: those with ids below
+    /// `first`, the append's first id.
+    ///
+    /// Keys go to the server in groups of ``keysPerCompaction``
+    /// (``compactionSQL(before:keys:)``).
+    private func compact(_ keys: [MySQLAppendPlan.SingleKey], before first: UInt64, on connection: MySQLConnection) throws(MySQLWorkError) {
         var start = 0
-        while start < distinct.count {
-            let group = distinct[start..<min(start + Self.keysPerCompaction, distinct.count)]
-            let hashes = Array(repeating: "?", count: group.count).joined(separator: ", ")
-            let pairs = Array(repeating: "(?, ?)", count: group.count).joined(separator: ", ")
-            let sql = """
-                DELETE old FROM \(schema.log) AS old JOIN \(schema.log) AS head FORCE INDEX (single_key) ON old.update_id = head.update_id
-                WHERE head.part = 0 AND head.update_id < ? AND head.single_key_hash IN (\(hashes))
-                AND (head.single_key_hash, head.single_key) IN (\(pairs))
-                """
+        while start < keys.count {
+            let group = keys[start..<min(start + Self.keysPerCompaction, keys.count)]
+            let sql = compactionSQL(before: "?", keys: Array(repeating: ("?", "?"), count: group.count))
             var parameters: [MySQLValue] = [.unsigned(first)]
             parameters += group.map { .unsigned($0.hash) }
             parameters += group.flatMap { [MySQLValue.unsigned($0.hash), .bytes($0.key)] }
             try connection.execute(sql, parameters)
             start += group.count
         }
-        var index = 0
-        while index < replacedInBatch.count {
-            let group = replacedInBatch[index..<min(index + Self.keysPerCompaction, replacedInBatch.count)]
-            let list = Array(repeating: "?", count: group.count).joined(separator: ", ")
-            try connection.execute("DELETE FROM \(schema.log) WHERE update_id IN (\(list))", group.map { .unsigned($0) })
-            index += group.count
-        }
+    }
+
+    /// The most keys one compaction statement deletes records of.
+    static let keysPerCompaction = 64
+
+    /// The statement that deletes every row of the single-key records of
+    /// `keys` (each a hash and a key, as placeholders or literals) with
+    /// ids below `first` (a placeholder or an expression).
+    ///
+    /// The hash list selects through the `single_key` index (forced: with
+    /// bound parameters the optimizer may otherwise scan every older record
+    /// through `update_id < ?`, which makes appends slower as the log
+    /// grows); the (hash, key) pairs make a hash collision harmless. The
+    /// list of hashes repeats the hashes of the pairs.
+    func compactionSQL(before first: String, keys: [(hash: String, key: String)]) -> String {
+        let hashes = keys.map(\.hash).joined(separator: ", ")
+        let pairs = keys.map { "(\($0.hash), \($0.key))" }.joined(separator: ", ")
+        return """
+            DELETE old FROM \(schema.log) AS old JOIN \(schema.log) AS head FORCE INDEX (single_key) ON old.update_id = head.update_id
+            WHERE head.part = 0 AND head.update_id < \(first) AND head.single_key_hash IN (\(hashes))
+            AND (head.single_key_hash, head.single_key) IN (\(pairs))
+            """
     }
 
     /// Inserts log rows, several per statement.
@@ -353,23 +389,14 @@ struct MySQLLogTable: Sendable {
                 end += 1
             }
             let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
-            let sql = "INSERT INTO \(schema.log) (update_id, part, payload_size, checksum, single_key_hash, single_key, bytes) VALUES \(placeholders)"
+            let sql = "INSERT INTO \(schema.log) (\(Self.rowColumnNames)) VALUES \(placeholders)"
             try connection.execute(sql, rows[start..<end].flatMap { $0 })
             start = end
         }
     }
 
-    /// The key of `payload` when it is a valid log record with exactly one
-    /// operation; otherwise `nil` (the datastore stores payloads it cannot
-    /// decode unchanged, and never compacts them).
-    static func singleKey(of payload: [UInt8]) -> [UInt8]? {
-        payload.withUnsafeBytes { bytes -> [UInt8]? in
-            guard let record = try? LogRecordView(validating: bytes), record.operationCount == 1 else { return nil }
-            var key: [UInt8]?
-            record.forEachOperation { _, operationKey, _ in key = Array(operationKey) }
-            return key
-        }
-    }
+    /// The columns of a log row, in the order every insert gives them.
+    static let rowColumnNames = "update_id, part, payload_size, checksum, single_key_hash, single_key, bytes"
 
     // MARK: Removing history
 

@@ -156,6 +156,18 @@ final class MySQLReadRouter: Sendable {
         }
     }
 
+    /// The newest id any answer of this datastore has shown (or its own
+    /// appends received, with replicas).
+    var newestSeen: UInt64 {
+        state.withLock { $0.seen.lastUpdateID }
+    }
+
+    /// Notes an answer read from the primary's counter row `meta` outside
+    /// ``read(_:floor:_:)`` (the page an append read after its commit).
+    func noteObserved(_ meta: MySQLLogTable.Meta) {
+        state.withLock { $0.seen.advance(to: Position(meta)) }
+    }
+
     // MARK: Diagnostics
 
     /// The status of each replica, in this datastore's order of preference.

@@ -1,0 +1,207 @@
+import WhyCache
+
+/// An append in one request — one round trip — and how to read its answer:
+/// the statements of docs/FORMAT.md §4.3 and, after the commit, the page
+/// read the writer's read-your-writes step will ask for, sent as one
+/// multi-statement text query:
+///
+/// ```sql
+/// START TRANSACTION;
+/// UPDATE <log>_meta SET last_update_id = LAST_INSERT_ID(last_update_id + k) WHERE id = 1 AND format_version = 1;
+/// INSERT INTO <log> (…) SELECT m.last_update_id - <back>, <part>, …, x'<bytes>' FROM <log>_meta AS m WHERE m.id = 1 AND m.format_version = 1
+///   UNION ALL SELECT …;                                  -- one SELECT per row
+/// DELETE old FROM <log> AS old JOIN <log> AS head … WHERE head.update_id < (SELECT m.last_update_id - (k - 1) FROM <log>_meta AS m WHERE …) …;
+///                                                        -- per 64 replaced keys, none without single-key records
+/// COMMIT;
+/// SELECT … the page after `pageAfter` (MySQLLogTable.smallPageSQL) …;
+/// ```
+///
+/// The server runs the statements one after another without waiting for
+/// the client, so the counter row is locked for the server's own time
+/// only — no network round trip falls inside the lock.
+///
+/// **Ids come from the counter row, not from the client.** The client does
+/// not know the ids before the answer, so every row's id is computed by the
+/// server from the counter row that the same transaction has just advanced
+/// (and locked): `last_update_id - back`. If the `UPDATE` matched no row
+/// (the counter row is missing or of another format version), the `INSERT`
+/// and the `DELETE`, which read the same row under the same condition,
+/// write and delete nothing, and the `COMMIT` commits an empty transaction
+/// (`LAST_INSERT_ID()`, which keeps an older value in that case, is never
+/// used for a row). The client learns the ids from the `UPDATE`'s answer
+/// (`LAST_INSERT_ID(expr)` is sent back as its insert id).
+///
+/// **Failures.** The server stops at the first statement that fails:
+/// - before `COMMIT` (a lock wait timeout, a read-only server, a missing
+///   table): the transaction is open on the connection, so it is rolled
+///   back (``MySQLConnection/rollBackAfterFailure()``) and nothing was
+///   written;
+/// - `COMMIT` itself, with the connection intact: rolled back too, and
+///   reported as a failed commit (the server did not commit);
+/// - the page read after `COMMIT`: the append is committed; only the page
+///   is missing;
+/// - a broken connection (the server died, a timeout): the request was
+///   sent whole, the commit with it, and the answer does not say how far
+///   the server got, so the outcome is unknown
+///   (``MySQLTransactionError/outcomeUnknown(_:)``), never retried. The
+///   transaction is all or nothing, so either every record is in the log
+///   under its id, or none is.
+struct MySQLAppendRequest {
+    /// The most payload bytes an append in one request carries. The query is
+    /// about twice as long (hex), which stays as far below the servers'
+    /// default `max_allowed_packet` (16 MiB; 4 MiB on old servers) as the
+    /// statements of a transaction do (at most 4 MiB each). Larger appends
+    /// are a transaction of statements (``MySQLLogTable/append(_:on:)``).
+    static let maximumPayloadBytes = 1 << 20
+
+    /// The statements before the `DELETE`s: `START TRANSACTION`, the
+    /// counter `UPDATE` (index 1) and the `INSERT` (index 2).
+    private static let counterIndex = 1
+    private static let insertIndex = 2
+
+    /// What the append writes.
+    let plan: MySQLAppendPlan
+
+    /// The position after which the page is read.
+    let pageAfter: UInt64
+
+    /// The query.
+    let text: [UInt8]
+
+    /// The index of the `COMMIT` statement; the page read follows it.
+    private let commitIndex: Int
+
+    private let log: MySQLLogTable
+
+    /// Whether `plan` fits in one request (see ``maximumPayloadBytes``).
+    static func fits(_ plan: MySQLAppendPlan) -> Bool {
+        plan.payloadBytes <= maximumPayloadBytes
+    }
+
+    /// The request that appends what `plan` says to `log` and reads the
+    /// page after `pageAfter` once it has committed.
+    init(plan: MySQLAppendPlan, log: MySQLLogTable, pageAfter: UInt64) {
+        self.plan = plan
+        self.log = log
+        self.pageAfter = pageAfter
+        let schema = log.schema
+        let version = MySQLSchema.formatVersion
+        // The counter row, as every statement after the UPDATE reads it.
+        let counterRow = "FROM \(schema.meta) AS m WHERE m.id = 1 AND m.format_version = \(version)"
+        var text = MySQLQueryText(capacity: 2_048 + plan.rows.reduce(0) { $0 + 160 + 2 * ($1.bytes.count + ($1.singleKey?.key.count ?? 0)) })
+        text.append("START TRANSACTION;\n")
+        text.append(log.counterSQL(MySQLQueryText.decimal(plan.count)))
+        text.append(";\nINSERT INTO \(schema.log) (\(MySQLLogTable.rowColumnNames))")
+        for (index, row) in plan.rows.enumerated() {
+            text.append(index == 0 ? "\nSELECT m.last_update_id - " : "\nUNION ALL SELECT m.last_update_id - ")
+            text.append(row.back)
+            text.append(", ")
+            text.append(row.part)
+            text.append(", ")
+            text.append(row.payloadSize)
+            text.append(", ")
+            text.append(row.checksum)
+            text.append(", ")
+            if let single = row.singleKey {
+                text.append(single.hash)
+            } else {
+                text.append("NULL")
+            }
+            text.append(", ")
+            text.appendHexLiteralOrNull(row.singleKey?.key)
+            text.append(", ")
+            text.appendHexLiteral(row.bytes)
+            text.append(" ")
+            text.append(counterRow)
+        }
+        // The append's first id, as the server computes it.
+        let first = "(SELECT m.last_update_id - \(plan.count - 1) \(counterRow))"
+        var statements = 3
+        var start = 0
+        while start < plan.replacedKeys.count {
+            let group = plan.replacedKeys[start..<min(start + MySQLLogTable.keysPerCompaction, plan.replacedKeys.count)]
+            let keys = group.map { single -> (hash: String, key: String) in
+                var literal = MySQLQueryText(capacity: MySQLQueryText.hexLiteralLength(single.key.count))
+                literal.appendHexLiteral(single.key)
+                return (MySQLQueryText.decimal(single.hash), String(decoding: literal.bytes, as: UTF8.self))
+            }
+            text.append(";\n")
+            text.append(log.compactionSQL(before: first, keys: keys))
+            statements += 1
+            start += group.count
+        }
+        text.append(";\nCOMMIT;\n")
+        commitIndex = statements
+        let (window, _) = pageAfter.addingReportingOverflow(UInt64(MySQLLogTable.smallPageCount))
+        let values = MySQLLogTable.smallPageValues(
+            after: pageAfter, through: .max, window: window, bytes: UInt64(MySQLLogTable.smallPageBytes))
+        text.append(log.smallPageSQL(values.map(MySQLQueryText.decimal)))
+        self.text = text.bytes
+    }
+
+    /// What an append in one request returns.
+    struct Outcome: Sendable {
+        /// The ids of the records, in order.
+        var ids: [UInt64]
+        /// The page after ``MySQLAppendRequest/pageAfter`` read right after
+        /// the commit, when it was read whole in its statement.
+        var page: MySQLLogTable.PageRead?
+    }
+
+    /// Sends the request on `connection` and reads its answer.
+    ///
+    /// - Throws: ``MySQLTransactionError/beforeCommit(_:)`` when nothing was
+    ///   written (the transaction was rolled back); ``MySQLTransactionError/commitFailed(_:)``
+    ///   when the server refused the commit; ``MySQLTransactionError/outcomeUnknown(_:)``
+    ///   when the answer does not say whether it committed.
+    func run(on connection: MySQLConnection) throws(MySQLTransactionError) -> Outcome {
+        let results: [MySQLBatchResult]
+        do throws(MySQLBatchFailure) {
+            results = try connection.runBatch(text, columns: [commitIndex + 1: MySQLLogTable.smallPageColumns])
+        } catch {
+            return try recover(from: error, on: connection)
+        }
+        return try outcome(of: results, on: connection)
+    }
+
+    /// The outcome of a request that stopped at a failed statement.
+    private func recover(from failure: MySQLBatchFailure, on connection: MySQLConnection) throws(MySQLTransactionError) -> Outcome {
+        let failed = failure.completed.count
+        if failure.error.breaksConnection { connection.invalidate() }
+        // Committed: only the page read failed.
+        if failed > commitIndex { return try outcome(of: failure.completed, on: connection) }
+        if failure.error.breaksConnection { throw .outcomeUnknown(failure.error) }
+        // The server ran nothing after the failed statement: the transaction
+        // it began is still open (or, when COMMIT failed, rolled back).
+        connection.rollBackAfterFailure()
+        if failed == commitIndex { throw .commitFailed(failure.error) }
+        throw .beforeCommit(.client(failure.error))
+    }
+
+    /// The ids (and the page, when it was read) from the results of a
+    /// request that committed.
+    private func outcome(of results: [MySQLBatchResult], on connection: MySQLConnection) throws(MySQLTransactionError) -> Outcome {
+        let counter = results[Self.counterIndex]
+        let last = counter.insertID
+        do throws(MySQLWorkError) {
+            // An UPDATE that matched nothing made the whole request write nothing.
+            try log.checkCounterAdvanced(matched: counter.affectedRows, last: last, count: plan.count, on: connection)
+        } catch {
+            throw .beforeCommit(error)
+        }
+        let inserted = results[Self.insertIndex].affectedRows
+        guard inserted == UInt64(plan.rows.count) else {
+            // Impossible while the counter row is locked; never reported as a success.
+            throw .outcomeUnknown(.unexpectedResult(
+                "an append committed ids \(last - plan.count + 1)...\(last) but inserted \(inserted) of \(plan.rows.count) rows"))
+        }
+        let ids = (0..<plan.count).map { last - plan.count + 1 + $0 }
+        guard results.count > commitIndex + 1 else { return Outcome(ids: ids, page: nil) }
+        // A page that cannot be used (history removed after `pageAfter`, a
+        // damaged record, more than one statement's worth) is left to a read.
+        guard let page = try? log.smallPage(after: pageAfter, from: results[commitIndex + 1].rows),
+            let entries = page.entries, page.meta.lastUpdateID >= last
+        else { return Outcome(ids: ids, page: nil) }
+        return Outcome(ids: ids, page: MySQLLogTable.PageRead(entries: entries, meta: page.meta))
+    }
+}
