@@ -157,24 +157,24 @@ class Harness:
         restores at random moments, and checks the log and the states after
         each kill."""
         phase = "kill-anywhere-" + kind
-        directory = tempfile.mkdtemp(dir=self.root)
-        if kind == "file":
-            store = "file://" + directory + "/log"
-            helper_store = directory + "/log"
-            environment = None
-        else:
-            table = "soak_%d_%d" % (os.getpid(), self.random.randrange(1 << 30))
-            store, helper_store, environment = self.mysql_store(table)
-        machine, writer_state, restored = directory + "/machine", directory + "/writer", directory + "/restored"
-        snapshot_file = directory + "/snapshot"
-        self.check(self.run(["init-store"] + self.store_options(store, None), environment=environment).status == 0,
-                   phase, "init-store")
-        acknowledged = {}  # write index -> update id, per tag
-        ids_seen = set()
         figures = dict(cycles=0, killed=0, finished_first=0, acknowledged=0, lost=0, ids_reused=0,
-                       corrupt=0, stuck_locks=0, crashes=0, hangs=0)
+                       corrupt=0, stuck_locks=0, crashes=0, hangs=0, logs=0)
+        directory = None
         victims = ["writer", "writer-coalesced", "update", "follow", "rewrite", "snapshot", "restore"]
         for cycle in range(cycles):
+            # A fresh log every 100 cycles keeps each cycle's checks (a replay
+            # of the whole log) from growing with the run.
+            if cycle % self.cycles_per_log == 0:
+                if directory:
+                    shutil.rmtree(directory, ignore_errors=True)
+                directory, store, helper_store, environment = self.new_log(kind)
+                machine, writer_state, restored = directory + "/machine", directory + "/writer", directory + "/restored"
+                snapshot_file = directory + "/snapshot"
+                self.check(self.run(["init-store"] + self.store_options(store, None), environment=environment).status == 0,
+                           phase, "init-store")
+                acknowledged = {}  # (tag, write index) -> update id
+                ids_seen = set()
+                figures["logs"] += 1
             figures["cycles"] += 1
             victim = victims[cycle % len(victims)] if cycle < len(victims) else self.random.choice(victims)
             tag = "c%d" % cycle
@@ -253,15 +253,30 @@ class Harness:
                                   state=os.path.basename(state), update=update.status, verify=verify.status,
                                   errors=(update.err + verify.err).decode("utf-8", "replace")[-500:]):
                     figures["corrupt"] += 1
-            if cycle % 10 == 9 or cycle == cycles - 1:
+            if cycle % 10 == 9 or cycle == cycles - 1 or cycle % self.cycles_per_log == self.cycles_per_log - 1:
                 keys = self.run(["keys"] + self.store_options(None, machine), environment=environment)
                 present = set(keys.lines())
                 lost = [k for k in acknowledged if "%s-%d-0" % k not in present]
-                figures["lost"] = len(lost)
-                self.check(not lost, phase, "acknowledged writes are missing", missing=[
-                    "%s-%d-0" % k for k in lost[:10]])
+                lost_now = len(lost)
+                if self.check(not lost, phase, "acknowledged writes are missing", missing=[
+                        "%s-%d-0" % k for k in lost[:10]]) is False:
+                    figures["lost"] += lost_now
+                    acknowledged = {k: v for k, v in acknowledged.items() if k not in set(lost)}
         self.emit(event="phase", phase=phase, **figures)
         shutil.rmtree(directory, ignore_errors=True)
+
+    #: Kill cycles per log: every this many cycles the phase starts on a new log.
+    cycles_per_log = 100
+
+    def new_log(self, kind):
+        """A new, empty log for a kill phase: its folder, `--store` URL, the
+        test helper's store spec and the environment its commands need."""
+        directory = tempfile.mkdtemp(dir=self.root)
+        if kind == "file":
+            return directory, "file://" + directory + "/log", directory + "/log", None
+        table = "soak_%d_%d" % (os.getpid(), self.random.randrange(1 << 30))
+        store, helper_store, environment = self.mysql_store(table)
+        return directory, store, helper_store, environment
 
     def mysql_store(self, table):
         env = self.mysql

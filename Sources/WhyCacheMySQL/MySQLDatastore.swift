@@ -217,7 +217,7 @@ public final class MySQLDatastore: Datastore {
             let end = min(read.meta.lastUpdateID, through ?? .max)
             let page = LogPage(
                 entries: read.entries, newestUpdateID: read.meta.lastUpdateID,
-                reachesEnd: (read.entries.last?.updateID ?? after) >= end)
+                reachesEnd: (read.entries.last?.updateID ?? after) >= end, precedingRecordChecksum: read.precedingRecordChecksum)
             return .init(value: page, meta: read.meta)
         }
         recentPage.noteReaderPosition(page.entries.last?.updateID ?? after)

@@ -84,7 +84,6 @@ extension WriteTransaction {
     private func noteLastApplied(of entries: some Collection<LogEntry>, count: Int) {
         guard count > 0 else { return }
         let payload = entries[entries.index(entries.startIndex, offsetBy: count - 1)].payload
-        guard payload.count >= 4 else { return }
-        noteAppliedRecord(checksum: payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: payload.count - 4, as: UInt32.self) }.littleEndian)
+        if let checksum = LogRecordFormat.trailingChecksum(of: payload) { noteAppliedRecord(checksum: checksum) }
     }
 }

@@ -9,7 +9,7 @@
 /// `crc` is the CRC-32C of every byte before it. Varints are unsigned LEB128
 /// in their shortest form. `docs/FORMAT.md` describes the format byte by byte.
 @usableFromInline
-enum LogRecordFormat {
+package enum LogRecordFormat {
     /// The format version written in the first byte of every record.
     @usableFromInline
     static let version: UInt8 = 1
@@ -19,7 +19,17 @@ enum LogRecordFormat {
     static let kindBits = 2
 
     /// The size of the trailing checksum.
-    static let checksumSize = 4
+    package static let checksumSize = 4
+
+    /// The trailing checksum of the record in `bytes` — its last four bytes,
+    /// little-endian — which identifies its contents (docs/FORMAT.md section
+    /// 1.7, ``LogPage/precedingRecordChecksum``); nil for fewer than four
+    /// bytes. Nothing is validated: for bytes of unknown origin, this is
+    /// only what their last four bytes say.
+    package static func trailingChecksum(of bytes: some Collection<UInt8>) -> UInt32? {
+        guard bytes.count >= checksumSize else { return nil }
+        return bytes.suffix(checksumSize).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
 
     /// The smallest possible record: version, a one-byte count, a one-byte
     /// header, a one-byte key, and the checksum.

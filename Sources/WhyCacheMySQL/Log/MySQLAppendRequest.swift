@@ -202,6 +202,7 @@ struct MySQLAppendRequest {
         guard let page = try? log.smallPage(after: pageAfter, from: results[commitIndex + 1].rows),
             let entries = page.entries, page.meta.lastUpdateID >= last
         else { return Outcome(ids: ids, page: nil) }
-        return Outcome(ids: ids, page: MySQLLogTable.PageRead(entries: entries, meta: page.meta))
+        return Outcome(
+            ids: ids, page: MySQLLogTable.PageRead(entries: entries, meta: page.meta, precedingRecordChecksum: page.precedingRecordChecksum))
     }
 }

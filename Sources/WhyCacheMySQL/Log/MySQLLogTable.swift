@@ -67,6 +67,10 @@ struct MySQLLogTable: Sendable {
         var entries: [LogEntry]
         /// The counter row the page was read with.
         var meta: Meta
+        /// The last four bytes of record `after`, read with the page
+        /// (``LogPage/precedingRecordChecksum``); nil when it does not exist
+        /// or was not read.
+        var precedingRecordChecksum: UInt32? = nil
     }
 
     /// One page of records in `(after, through]` (see ``Datastore/readPage(after:through:limits:)``).
@@ -93,44 +97,52 @@ struct MySQLLogTable: Sendable {
         let count = UInt64(min(limits.maximumCount, Self.smallPageCount))
         let bytes = UInt64(min(limits.maximumBytes, Self.smallPageBytes))
         let (window, _) = after.addingReportingOverflow(count)
-        let sql = smallPageSQL(Array(repeating: "?", count: 6))
+        let sql = smallPageSQL(Array(repeating: "?", count: 7))
         let parameters: [MySQLValue] = Self.smallPageValues(after: after, through: upper, window: window, bytes: bytes).map { .unsigned($0) }
         var rows: [[MySQLValue]] = []
         try connection.query(sql, parameters, columns: Self.smallPageColumns) { rows.append($0) }
         let page = try smallPage(after: after, from: rows)
         guard let entries = page.entries else {
             // More than one statement's worth.
-            return PageRead(entries: try readLargePage(after: after, through: through, limits: limits, on: connection), meta: page.meta)
+            return PageRead(
+                entries: try readLargePage(after: after, through: through, limits: limits, on: connection), meta: page.meta,
+                precedingRecordChecksum: page.precedingRecordChecksum)
         }
-        return PageRead(entries: entries, meta: page.meta)
+        return PageRead(entries: entries, meta: page.meta, precedingRecordChecksum: page.precedingRecordChecksum)
     }
 
     /// The statement of a page read in one statement (see
-    /// ``readPage(after:through:limits:on:)``), with `values` in its six
+    /// ``readPage(after:through:limits:on:)``), with `values` in its seven
     /// value slots: placeholders for a prepared statement, or the decimal
     /// literals of ``smallPageValues(after:through:window:bytes:)`` in a
     /// multi-statement request.
+    ///
+    /// Every row also carries the last four bytes of record `after` (the
+    /// last bytes of its last part: its checksum,
+    /// ``LogPage/precedingRecordChecksum``), one primary-key lookup.
     func smallPageSQL(_ values: [String]) -> String {
         // No ORDER BY: sorting would cost the server a temporary table; the
         // rows are put in order by ``smallPage(after:from:)``.
         """
-        SELECT m.format_version, m.last_update_id, m.removed_through, r.update_id, r.part, r.payload_size, r.checksum, r.bytes
+        SELECT m.format_version, m.last_update_id, m.removed_through, r.update_id, r.part, r.payload_size, r.checksum, r.bytes,
+        (SELECT RIGHT(t.bytes, 4) FROM \(schema.log) AS t WHERE t.update_id = \(values[0]) ORDER BY t.part DESC LIMIT 1)
         FROM \(schema.meta) AS m
-        LEFT JOIN \(schema.log) AS r ON r.update_id > \(values[0]) AND r.update_id <= \(values[1]) AND m.last_update_id <= \(values[2])
-        AND (SELECT COALESCE(SUM(s.payload_size), 0) FROM \(schema.log) AS s WHERE s.update_id > \(values[3]) AND s.update_id <= \(values[4]) AND s.part = 0) <= \(values[5])
+        LEFT JOIN \(schema.log) AS r ON r.update_id > \(values[1]) AND r.update_id <= \(values[2]) AND m.last_update_id <= \(values[3])
+        AND (SELECT COALESCE(SUM(s.payload_size), 0) FROM \(schema.log) AS s WHERE s.update_id > \(values[4]) AND s.update_id <= \(values[5]) AND s.part = 0) <= \(values[6])
         WHERE m.id = 1
         """
     }
 
-    /// The six values of ``smallPageSQL(_:)`` for a page after `after`
+    /// The seven values of ``smallPageSQL(_:)`` for a page after `after`
     /// through `through`, at most `window` (`after` plus the most records),
     /// holding at most `bytes` payload bytes.
     static func smallPageValues(after: UInt64, through: UInt64, window: UInt64, bytes: UInt64) -> [UInt64] {
-        [after, min(through, window), window, after, window, bytes]
+        [after, after, min(through, window), window, after, window, bytes]
     }
 
-    /// The columns of ``smallPageSQL(_:)``: the counter row, then a part row.
-    static let smallPageColumns: [MySQLColumnKind] = [.unsigned, .unsigned, .unsigned] + PayloadAssembler.rowColumns
+    /// The columns of ``smallPageSQL(_:)``: the counter row, a part row, and
+    /// the last bytes of record `after`.
+    static let smallPageColumns: [MySQLColumnKind] = [.unsigned, .unsigned, .unsigned] + PayloadAssembler.rowColumns + [.bytes]
 
     /// The page that the rows of ``smallPageSQL(_:)`` hold: the counter row,
     /// and the records — `nil` when the rest of the log was more than one
@@ -140,14 +152,21 @@ struct MySQLLogTable: Sendable {
     ///   version; `historyRewritten` when records after `after` were removed;
     ///   `corruptRecord` when the first record is damaged (a later damaged
     ///   record ends the page before it).
-    func smallPage(after: UInt64, from rows: [[MySQLValue]]) throws(MySQLWorkError) -> (meta: Meta, entries: [LogEntry]?) {
+    func smallPage(
+        after: UInt64, from rows: [[MySQLValue]]
+    ) throws(MySQLWorkError) -> (meta: Meta, entries: [LogEntry]?, precedingRecordChecksum: UInt32?) {
         var version: UInt64?
         var meta: Meta?
         var parts: [[MySQLValue]] = []
+        var preceding: UInt32?
+        let partColumns = 3..<(3 + PayloadAssembler.rowColumns.count)
         for row in rows {
             version = row[0].unsignedValue
             if let last = row[1].unsignedValue, let removed = row[2].unsignedValue { meta = Meta(lastUpdateID: last, removedThrough: removed) }
-            if row[3].unsignedValue != nil { parts.append(Array(row[3...])) }
+            if row[3].unsignedValue != nil { parts.append(Array(row[partColumns])) }
+            if let suffix = row[partColumns.upperBound].bytesValue, suffix.count == LogRecordFormat.checksumSize {
+                preceding = LogRecordFormat.trailingChecksum(of: suffix)
+            }
         }
         try checkFormat(version: version)
         guard let meta else {
@@ -158,13 +177,13 @@ struct MySQLLogTable: Sendable {
         }
         if parts.isEmpty {
             // Nothing new, or more than one statement's worth.
-            return (meta, meta.lastUpdateID > after ? nil : [])
+            return (meta, meta.lastUpdateID > after ? nil : [], preceding)
         }
         parts.sort { ($0[0].unsignedValue ?? 0, $0[1].unsignedValue ?? 0) < ($1[0].unsignedValue ?? 0, $1[1].unsignedValue ?? 0) }
         var assembler = PayloadAssembler(location: location)
         for part in parts { assembler.add(row: part) }
         assembler.finishRows()
-        return (meta, try Self.entries(of: assembler))
+        return (meta, try Self.entries(of: assembler), preceding)
     }
 
     /// The most records a page read in one statement holds.

@@ -38,6 +38,8 @@ final class MySQLRecentPage: Sendable {
         var entries: [LogEntry]
         /// The counter row read with them.
         var meta: MySQLLogTable.Meta
+        /// The last four bytes of record `after`, read with the page.
+        var precedingRecordChecksum: UInt32?
     }
 
     private struct State {
@@ -65,7 +67,7 @@ final class MySQLRecentPage: Sendable {
     func store(_ page: MySQLLogTable.PageRead, after: UInt64) {
         state.withLock { state in
             if let kept = state.page, kept.meta.lastUpdateID > page.meta.lastUpdateID { return }
-            state.page = Stored(after: after, entries: page.entries, meta: page.meta)
+            state.page = Stored(after: after, entries: page.entries, meta: page.meta, precedingRecordChecksum: page.precedingRecordChecksum)
         }
     }
 
@@ -94,7 +96,13 @@ final class MySQLRecentPage: Sendable {
                 tail.reduce(0, { $0 + $1.payload.count }) <= limits.maximumBytes
             else { return nil }
             let end = min(stored.meta.lastUpdateID, upper)
-            let page = LogPage(entries: Array(tail), newestUpdateID: stored.meta.lastUpdateID, reachesEnd: last.updateID >= end)
+            // Record `after` is the one the page was read after, or one of its entries.
+            let preceding = after == stored.after
+                ? stored.precedingRecordChecksum
+                : stored.entries.first { $0.updateID == after }.flatMap { LogRecordFormat.trailingChecksum(of: $0.payload) }
+            let page = LogPage(
+                entries: Array(tail), newestUpdateID: stored.meta.lastUpdateID, reachesEnd: last.updateID >= end,
+                precedingRecordChecksum: preceding)
             state.page = nil
             return (page, stored.meta)
         }

@@ -180,6 +180,36 @@ import WhyCache
         }
     }
 
+    /// The record a machine applied last is replaced in the table by another
+    /// valid record under the same id (a log changed under the machine):
+    /// the machine's next update sees the difference in the checksum read
+    /// with the page and rebuilds from the log instead of keeping a value
+    /// the log no longer has.
+    @Test func aMachineWhoseLastRecordChangedInTheTableRebuilds() async throws {
+        let configuration = try MySQLTestServer.configuration()
+        let store = try MySQLDatastore(configuration: configuration)
+        try await store.createIfMissing()
+        try await withTemporaryDirectory { directory in
+            let machine = try SharedCache(statePath: directory + "/state", datastore: store)
+            _ = try await machine.set(bytes("one"), forKey: bytes("k1"))
+            let second = try await machine.set(bytes("two"), forKey: bytes("k2"))
+            let replacement = try LogRecord([.set(key: bytes("k2"), value: bytes("changed"))]).encoded()
+            let hex = replacement.map { String(format: "%02x", $0) }.joined()
+            _ = try MySQLTestServer.sql(
+                "UPDATE \(configuration.table.name) SET bytes = X'\(hex)', payload_size = \(replacement.count), "
+                    + "checksum = \(CRC32C.checksum(replacement)) WHERE update_id = \(second) AND part = 0")
+            let other = try await store.append(try LogRecord([.set(key: bytes("k3"), value: bytes("three"))]).encoded())
+            // A new process of the machine: a fresh datastore object.
+            let later = try MySQLDatastore(configuration: configuration)
+            let restarted = try SharedCache(statePath: directory + "/state", datastore: later)
+            #expect(try await restarted.update().updateID == other)
+            #expect(try restarted.value(forKey: bytes("k2")) == bytes("changed"))
+            #expect(try restarted.value(forKey: bytes("k3")) == bytes("three"))
+            await later.close()
+        }
+        await store.close()
+    }
+
     /// Payloads larger than a 1 MiB part are split over rows and come back whole.
     @Test func largePayloadsAreStoredInParts() async throws {
         let configuration = try MySQLTestServer.configuration()

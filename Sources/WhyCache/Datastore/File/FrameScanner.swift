@@ -80,18 +80,11 @@ struct FrameScanner {
         }
         let step = Step.frame(
             updateID: header.updateID, offset: offset, payloadLength: header.payloadLength,
-            payloadSuffix: Self.suffix(of: payload), payload: wantPayload ? Array(payload) : nil
+            payloadSuffix: LogRecordFormat.trailingChecksum(of: payload), payload: wantPayload ? Array(payload) : nil
         )
         offset = frameEnd
         nextID += 1
         return step
-    }
-
-    /// The last four bytes of `bytes` as a little-endian u32, or nil when
-    /// there are fewer.
-    static func suffix(of bytes: some Collection<UInt8>) -> UInt32? {
-        guard bytes.count >= 4 else { return nil }
-        return bytes.suffix(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// The size of the pages a file system writes back independently: after

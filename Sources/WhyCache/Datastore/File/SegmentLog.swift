@@ -78,7 +78,7 @@ final class SegmentLog: Sendable {
                     // The frame `after` ends where frame `first` starts.
                     let file = try FileDescriptor.open(layout.segmentPath(segment), flags: O_RDONLY)
                     defer { file.close() }
-                    checksumOfAfter = FrameScanner.suffix(of: try file.read(count: 4, at: start.offset - 4))
+                    checksumOfAfter = LogRecordFormat.trailingChecksum(of: try file.read(count: 4, at: start.offset - 4))
                 } else {
                     start = catalog.withLock { $0.start(in: segment, for: after) }
                 }
