@@ -74,50 +74,50 @@ final class MySQLAppender: Sendable {
         return try result.get()
     }
 
-    /// Borrows connections and drains the queue on them until it is empty.
+    /// Takes transactions off the queue and runs them on borrowed
+    /// connections until the queue is empty.
+    ///
+    /// A transaction is taken before a connection is asked for, so a
+    /// connection that cannot be opened fails that transaction, never one
+    /// that was queued while the attempt ran (after the server came back).
     private func work() async {
-        // Connections found closed by the server in a row: past the pool's
-        // size they are fresh ones, which are used without the check.
-        var closedInARow = 0
-        while true {
-            let checks = closedInARow <= pool.configuration.poolSize
-            let drained: Bool
+        while let batch = nextBatch() {
             do throws(MySQLPoolError<MySQLClientError>) {
-                drained = try await pool.run(retryingStale: { _ in false }) { connection throws(MySQLClientError) -> Bool in
-                    self.drain(on: connection, checkingLiveness: checks)
+                // An idle connection the server had closed is replaced by the
+                // pool before anything is sent on it (``drain(startingWith:on:)``).
+                let retired = try await pool.run { connection throws(MySQLClientError) -> Bool in
+                    try self.drain(startingWith: batch, on: connection)
                 }
+                if retired { return }
             } catch {
-                // No connection could be opened: the next transaction fails
-                // with the reason, and the worker goes on with the rest.
-                guard let batch = nextBatch() else { return }
                 finish(batch, with: .failure(error.clientError.datastoreError(operation: "append", location: log.location)))
-                continue
             }
-            if drained { return }
-            closedInARow += 1
         }
     }
 
-    /// Runs transactions from the queue on `connection`, on its thread,
-    /// until the queue is empty (returns `true`: this worker has stopped)
-    /// or the connection cannot be used any more (`false`).
+    /// Runs `first`, then transactions from the queue, on `connection`, on
+    /// its thread, until the queue is empty (returns `true`: this worker has
+    /// stopped) or the connection broke (`false`).
     ///
-    /// A connection that sat idle in the pool may have been closed by the
-    /// server meanwhile (it restarted, or timed the connection out); a
-    /// request sent on it would fail after being sent, with an unknown
-    /// outcome. So it is checked first — without a round trip — and
-    /// replaced before anything is sent on it.
-    private func drain(on connection: MySQLConnection, checkingLiveness: Bool) -> Bool {
-        if checkingLiveness, connection.hasBeenClosedByServer() {
-            connection.invalidate()
-            return false
-        }
-        while let batch = nextBatch() {
+    /// - Throws: ``closedByServer``, before anything is sent, when the
+    ///   server has closed the connection while it sat idle in the pool (it
+    ///   restarted, or timed the connection out): a request sent on it would
+    ///   fail after being sent, with an unknown outcome. The check needs no
+    ///   round trip, and the pool then runs this again on another connection.
+    private func drain(startingWith first: [PendingAppend], on connection: MySQLConnection) throws(MySQLClientError) -> Bool {
+        if connection.hasBeenClosedByServer() { throw Self.closedByServer }
+        var batch = first
+        while true {
             finish(batch, with: commit(batch.flatMap(\.payloads), on: connection))
             if connection.isBroken { return false }
+            guard let next = nextBatch() else { return true }
+            batch = next
         }
-        return true
     }
+
+    /// The error of a pooled connection the server closed while it was idle
+    /// (libmariadb's "server has gone away"): it breaks the connection.
+    static let closedByServer = MySQLClientError(code: 2006, sqlState: "HY000", message: "the server closed the connection while it was idle")
 
     /// Resumes the callers of `batch` with their parts of `result`.
     private func finish(_ batch: [PendingAppend], with result: Result<[UInt64], DatastoreError>) {
