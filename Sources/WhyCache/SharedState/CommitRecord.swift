@@ -79,6 +79,11 @@ struct CommitRecord: Equatable {
         else {
             throw .corrupted(path: file.path, reason: "commit record at \(offset) describes a heap the file does not hold")
         }
+        // Every key has a leaf of its own, and the smallest block is 8 bytes:
+        // a larger count is damage (and would not fit in an `Int`).
+        guard keyCount <= (heapEnd - UInt64(file.heapStart)) / 8 else {
+            throw .corrupted(path: file.path, reason: "commit record at \(offset) counts \(keyCount) keys, more than its heap can hold")
+        }
     }
 
     /// The applied-record checksum of the commit record in `block` (see

@@ -70,12 +70,18 @@ struct SpaceAllocator {
 
     /// The tag of a head word naming the block at `offset`.
     static func headTag(of offset: Int, _ sizeClass: SizeClass) -> UInt64 {
-        checkTag(UInt64(offset), UInt64(sizeClass.index) | 1 << 32)
+        checkTag(UInt64(truncatingIfNeeded: offset), UInt64(sizeClass.index) | 1 << 32)
     }
 
     /// The tag of the link word stored in the free block at `block`, naming `next`.
+    ///
+    /// Defined for every value of `next`: in a file without check tags,
+    /// ``push(_:_:)`` links whatever word the head holds, damaged or not
+    /// (following it is checked when a block is taken, in ``allocate(_:)``).
     static func linkTag(in block: Int, to next: Int, _ sizeClass: SizeClass) -> UInt64 {
-        checkTag(UInt64(block) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(next), UInt64(sizeClass.index) | 2 << 32)
+        checkTag(
+            UInt64(truncatingIfNeeded: block) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: next),
+            UInt64(sizeClass.index) | 2 << 32)
     }
 
     /// 16 bits of a mix of `a` and `b`, in the top bits of a word.
@@ -99,7 +105,8 @@ struct SpaceAllocator {
         hasAllocated = true
         let offset = try head(sizeClass)
         if offset != 0 {
-            guard offset & 7 == 0, offset >= file.heapStart, offset + sizeClass.blockSize <= bump else {
+            // In a file without check tags the head may hold any value: no arithmetic on it can overflow.
+            guard offset & 7 == 0, offset >= file.heapStart, offset <= bump - sizeClass.blockSize else {
                 throw .corrupted(path: file.path, reason: "free list \(sizeClass.index) points outside the heap")
             }
             let next = try untagged(

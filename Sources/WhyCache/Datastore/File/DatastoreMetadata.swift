@@ -28,6 +28,10 @@ struct DatastoreMetadata: Sendable, Hashable {
         defer { file.close() }
         let bytes = try file.read(count: FileHeader.size, at: 0)
         switch FileHeader.decode(bytes, expecting: .metadata) {
+        case .success(let header) where header.value == .max:
+            // The last segment is never removed, so the largest id cannot
+            // have been; readers compute the first retained id as this + 1.
+            throw .notADatastore(path: layout.directory, reason: "datastore.meta is invalid: it says every update id was removed")
         case .success(let header):
             return DatastoreMetadata(removedThrough: header.value)
         case .failure(let failure):

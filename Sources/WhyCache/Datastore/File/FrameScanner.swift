@@ -65,6 +65,10 @@ struct FrameScanner {
         guard header.updateID == nextID else {
             return .invalid(reason: "frame carries id \(header.updateID) where \(nextID) was expected", reachesEnd: false)
         }
+        // The id after the largest one does not exist: no frame may carry it.
+        guard nextID < .max else {
+            return .invalid(reason: "frame carries the largest id, \(nextID), which leaves none for the next record", reachesEnd: false)
+        }
         guard header.payloadLength <= WhyCacheLimits.maximumRecordSize else {
             return .invalid(reason: "frame length \(header.payloadLength) exceeds the maximum record size", reachesEnd: false)
         }

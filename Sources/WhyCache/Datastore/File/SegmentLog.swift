@@ -123,6 +123,11 @@ final class SegmentLog: Sendable {
     func append(_ payloads: [[UInt8]]) throws(DatastoreError) -> [UInt64] {
         let durable = options.syncPolicy == .always
         var end = try tail()
+        // Ids are never reused, so a log whose ids run out takes no more records
+        // (only damaged segment names get near: 2^64 − 1 appends would take millennia).
+        guard UInt64(payloads.count) <= UInt64.max - end.nextID else {
+            throw .invalidRequest(reason: "the log's update ids are used up: the next would be \(end.nextID), \(payloads.count) records do not fit")
+        }
         var file = try FileDescriptor.open(layout.segmentPath(end.segment), flags: O_WRONLY)
         defer { file.close() }
         if end.hasTornBytes {
@@ -249,7 +254,12 @@ final class SegmentLog: Sendable {
         }
     }
 
+    /// Checks the header of the segment that holds the ids from `segment`:
+    /// ids start at 1, so a segment named 0 is not one of the log's.
     private func verifyHeader(of file: FileDescriptor, segment: UInt64) throws(DatastoreError) {
+        guard segment >= 1 else {
+            throw .corruptRecord(location: file.path, updateID: segment, reason: "update ids start at 1; no segment starts at 0")
+        }
         let bytes = try file.read(count: FileHeader.size, at: 0)
         switch FileHeader.decode(bytes, expecting: .segment) {
         case .success(let header) where header.value == segment:

@@ -1,0 +1,92 @@
+// Helpers shared by every fuzz target of Fuzz/Targets: a scratch folder,
+// running the library's async API from libFuzzer's synchronous entry point,
+// and the seed-writing mode of `LLVMFuzzerInitialize`.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+@testable import WhyCache
+
+/// A folder of this fuzzing process's own on tmpfs (`/dev/shm`, else
+/// `$TMPDIR`), created on first use and deleted when the process exits
+/// normally. Targets that need files (datastore directories, state files)
+/// rewrite them there for every input, so that nothing one input left
+/// changes how the next one runs.
+enum Scratch {
+    /// The folder's path.
+    static let directory: String = {
+        let parent = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let path = "\(parent)/whycache-fuzz-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Scratch.directory) }
+        return path
+    }()
+
+    /// A path inside the folder.
+    static func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// Replaces the file at `path` with `bytes`.
+    static func write(_ bytes: [UInt8], to path: String) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(descriptor >= 0, "cannot create \(path): errno \(errno)")
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            precondition(count > 0, "cannot write \(path): errno \(errno)")
+            written += count
+        }
+    }
+
+    /// The bytes of the file at `path`.
+    static func read(_ path: String) -> [UInt8] {
+        Array(FileManager.default.contents(atPath: path) ?? Data())
+    }
+
+    /// Deletes the file or folder at `path`, if any.
+    static func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Holds the result of an async operation for ``runBlocking(_:)``.
+private final class ResultBox<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: written once by the task before the semaphore is signalled,
+    // read once by the waiting thread after it.
+    var value: Value?
+}
+
+/// Runs `operation` to completion and returns its result, blocking the
+/// calling thread (libFuzzer's, never one of Swift's cooperative pool).
+func runBlocking<Value: Sendable>(_ operation: @escaping @Sendable () async -> Value) -> Value {
+    let box = ResultBox<Value>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        box.value = await operation()
+        done.signal()
+    }
+    done.wait()
+    return box.value!
+}
+
+/// The seed-writing mode: with `WHYCACHE_FUZZ_WRITE_SEEDS=DIR` in the
+/// environment, a target's `LLVMFuzzerInitialize` writes the seeds that
+/// `seeds` returns into DIR (one file each, named by their index) and exits
+/// instead of fuzzing. The seeds are made by the library's own writers, so
+/// that the committed corpus (Fuzz/Corpus) is what real files look like.
+func writeSeedsIfAsked(_ seeds: () -> [[UInt8]]) {
+    guard let directory = ProcessInfo.processInfo.environment["WHYCACHE_FUZZ_WRITE_SEEDS"] else { return }
+    try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for (index, seed) in seeds().enumerated() {
+        Scratch.write(seed, to: "\(directory)/seed-\(index)")
+    }
+    exit(0)
+}
+
+/// A record of one `set` per key/value pair, encoded as the library writes it.
+func encodedRecord(_ pairs: [(String, String)]) -> [UInt8] {
+    try! LogRecord(pairs.map { .set(key: Array($0.0.utf8), value: Array($0.1.utf8)) }).encoded()
+}
