@@ -32,11 +32,11 @@ struct FollowCommand: ToolCommand {
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
-    @Option(name: .long, help: "Seconds between updates.")
-    var interval: Double = 1
+    @Option(name: .long, help: "Seconds between updates (BackgroundUpdater's default).")
+    var interval: Double = BackgroundUpdater.Configuration.defaultInterval.inSeconds
 
-    @Option(name: .long, help: "The longest wait, in seconds, after repeated errors.")
-    var maximumBackoff: Double = 60
+    @Option(name: .long, help: "The longest wait, in seconds, after repeated errors (BackgroundUpdater's default).")
+    var maximumBackoff: Double = BackgroundUpdater.Configuration.defaultMaximumBackoff.inSeconds
 
     func validate() throws {
         guard interval > 0, interval.isFinite else { throw ValidationError("--interval must be a positive number of seconds") }
@@ -64,5 +64,13 @@ struct FollowCommand: ToolCommand {
             try await group.run()
             logger.info("stopped")
         }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
