@@ -7,7 +7,8 @@ struct DeleteCommand: ToolCommand {
         commandName: "delete",
         abstract: "Delete the keys in the log (missing keys are no error); print the update id of the last record written.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var state: StateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
@@ -20,7 +21,10 @@ struct DeleteCommand: ToolCommand {
 
     func execute() async throws {
         let keys = try keys.map { try text.bytes($0, naming: "key") }
-        let updateID = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.delete(contentsOf: keys) }
+        let configuration = try subscription.cacheConfiguration(statePath: state.state, text: text)
+        let updateID = try await log.connection().withCache(statePath: state.state, configuration: configuration) { cache in
+            try await cache.delete(contentsOf: keys)
+        }
         ToolOutput.line(String(updateID))
     }
 }

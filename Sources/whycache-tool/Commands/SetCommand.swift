@@ -10,7 +10,8 @@ struct SetCommand: ToolCommand {
         commandName: "set",
         abstract: "Set KEY to VALUE in the log; print the update id. When it returns, the state file holds it (or something newer).")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var state: StateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
@@ -23,7 +24,10 @@ struct SetCommand: ToolCommand {
     func execute() async throws {
         let key = try text.bytes(key, naming: "key")
         let value = try text.bytes(value, naming: "value")
-        let updateID = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.set(value, forKey: key) }
+        let configuration = try subscription.cacheConfiguration(statePath: state.state, text: text)
+        let updateID = try await log.connection().withCache(statePath: state.state, configuration: configuration) { cache in
+            try await cache.set(value, forKey: key)
+        }
         ToolOutput.line(String(updateID))
     }
 }
