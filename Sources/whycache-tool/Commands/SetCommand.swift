@@ -1,17 +1,24 @@
 import ArgumentParser
 import WhyCache
 
-/// `whycache-tool set KEY VALUE --store URL --state PATH [--prefix P]… [--hex]`
+/// `whycache-tool set KEY VALUE --store URL [--state PATH [--prefix P]…] [--hex]`
 ///
-/// A key outside the prefixes of a subscribed state file is written to the
-/// log, but that state file does not keep it.
+/// Without `--state` the write goes straight to the log (a deploy or CI
+/// host keeps no cache); with it, the state file holds the write when the
+/// command returns. A key outside the prefixes of a subscribed state file
+/// is written to the log, but that state file does not keep it.
 struct SetCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
-        abstract: "Set KEY to VALUE in the log; print the update id. When it returns, the state file holds it (or something newer).")
+        abstract: "Set KEY to VALUE in the log; print the update id of the record written.",
+        discussion: """
+            Without --state the write goes to the log only (no state file is opened or created): every host sees it \
+            at its next update. With --state, that state file holds the write (or something newer) when the command \
+            returns.
+            """)
 
     @OptionGroup var log: LogOptions
-    @OptionGroup var state: StateOptions
+    @OptionGroup var state: OptionalStateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
@@ -21,13 +28,14 @@ struct SetCommand: ToolCommand {
     @Argument(help: "The value (UTF-8 text, or hex with --hex).")
     var value: String
 
+    func validate() throws {
+        try state.checkPrefixes(subscription)
+    }
+
     func execute() async throws {
-        let key = try text.bytes(key, naming: "key")
-        let value = try text.bytes(value, naming: "value")
-        let configuration = try subscription.cacheConfiguration(statePath: state.state, text: text)
-        let updateID = try await log.connection().withCache(statePath: state.state, configuration: configuration) { cache in
-            try await cache.set(value, forKey: key)
-        }
+        var write = LogWrite()
+        try write.append(.set(key: try text.bytes(key, naming: "key"), value: try text.bytes(value, naming: "value")), context: nil)
+        let updateID = try await write.write(to: try log.connection(), state: try state.cache(subscription, text: text))
         ToolOutput.line(String(updateID))
     }
 }

@@ -42,6 +42,41 @@ struct StateOptions: ParsableArguments {
     }
 }
 
+/// `--state PATH` for `set` and `delete`, which write to the log with or
+/// without a state file.
+///
+/// With it, the command applies the log to the state file before it
+/// returns (read-your-writes on this host); without it, the write is only
+/// in the log, and every host sees it at its next update.
+struct OptionalStateOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Also apply the write to this shared-state file (created if missing) before returning. "
+            + "Without it the write is only in the log: hosts see it at their next update.",
+        valueName: "path"))
+    var state: String?
+
+    /// Refuses an empty `--state`.
+    func validate() throws {
+        if let state, state.isEmpty { throw ValidationError("--state needs a path") }
+    }
+
+    /// Refuses `--prefix` without `--state`: prefixes describe the state
+    /// file, and a write to the log alone has none.
+    func checkPrefixes(_ subscription: SubscriptionOptions) throws(ValidationError) {
+        guard state != nil || subscription.prefixes.isEmpty else {
+            throw ValidationError("--prefix names the keys a state file keeps: it needs --state")
+        }
+    }
+
+    /// The state file to write through and the configuration of a cache on
+    /// it (``SubscriptionOptions/cacheConfiguration(statePath:text:)``), or
+    /// nil without `--state`.
+    func cache(_ subscription: SubscriptionOptions, text: TextOptions) throws -> (path: String, configuration: SharedCache.Configuration)? {
+        guard let state else { return nil }
+        return (state, try subscription.cacheConfiguration(statePath: state, text: text))
+    }
+}
+
 /// `--state` for a command that does not use a state file (`init-store`,
 /// `rewrite-history`): accepted, so that a script may pass the same
 /// options to every command, and ignored. Left out of the command's help.

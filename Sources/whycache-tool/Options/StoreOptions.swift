@@ -8,8 +8,8 @@ import WhyCacheMySQL
 /// benchmarks.
 ///
 /// The other commands take the groups that say what they need:
-/// ``LogOptions`` and ``StateOptions`` (required), and
-/// ``UnusedLogOptions``/``UnusedStateOptions`` (accepted, hidden).
+/// ``LogOptions`` and ``StateOptions`` (required), ``OptionalStateOptions``,
+/// and ``UnusedLogOptions``/``UnusedStateOptions`` (accepted, hidden).
 /// A missing option that a benchmark needs is a usage error (exit status 2).
 struct StoreOptions: ParsableArguments {
     /// The environment variable read when no `--password-file` is given.
