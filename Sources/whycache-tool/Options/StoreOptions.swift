@@ -85,24 +85,3 @@ struct StoreOptions: ParsableArguments {
         try LogConnection.password(file: passwordFile)
     }
 }
-
-/// Reading a whole small file with `read(2)`, with typed errors.
-enum FileContents {
-    /// The bytes of the file at `path`; `purpose` names it in errors.
-    static func read(_ path: String, purpose: String) throws(DatastoreError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .ioFailure(operation: "open \(purpose)", path: path, errno: errno) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count == 0 { return bytes }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .ioFailure(operation: "read \(purpose)", path: path, errno: errno)
-            }
-            bytes += chunk[0..<count]
-        }
-    }
-}

@@ -22,8 +22,8 @@ import WhyCache
 
     static let commands: [Expected] = [
         Expected(command: "init-store", required: ["--store"], optional: ["--password-file", "--print-sql"], absent: ["--state", "--hex", "--prefix"]),
-        Expected(command: "set", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex"], absent: []),
-        Expected(command: "delete", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex"], absent: []),
+        Expected(command: "set", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex", "--value-file"], absent: []),
+        Expected(command: "delete", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex"], absent: ["--value-file"]),
         Expected(command: "get", required: ["--state"], optional: ["--hex"], absent: ["--store", "--password-file", "--prefix"]),
         Expected(command: "keys", required: ["--state"], optional: ["--prefix", "--hex"], absent: ["--store", "--password-file"]),
         Expected(command: "dump", required: ["--state"], optional: ["--prefix", "--hex"], absent: ["--store", "--password-file"]),
