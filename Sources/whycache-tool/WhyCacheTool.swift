@@ -7,13 +7,23 @@ import Foundation
 /// contract with the scripts that run the tool (README "The tool"); see
 /// ``ToolExitStatus``.
 struct WhyCacheTool: AsyncParsableCommand {
+    /// The version of the WhyCache package that this tool belongs to,
+    /// printed by `whycache-tool --version`: the one place it is written.
+    /// It follows semantic versioning; while it is 0.x, the library's API
+    /// and the tool's contract may still change between minor versions
+    /// (README, "The tool"). Raise it with each release.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "whycache-tool",
         abstract: "Operate a WhyCache log (--store URL) and shared-state file (--state PATH) from the shell.",
         discussion: """
             Exit status: 0 success, 1 not found or differs, 2 usage error, 3 datastore, state file or snapshot error. \
-            The MySQL password comes from \(StoreOptions.passwordVariable) or --password-file, never from the URL.
+            The MySQL password comes from \(LogConnection.passwordVariable) or --password-file, never from the URL. \
+            Each command's --help lists the options it uses; --store and --state are accepted (and ignored) by the \
+            commands that do not use them, so that a script may pass both to every command.
             """,
+        version: version,
         subcommands: [
             InitStoreCommand.self, SetCommand.self, DeleteCommand.self, GetCommand.self, KeysCommand.self,
             DumpCommand.self, StatCommand.self, UpdateCommand.self, FollowCommand.self, RewriteHistoryCommand.self,

@@ -83,11 +83,23 @@ public final class BackgroundUpdater: Service, Sendable {
         /// either way.
         public var pollsOncePerMachine: Bool
 
+        /// The default ``interval``: one second. `whycache-tool follow
+        /// --interval` defaults to it too.
+        public static let defaultInterval: Duration = .seconds(1)
+
+        /// The default ``maximumBackoff``: thirty seconds. `whycache-tool
+        /// follow --maximum-backoff` defaults to it too, so that a host's
+        /// follower and its workers' updaters back off alike.
+        public static let defaultMaximumBackoff: Duration = .seconds(30)
+
         /// A configuration with `interval` between rounds, backing off up
         /// to `maximumBackoff` (at least `interval`), polling the datastore
         /// from one process per state file unless `pollsOncePerMachine` is
         /// false.
-        public init(interval: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30), pollsOncePerMachine: Bool = true) {
+        public init(
+            interval: Duration = Configuration.defaultInterval, maximumBackoff: Duration = Configuration.defaultMaximumBackoff,
+            pollsOncePerMachine: Bool = true
+        ) {
             self.interval = interval
             self.maximumBackoff = max(interval, maximumBackoff)
             self.pollsOncePerMachine = pollsOncePerMachine

@@ -7,7 +7,8 @@ struct DumpCommand: ToolCommand {
         commandName: "dump",
         abstract: "Print the entries of the state file in key order as JSON lines {\"key\": …, \"value\": …}, at one point in time.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var unusedLog: UnusedLogOptions
     @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: "Only the keys that start with this prefix.")
@@ -16,7 +17,7 @@ struct DumpCommand: ToolCommand {
     func execute() async throws {
         let output = BufferedOutput()
         var lossy = false
-        try storeOptions.forEachEntry(under: prefix, text: text) { key, value in
+        try state.forEachEntry(under: prefix, text: text) { key, value in
             if !text.hex && !(Self.isUTF8(key) && Self.isUTF8(value)) { lossy = true }
             try output.write("{\"key\": \(JSONText.quoted(text.text(key))), \"value\": \(JSONText.quoted(text.text(value)))}\n")
         }

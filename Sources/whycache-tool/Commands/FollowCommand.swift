@@ -26,17 +26,19 @@ import WhyCache
 struct FollowCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "follow",
-        abstract: "Keep the state file current: update every --interval seconds, back off on errors, log lag on stderr, stop on SIGTERM.")
+        abstract: "Keep the state file current: update every --interval seconds, back off on errors, log lag on stderr, stop on SIGTERM.",
+        discussion: "Prints nothing on stdout; logs on stderr the rounds that apply records, failures, recoveries and poller changes.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var state: StateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
-    @Option(name: .long, help: "Seconds between updates.")
-    var interval: Double = 1
+    @Option(name: .long, help: "Seconds between updates (BackgroundUpdater's default).")
+    var interval: Double = BackgroundUpdater.Configuration.defaultInterval.inSeconds
 
-    @Option(name: .long, help: "The longest wait, in seconds, after repeated errors.")
-    var maximumBackoff: Double = 60
+    @Option(name: .long, help: "The longest wait, in seconds, after repeated errors (BackgroundUpdater's default).")
+    var maximumBackoff: Double = BackgroundUpdater.Configuration.defaultMaximumBackoff.inSeconds
 
     func validate() throws {
         guard interval > 0, interval.isFinite else { throw ValidationError("--interval must be a positive number of seconds") }
@@ -44,18 +46,19 @@ struct FollowCommand: ToolCommand {
     }
 
     func execute() async throws {
-        let statePath = try storeOptions.requireState()
+        let statePath = state.state
         var logger = Logger(label: "whycache-tool.follow", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .debug
         let configuration = try subscription.cacheConfiguration(statePath: statePath, text: text)
-        try await storeOptions.withDatastore { datastore in
+        let connection = try log.connection()
+        try await connection.withDatastore { datastore in
             let cache = try SharedCache(statePath: statePath, datastore: datastore, configuration: configuration)
             defer { cache.close() }
             let updater = BackgroundUpdater(
                 cache: cache,
                 configuration: .init(interval: .milliseconds(Int64(interval * 1000)), maximumBackoff: .milliseconds(Int64(maximumBackoff * 1000))),
                 logger: logger)
-            let store = try storeOptions.requireStore().description
+            let store = connection.store.description
             logger.info("following", metadata: ["store": "\(store)", "state": "\(statePath)", "interval": "\(interval) s"])
             var groupLogger = logger
             groupLogger.logLevel = .notice
@@ -64,5 +67,13 @@ struct FollowCommand: ToolCommand {
             try await group.run()
             logger.info("stopped")
         }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -6,22 +6,24 @@ import WhyCacheMySQL
 struct InitStoreCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "init-store",
-        abstract: "Create the log named by --store where missing (a folder, or MySQL tables) and check an existing one.")
+        abstract: "Create the log named by --store where missing (a folder, or MySQL tables) and check an existing one; print which.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var unusedState: UnusedStateOptions
 
     @Flag(name: .long, help: "For a mysql:// store: print the SQL that creates its tables, and touch nothing.")
     var printSQL = false
 
     func execute() async throws {
-        let store = try storeOptions.requireStore()
+        let connection = try log.connection()
+        let store = connection.store
         if printSQL {
             guard case .mysql(let address) = store else { throw ToolUsageError("--print-sql needs a mysql:// store") }
             let table = try MySQLIdentifier(address.table ?? StoreURL.defaultTable)
             ToolOutput.line(MySQLDatastore.schemaScript(table: table).trimmingSuffix("\n"))
             return
         }
-        let message = try await storeOptions.withDatastore(creating: true) { datastore in
+        let message = try await connection.withDatastore(creating: true) { datastore in
             var existing: UInt64?
             do {
                 existing = try await datastore.latestUpdateID()

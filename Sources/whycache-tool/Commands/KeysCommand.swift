@@ -6,7 +6,8 @@ struct KeysCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "Print the keys of the state file in order, one per line, at one point in time.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var unusedLog: UnusedLogOptions
     @OptionGroup var text: TextOptions
 
     @Option(name: .long, help: "Only the keys that start with this prefix.")
@@ -14,7 +15,7 @@ struct KeysCommand: ToolCommand {
 
     func execute() async throws {
         let output = BufferedOutput()
-        try storeOptions.forEachEntry(under: prefix, text: text) { key, _ in
+        try state.forEachEntry(under: prefix, text: text) { key, _ in
             try output.write(text.text(key))
             try output.write("\n")
         }

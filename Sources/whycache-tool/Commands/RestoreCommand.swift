@@ -18,24 +18,25 @@ import WhyCache
 struct RestoreCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Validate a snapshot and install it atomically as the state file; then run update.",
+        abstract: "Validate a snapshot and install it atomically as the state file; print its update id and key count. Then run update.",
         discussion: """
             A damaged or truncated snapshot, or one whose key prefixes differ from those of the state file (or of \
             --prefix), is refused (exit status 3) and the state file is left as it was.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var unusedLog: UnusedLogOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
-    @Option(name: .long, help: ArgumentHelp("The snapshot file, or - for stdin (plain or gzip).", valueName: "path|-"))
+    @Option(name: .long, help: ArgumentHelp("Required. The snapshot file, or - for stdin (plain or gzip).", valueName: "path|-"))
     var from: String
 
     @Flag(name: .long, help: "Replace a state that is at a newer update id than the snapshot (its readers move backwards).")
     var force = false
 
     func execute() async throws {
-        let statePath = try storeOptions.requireState()
+        let statePath = state.state
         let progress = ProgressBar(label: "restore", unit: "keys")
         var started = false
         var options = SharedStateFile.Options()

@@ -10,9 +10,10 @@ struct RewriteHistoryCommand: ToolCommand {
         abstract: "Replace the records of a log up to an update id by a checkpoint, online (one rewrite per log at a time).",
         discussion: "Prints the log's records and bytes before and after. Exit status 3 when another rewrite holds the log's maintenance lock.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var unusedState: UnusedStateOptions
 
-    @Option(name: .long, help: ArgumentHelp("The newest update id whose effect moves into the checkpoint, or latest.", valueName: "id|latest"))
+    @Option(name: .long, help: ArgumentHelp("Required. The newest update id whose effect moves into the checkpoint, or latest.", valueName: "id|latest"))
     var through: RewriteLimit
 
     @Option(name: .long, help: "Leave keys that start with this prefix out of the checkpoint (repeatable). Machines that rebuild lose them.")
@@ -34,7 +35,7 @@ struct RewriteHistoryCommand: ToolCommand {
         }
         let filter = keep
         let progress = ProgressBar(label: "rewrite-history", unit: "steps")
-        let report = try await storeOptions.withDatastore { datastore -> HistoryRewriteReport? in
+        let report = try await log.connection().withDatastore { datastore -> HistoryRewriteReport? in
             let limit: UInt64
             switch through {
             case .latest:

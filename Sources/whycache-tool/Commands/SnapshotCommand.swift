@@ -13,11 +13,15 @@ struct SnapshotCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
         abstract: "Write a consistent, compacted copy of the state file at one update id, while it stays in use.",
-        discussion: "To snapshot the log's latest state, run update first. Restore it on another host with restore.")
+        discussion: """
+            Prints the snapshot's update id, key count and size (on stderr, and only on a terminal, when the snapshot \
+            goes to stdout). To snapshot the log's latest state, run update first. Restore it on another host with restore.
+            """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var unusedLog: UnusedLogOptions
 
-    @Option(name: .long, help: ArgumentHelp("The snapshot file, or - for stdout.", valueName: "path|-"))
+    @Option(name: .long, help: ArgumentHelp("Required. The snapshot file, or - for stdout.", valueName: "path|-"))
     var out: String
 
     @Flag(name: .long, help: "Compress the snapshot as a gzip stream (restore and gunzip both read it).")
@@ -40,7 +44,7 @@ struct SnapshotCommand: ToolCommand {
         if toStdout && ToolOutput.isTerminal(STDOUT_FILENO) {
             throw ToolUsageError("refusing to write a binary snapshot to a terminal; redirect stdout or use --out PATH")
         }
-        let file = try storeOptions.openStateFile()
+        let file = try state.openStateFile()
         let view = try file.snapshot()
         defer { view.close() }
         let writer = SnapshotWriter(compression: gzip ? .gzip(level: level) : .none)

@@ -7,7 +7,8 @@ struct UpdateCommand: ToolCommand {
         commandName: "update",
         abstract: "Apply the log's new records to the state file (created if missing); print the update id reached.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var state: StateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
@@ -15,7 +16,10 @@ struct UpdateCommand: ToolCommand {
     var through: UInt64?
 
     func execute() async throws {
-        let summary = try await storeOptions.withCache(subscription, text: text) { cache in try await cache.update(through: through) }
+        let configuration = try subscription.cacheConfiguration(statePath: state.state, text: text)
+        let summary = try await log.connection().withCache(statePath: state.state, configuration: configuration) { cache in
+            try await cache.update(through: through)
+        }
         ToolOutput.line(String(summary.updateID))
     }
 }

@@ -11,12 +11,13 @@ struct VerifyCommand: ToolCommand {
         commandName: "verify",
         abstract: "Rebuild the state from the log into a scratch file and compare it with the state file key by key.",
         discussion: """
-            Exit status 0 when they are equal; 1 when the state file is damaged or differs, with the first \
-            differences on stdout. The state file is first brought to the log's end (as update does), so that \
+            Exit status 0 when they are equal, printing "equal at update ID: N keys"; 1 when the state file is damaged \
+            or differs, printing the first differences, one per line. The state file is first brought to the log's end (as update does), so that \
             both are compared at one update id.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var log: LogOptions
+    @OptionGroup var state: StateOptions
     @OptionGroup var subscription: SubscriptionOptions
     @OptionGroup var text: TextOptions
 
@@ -27,13 +28,14 @@ struct VerifyCommand: ToolCommand {
     var maximumDifferences = 20
 
     func execute() async throws {
-        let statePath = try storeOptions.requireState()
+        let statePath = state.state
         let folder = scratch ?? URL(fileURLWithPath: statePath).deletingLastPathComponent().path
         let progress = ProgressBar(label: "verify: rebuilding from the log", unit: "keys")
         progress.begin("verify: rebuilding from the log")
         let outcome: StateVerification
         do {
-            outcome = try await storeOptions.withCache(subscription, text: text) { cache in
+            let configuration = try subscription.cacheConfiguration(statePath: statePath, text: text)
+            outcome = try await log.connection().withCache(statePath: statePath, configuration: configuration) { cache in
                 try await StateVerifier(cache: cache, scratchDirectory: folder).verify(maximumDifferences: maximumDifferences) { compared, total in
                     progress.enter("verify: comparing", total: UInt64(total))
                     progress.update(done: UInt64(compared))

@@ -3,20 +3,20 @@ import Foundation
 import WhyCache
 import WhyCacheMySQL
 
-/// `--store`, `--password-file` and `--state`: which log and which
-/// shared-state file a command works on.
+/// `--store`, `--password-file` and `--state`, each optional: the options
+/// of `stat` (which reports on whichever of the two it is given) and of the
+/// benchmarks.
 ///
-/// Each command says which of them it needs (``requireStore()``,
-/// ``requireState()``); a missing one is a usage error (exit status 2).
-/// The MySQL password comes from `--password-file` or the environment
-/// variable `WHYCACHE_MYSQL_PASSWORD`, never from the URL or a flag value:
-/// command lines are visible to every user through `ps`.
+/// The other commands take the groups that say what they need:
+/// ``LogOptions`` and ``StateOptions`` (required), ``OptionalStateOptions``,
+/// and ``UnusedLogOptions``/``UnusedStateOptions`` (accepted, hidden).
+/// A missing option that a benchmark needs is a usage error (exit status 2).
 struct StoreOptions: ParsableArguments {
     /// The environment variable read when no `--password-file` is given.
-    static let passwordVariable = "WHYCACHE_MYSQL_PASSWORD"
+    static let passwordVariable = LogConnection.passwordVariable
 
     @Option(name: .long, help: ArgumentHelp(
-        "The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=).",
+        "The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=, replica=).",
         valueName: "url"))
     var store: String?
 
@@ -28,9 +28,9 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The shared-state file.", valueName: "path"))
     var state: String?
 
-    /// Refuses a malformed `--store` before any command runs, also in
-    /// commands that do not use it, so that a URL with a password is never
-    /// accepted anywhere (the message does not repeat the password).
+    /// Refuses a malformed `--store` before any command runs, so that a URL
+    /// with a password is never accepted anywhere (the message does not
+    /// repeat the password).
     func validate() throws {
         if let store {
             do { _ = try StoreURL(parsing: store) } catch { throw ValidationError(error.description) }
@@ -53,46 +53,13 @@ struct StoreOptions: ParsableArguments {
         return state
     }
 
-    /// Runs `body` with the datastore of `--store`, closed afterwards.
-    ///
-    /// - Parameter creating: Whether the log may be created (`init-store`);
-    ///   otherwise a file log must exist already.
+    /// Runs `body` with the datastore of `--store`, closed afterwards
+    /// (``LogConnection/withDatastore(creating:defaultTable:_:)``).
     func withDatastore<T>(
         creating: Bool = false, defaultTable: String = StoreURL.defaultTable, _ body: (any Datastore) async throws -> T
     ) async throws -> T {
-        let datastore: any Datastore
-        var mysql: MySQLDatastore?
-        switch try requireStore() {
-        case .file(let directory):
-            datastore = creating ? try FileDatastore(directory: directory) : try await FileDatastore.open(directory: directory)
-        case .mysql(let address):
-            let store = try MySQLDatastore(configuration: try address.configuration(password: try password(), defaultTable: defaultTable))
-            mysql = store
-            datastore = store
-        }
-        do {
-            let result = try await body(datastore)
-            await mysql?.close()
-            return result
-        } catch {
-            await mysql?.close()
-            throw error
-        }
-    }
-
-    /// Runs `body` with a cache on `--state` (created if missing, with the
-    /// prefixes of `subscription`) and the datastore of `--store`, both
-    /// closed afterwards.
-    func withCache<T>(
-        _ subscription: SubscriptionOptions, text: TextOptions, _ body: (SharedCache) async throws -> T
-    ) async throws -> T {
-        let path = try requireState()
-        let configuration = try subscription.cacheConfiguration(statePath: path, text: text)
-        return try await withDatastore { datastore in
-            let cache = try SharedCache(statePath: path, datastore: datastore, configuration: configuration)
-            defer { cache.close() }
-            return try await body(cache)
-        }
+        try await LogConnection(store: try requireStore(), passwordFile: passwordFile)
+            .withDatastore(creating: creating, defaultTable: defaultTable, body)
     }
 
     /// Opens the existing state file `--state` for reading.
@@ -113,57 +80,8 @@ struct StoreOptions: ParsableArguments {
         return try SharedStateFile.open(at: path, options: options)
     }
 
-    /// Calls `body` with every entry of `--state` in key order, at one
-    /// point in time, under `prefix` (text, or hex with `--hex`) if given.
-    func forEachEntry(under prefix: String?, text: TextOptions, _ body: ([UInt8], [UInt8]) throws -> Void) throws {
-        let prefixBytes = try prefix.map { try text.bytes($0, naming: "prefix") }
-        if let prefixBytes, prefixBytes.count > WhyCacheLimits.maximumKeyLength {
-            // No key can start with it: say so instead of printing nothing.
-            throw ToolUsageError("the prefix has \(prefixBytes.count) bytes; keys have at most \(WhyCacheLimits.maximumKeyLength)")
-        }
-        let range: KeyRange = prefixBytes.map { .prefix($0) } ?? .all
-        let view = try openStateFile().snapshot()
-        defer { view.close() }
-        var cursor = view.makeCursor(in: range)
-        while let (key, value) = try cursor.next() {
-            try body(key, value)
-        }
-    }
-
-    /// The MySQL password: the contents of `--password-file`, else the
-    /// environment variable, else empty.
-    ///
-    /// - Throws: ``ToolUsageError`` for an empty password file,
-    ///   ``DatastoreError/ioFailure(operation:path:errno:)`` when it cannot be read.
+    /// The MySQL password (``LogConnection/password(file:)``).
     func password() throws -> String {
-        guard let passwordFile else {
-            return ProcessInfo.processInfo.environment[Self.passwordVariable] ?? ""
-        }
-        var text = String(decoding: try FileContents.read(passwordFile, purpose: "the password file"), as: UTF8.self)
-        if text.hasSuffix("\n") { text.removeLast() }
-        if text.hasSuffix("\r") { text.removeLast() }
-        guard !text.isEmpty else { throw ToolUsageError("the password file \(passwordFile) is empty") }
-        return text
-    }
-}
-
-/// Reading a whole small file with `read(2)`, with typed errors.
-enum FileContents {
-    /// The bytes of the file at `path`; `purpose` names it in errors.
-    static func read(_ path: String, purpose: String) throws(DatastoreError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .ioFailure(operation: "open \(purpose)", path: path, errno: errno) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count == 0 { return bytes }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .ioFailure(operation: "read \(purpose)", path: path, errno: errno)
-            }
-            bytes += chunk[0..<count]
-        }
+        try LogConnection.password(file: passwordFile)
     }
 }

@@ -2,8 +2,8 @@ import ArgumentParser
 import WhyCache
 
 /// `--prefix P` (repeatable): the key prefixes a state file subscribes to,
-/// for the commands that may create one (`update`, `follow`, `set`,
-/// `delete`, `verify`, `restore`).
+/// for the commands that may create one (`update`, `follow`, `verify`,
+/// `restore`, and `set` and `delete` with `--state`).
 ///
 /// A new state file is created with these prefixes and keeps only the keys
 /// under them. An existing file must have the same ones (else exit status

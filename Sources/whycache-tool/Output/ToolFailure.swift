@@ -48,6 +48,7 @@ enum ToolFailure {
         case let error as CacheError: status(for: error)
         case let error as StateFileError: status(for: error)
         case let error as DatastoreError: status(for: error)
+        case let error as LogRecordError: status(for: error)
         case SnapshotError.invalidArgument: ToolExitStatus.usage
         case is StoreURLError, is ToolUsageError: ToolExitStatus.usage
         default: ToolExitStatus.failure
@@ -66,6 +67,15 @@ enum ToolFailure {
     private static func status(for error: StateFileError) -> Int32 {
         switch error {
         case .invalidKeyLength, .valueTooLong, .invalidOptions: ToolExitStatus.usage
+        default: ToolExitStatus.failure
+        }
+    }
+
+    /// An operation no record can hold is the caller's; a record that does
+    /// not decode is the log's failure.
+    private static func status(for error: LogRecordError) -> Int32 {
+        switch error {
+        case .emptyKey, .keyTooLong, .valueTooLong, .noOperations, .operationTooLarge, .invalidMaximumRecordSize: ToolExitStatus.usage
         default: ToolExitStatus.failure
         }
     }

@@ -1,0 +1,83 @@
+import Foundation
+import WhyCache
+
+/// A file the tool reads its input from, or stdin for the path `-`
+/// (`--value-file`, the password file), read with `read(2)` and typed
+/// errors.
+///
+/// Not thread-safe: one reader at a time. A file it opened is closed by
+/// ``close()``; stdin is never closed.
+struct InputFile {
+    /// The file descriptor read from.
+    let descriptor: Int32
+    /// The path as given (`-` for stdin), for messages.
+    let path: String
+    /// What the file is for, for messages ("the value file").
+    let purpose: String
+
+    /// How many bytes one `read(2)` asks for.
+    static let chunkSize = 1 << 20
+
+    /// Opens `path` for reading, or takes stdin for `-`.
+    ///
+    /// - Throws: ``DatastoreError/ioFailure(operation:path:errno:)`` when the file cannot be opened.
+    init(_ path: String, purpose: String) throws(DatastoreError) {
+        self.path = path
+        self.purpose = purpose
+        if path == "-" {
+            descriptor = STDIN_FILENO
+        } else {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw .ioFailure(operation: "open \(purpose)", path: path, errno: errno) }
+        }
+    }
+
+    /// Closes the file, unless it is stdin.
+    func close() {
+        if descriptor != STDIN_FILENO { _ = Glibc.close(descriptor) }
+    }
+
+    /// Appends up to `count` bytes read from the file to `bytes`, and
+    /// returns how many came: 0 at the end of the file.
+    ///
+    /// - Throws: ``DatastoreError/ioFailure(operation:path:errno:)`` when `read(2)` fails.
+    func read(upTo count: Int, appendingTo bytes: inout [UInt8]) throws(DatastoreError) -> Int {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: count))
+        while true {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + start, count) }
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 {
+                let code = errno
+                bytes.removeLast(count)
+                throw .ioFailure(operation: "read \(purpose)", path: path == "-" ? "stdin" : path, errno: code)
+            }
+            bytes.removeLast(count - got)
+            return got
+        }
+    }
+
+    /// Reads the rest of the file, but no more than `limit` + 1 bytes, so
+    /// that a caller can tell a file longer than `limit` without holding
+    /// all of it.
+    ///
+    /// - Throws: as ``read(upTo:appendingTo:)``.
+    func readAll(limit: Int = Int.max - 1) throws(DatastoreError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        while bytes.count <= limit {
+            let wanted = min(Self.chunkSize, limit + 1 - bytes.count)
+            if try read(upTo: wanted, appendingTo: &bytes) == 0 { break }
+        }
+        return bytes
+    }
+}
+
+/// Reading a whole small file, such as the password file.
+enum FileContents {
+    /// The bytes of the file at `path` (stdin for `-`); `purpose` names it in errors.
+    static func read(_ path: String, purpose: String) throws(DatastoreError) -> [UInt8] {
+        let file = try InputFile(path, purpose: purpose)
+        defer { file.close() }
+        return try file.readAll()
+    }
+}
