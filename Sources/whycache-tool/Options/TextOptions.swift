@@ -7,13 +7,16 @@ struct TextOptions: ParsableArguments {
     @Flag(name: .long, help: "Keys, values and prefixes are hexadecimal on input and output (for binary data).")
     var hex = false
 
-    /// The bytes a command-line key or value spells.
+    /// The bytes a key, value or prefix spells, on the command line or in
+    /// `set --from-json` input.
     ///
-    /// - Throws: ``ToolUsageError`` for bad hex text.
-    func bytes(_ text: String, naming what: String) throws -> [UInt8] {
+    /// - Throws: ``ToolUsageError`` for bad hex text (the message quotes at
+    ///   most its first 40 characters).
+    func bytes(_ text: String, naming what: String) throws(ToolUsageError) -> [UInt8] {
         guard hex else { return Array(text.utf8) }
         guard let bytes = Hex.decode(text) else {
-            throw ToolUsageError("the \(what) \"\(text)\" is not hexadecimal (two digits per byte)")
+            let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+            throw ToolUsageError("the \(what) \"\(shown)\" is not hexadecimal (two digits per byte)")
         }
         return bytes
     }

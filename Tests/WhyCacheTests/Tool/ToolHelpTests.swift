@@ -22,7 +22,9 @@ import WhyCache
 
     static let commands: [Expected] = [
         Expected(command: "init-store", required: ["--store"], optional: ["--password-file", "--print-sql"], absent: ["--state", "--hex", "--prefix"]),
-        Expected(command: "set", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex", "--value-file"], absent: []),
+        Expected(
+            command: "set", required: ["--store"],
+            optional: ["--password-file", "--state", "--prefix", "--hex", "--value-file", "--from-json"], absent: []),
         Expected(command: "delete", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex"], absent: ["--value-file"]),
         Expected(command: "get", required: ["--state"], optional: ["--hex"], absent: ["--store", "--password-file", "--prefix"]),
         Expected(command: "keys", required: ["--state"], optional: ["--prefix", "--hex"], absent: ["--store", "--password-file"]),
