@@ -26,6 +26,17 @@ struct TextOptions: ParsableArguments {
     func text(_ bytes: some Collection<UInt8>) -> String {
         hex ? Hex.encode(bytes) : String(decoding: bytes, as: UTF8.self)
     }
+
+    /// Whether ``text(_:)`` shows `bytes` exactly: always with `--hex`,
+    /// else when they are UTF-8 text.
+    func showsExactly(_ bytes: [UInt8]) -> Bool {
+        hex || String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    /// The warning of a command that printed some `what` ("keys") inexactly.
+    static func inexactWarning(_ what: String) -> String {
+        "some \(what) are not UTF-8 text and were printed with U+FFFD in place of their bad bytes; use --hex"
+    }
 }
 
 /// JSON text for the tool's line-oriented output, written by hand because
