@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WhyCache
 
-/// `keys --json`.
+/// `keys --json` and the progress of a long `update` on a terminal.
 @Suite struct ToolKeysAndUpdateTests {
     /// `--store` and `--state` options for `directory`.
     private func options(_ directory: String) -> [String] {
@@ -37,6 +37,37 @@ import WhyCache
             let hex = try ToolRunner.run(["keys", "--json", "--hex", "--prefix", "64"] + options)
             #expect(hex.lines == [#"{"key": "64ff"}"#])
             #expect(hex.errors.isEmpty, "\(hex.errors)")
+        }
+    }
+
+    /// An `update` of many records draws a progress bar when stderr is a
+    /// terminal, and prints only the update id reached otherwise.
+    @Test func updateShowsProgressOnATerminalOnly() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            let count = 12_000
+            var batch: [[UInt8]] = []
+            for index in 0..<count {
+                batch.append(try LogRecord([.set(key: bytes("k\(index % 500)"), value: bytes("v\(index)"))]).encoded())
+                if batch.count == 1000 {
+                    _ = try await store.append(contentsOf: batch)
+                    batch.removeAll()
+                }
+            }
+            let options = options(directory)
+            let command = ([ToolRunner.executable.path, "update"] + options).map { "'\($0)'" }.joined(separator: " ")
+            let terminal = try ToolRunner.runOnTerminal(command)
+            #expect(terminal.status == 0, "\(terminal.output)")
+            #expect(terminal.output.contains("update: applying the log ["), "\(terminal.output)")
+            #expect(terminal.output.contains("100%  12,000/12,000 ids"), "\(terminal.output)")
+            #expect(terminal.output.contains("\(count)"), "\(terminal.output)")
+            #expect(try ToolRunner.run(["get", "k499"] + options).lines == ["v11999"])
+
+            // Without a terminal: the id only, nothing on stderr.
+            let quiet = try ToolRunner.run(["update"] + ["--store", "file://\(directory)/log", "--state", directory + "/other"])
+            #expect(quiet.status == 0, "\(quiet.errors)")
+            #expect(quiet.lines == ["\(count)"])
+            #expect(quiet.errors.isEmpty, "\(quiet.errors)")
         }
     }
 }
