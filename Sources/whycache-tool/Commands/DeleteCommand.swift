@@ -11,7 +11,8 @@ struct DeleteCommand: ToolCommand {
         abstract: "Delete the keys in the log (missing keys are no error); print the update id of the last record written.",
         discussion: """
             Without --state the deletion goes to the log only (no state file is opened or created): every host sees \
-            it at its next update. With --state, that state file no longer holds the keys when the command returns.
+            it at its next update. With --state, that state file no longer holds the keys when the command returns. \
+            To delete many keys from a file, use set --from-json with {"key": K, "delete": true} lines.
             """)
 
     @OptionGroup var log: LogOptions

@@ -1,7 +1,8 @@
 import ArgumentParser
 import WhyCache
 
-/// `whycache-tool set KEY VALUE|--value-file PATH|- --store URL [--state PATH [--prefix P]…] [--hex]`
+/// `whycache-tool set KEY VALUE|--value-file PATH|- --store URL [--state PATH [--prefix P]…] [--hex]`,
+/// or `set --from-json PATH|- …` for many keys at once.
 ///
 /// Without `--state` the write goes straight to the log (a deploy or CI
 /// host keeps no cache); with it, the state file holds the write when the
@@ -10,7 +11,7 @@ import WhyCache
 struct SetCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
-        abstract: "Set KEY to VALUE in the log; print the update id of the record written.",
+        abstract: "Set KEY to VALUE (or the keys of --from-json) in the log; print the update id of the last record written.",
         discussion: """
             Without --state the write goes to the log only (no state file is opened or created): every host sees it \
             at its next update. With --state, that state file holds the write (or something newer) when the command \
@@ -18,6 +19,14 @@ struct SetCommand: ToolCommand {
 
             VALUE is taken literally (- and @file too); --value-file reads the value from a file or stdin, byte for \
             byte (a final line break included, --hex or not), up to 64 MiB.
+
+            --from-json reads JSON lines, one key per line, in the form dump prints: {"key": K, "value": V} sets K, \
+            {"key": K, "delete": true} deletes it. K and V are UTF-8 text, or hex with --hex; so `dump | set \
+            --from-json -` copies text data and `dump --hex | set --from-json - --hex` copies any bytes. Blank lines are \
+            skipped; any other member, or a line that is not such an object, is a usage error (exit status 2) naming \
+            the line, and nothing is written: the whole input is read and checked first. The keys are written in \
+            order (a key given twice: the later line wins) as one log record when they fit in one (1 MiB), which \
+            readers see all at once, else as consecutive records of one append.
             """)
 
     @OptionGroup var log: LogOptions
@@ -26,7 +35,7 @@ struct SetCommand: ToolCommand {
     @OptionGroup var text: TextOptions
 
     @Argument(help: "The key (UTF-8 text, or hex with --hex).")
-    var key: String
+    var key: String?
 
     @Argument(help: "The value (UTF-8 text, or hex with --hex); or give --value-file.")
     var value: String?
@@ -34,18 +43,33 @@ struct SetCommand: ToolCommand {
     @Option(name: .long, help: ArgumentHelp("Read the value from this file, or stdin for -, byte for byte.", valueName: "path|-"))
     var valueFile: String?
 
+    @Option(name: .customLong("from-json"), help: ArgumentHelp(
+        "Set or delete the keys of these JSON lines (a file, or stdin for -) instead of KEY.", valueName: "path|-"))
+    var fromJSON: String?
+
     func validate() throws {
-        guard (value == nil) != (valueFile == nil) else {
-            throw ValidationError(value == nil ? "give the KEY a VALUE or --value-file" : "give either a VALUE or --value-file, not both")
+        if fromJSON != nil {
+            guard key == nil, value == nil, valueFile == nil else {
+                throw ValidationError("--from-json takes no KEY, VALUE or --value-file: the keys come from its lines")
+            }
+        } else {
+            guard key != nil else { throw ValidationError("name a KEY and a VALUE, a KEY and --value-file, or --from-json PATH") }
+            guard (value == nil) != (valueFile == nil) else {
+                throw ValidationError(value == nil ? "give the KEY a VALUE or --value-file" : "give either a VALUE or --value-file, not both")
+            }
         }
         try state.checkPrefixes(subscription)
     }
 
     func execute() async throws {
         var write = LogWrite()
-        let keyBytes = try text.bytes(key, naming: "key")
-        let valueBytes = try valueFile.map(Self.readValue) ?? text.bytes(value ?? "", naming: "value")
-        try write.append(.set(key: keyBytes, value: valueBytes), context: nil)
+        if let fromJSON {
+            try JSONWriteInput.read(fromJSON, text: text, into: &write)
+        } else if let key {
+            let keyBytes = try text.bytes(key, naming: "key")
+            let valueBytes = try valueFile.map(Self.readValue) ?? text.bytes(value ?? "", naming: "value")
+            try write.append(.set(key: keyBytes, value: valueBytes), context: nil)
+        }
         let updateID = try await write.write(to: try log.connection(), state: try state.cache(subscription, text: text))
         ToolOutput.line(String(updateID))
     }

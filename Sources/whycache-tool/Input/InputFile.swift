@@ -2,8 +2,8 @@ import Foundation
 import WhyCache
 
 /// A file the tool reads its input from, or stdin for the path `-`
-/// (`--value-file`, the password file), read with `read(2)` and typed
-/// errors.
+/// (`--value-file`, `--from-json`, the password file), read with `read(2)`
+/// and typed errors.
 ///
 /// Not thread-safe: one reader at a time. A file it opened is closed by
 /// ``close()``; stdin is never closed.
@@ -79,5 +79,62 @@ enum FileContents {
         let file = try InputFile(path, purpose: purpose)
         defer { file.close() }
         return try file.readAll()
+    }
+}
+
+/// The lines of an ``InputFile``, one at a time, with their numbers.
+///
+/// A line ends at a line feed, which is not part of it, nor is a carriage
+/// return before it; the last line may lack its line feed. A line is held
+/// whole in memory, however long.
+struct LineReader {
+    private let file: InputFile
+    private var buffer: [UInt8] = []
+    /// Where the next line starts in `buffer`.
+    private var start = 0
+    /// Where the search for the next line feed goes on in `buffer`.
+    private var searched = 0
+    private var atEnd = false
+    /// The number of the line last returned (1 for the first).
+    private(set) var lineNumber = 0
+
+    /// Lines read from `file`.
+    init(_ file: InputFile) {
+        self.file = file
+    }
+
+    /// The next line, or nil at the end of the file.
+    ///
+    /// - Throws: ``DatastoreError/ioFailure(operation:path:errno:)`` when reading fails.
+    mutating func next() throws(DatastoreError) -> ArraySlice<UInt8>? {
+        while true {
+            if let end = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
+                return take(through: end, dropping: 1)
+            }
+            searched = buffer.count
+            if atEnd {
+                guard start < buffer.count else { return nil }
+                return take(through: buffer.count, dropping: 0)
+            }
+            if start > 0 {
+                // Keep only the unfinished line before reading more.
+                buffer.removeFirst(start)
+                searched -= start
+                start = 0
+            }
+            if try file.read(upTo: InputFile.chunkSize, appendingTo: &buffer) == 0 { atEnd = true }
+        }
+    }
+
+    /// The line from `start` to `end`, without a carriage return before
+    /// `end`; the next line starts `dropping` bytes after `end`.
+    private mutating func take(through end: Int, dropping: Int) -> ArraySlice<UInt8> {
+        var last = end
+        if last > start && buffer[last - 1] == UInt8(ascii: "\r") { last -= 1 }
+        let line = buffer[start..<last]
+        start = end + dropping
+        searched = start
+        lineNumber += 1
+        return line
     }
 }

@@ -7,13 +7,16 @@ struct TextOptions: ParsableArguments {
     @Flag(name: .long, help: "Keys, values and prefixes are hexadecimal on input and output (for binary data).")
     var hex = false
 
-    /// The bytes a command-line key or value spells.
+    /// The bytes a key, value or prefix spells, on the command line or in
+    /// `set --from-json` input.
     ///
-    /// - Throws: ``ToolUsageError`` for bad hex text.
-    func bytes(_ text: String, naming what: String) throws -> [UInt8] {
+    /// - Throws: ``ToolUsageError`` for bad hex text (the message quotes at
+    ///   most its first 40 characters).
+    func bytes(_ text: String, naming what: String) throws(ToolUsageError) -> [UInt8] {
         guard hex else { return Array(text.utf8) }
         guard let bytes = Hex.decode(text) else {
-            throw ToolUsageError("the \(what) \"\(text)\" is not hexadecimal (two digits per byte)")
+            let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+            throw ToolUsageError("the \(what) \"\(shown)\" is not hexadecimal (two digits per byte)")
         }
         return bytes
     }
@@ -22,6 +25,17 @@ struct TextOptions: ParsableArguments {
     /// shown as U+FFFD; `--hex` shows them exactly).
     func text(_ bytes: some Collection<UInt8>) -> String {
         hex ? Hex.encode(bytes) : String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether ``text(_:)`` shows `bytes` exactly: always with `--hex`,
+    /// else when they are UTF-8 text.
+    func showsExactly(_ bytes: [UInt8]) -> Bool {
+        hex || String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    /// The warning of a command that printed some `what` ("keys") inexactly.
+    static func inexactWarning(_ what: String) -> String {
+        "some \(what) are not UTF-8 text and were printed with U+FFFD in place of their bad bytes; use --hex"
     }
 }
 

@@ -11,7 +11,8 @@ import Foundation
 /// Redrawn at most ten times a second; a phase without a known total shows
 /// the count and rate only. Not thread-safe: one reporter per operation.
 final class ProgressBar {
-    private let isEnabled: Bool
+    /// Whether the bar is drawn: a caller may skip work that only feeds it.
+    let isEnabled: Bool
     private let unit: String
     private let showsRate: Bool
     private var label: String

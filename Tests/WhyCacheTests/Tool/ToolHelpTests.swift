@@ -22,10 +22,12 @@ import WhyCache
 
     static let commands: [Expected] = [
         Expected(command: "init-store", required: ["--store"], optional: ["--password-file", "--print-sql"], absent: ["--state", "--hex", "--prefix"]),
-        Expected(command: "set", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex", "--value-file"], absent: []),
+        Expected(
+            command: "set", required: ["--store"],
+            optional: ["--password-file", "--state", "--prefix", "--hex", "--value-file", "--from-json"], absent: []),
         Expected(command: "delete", required: ["--store"], optional: ["--password-file", "--state", "--prefix", "--hex"], absent: ["--value-file"]),
         Expected(command: "get", required: ["--state"], optional: ["--hex"], absent: ["--store", "--password-file", "--prefix"]),
-        Expected(command: "keys", required: ["--state"], optional: ["--prefix", "--hex"], absent: ["--store", "--password-file"]),
+        Expected(command: "keys", required: ["--state"], optional: ["--prefix", "--hex", "--json"], absent: ["--store", "--password-file"]),
         Expected(command: "dump", required: ["--state"], optional: ["--prefix", "--hex"], absent: ["--store", "--password-file"]),
         Expected(command: "stat", required: [], optional: ["--store", "--password-file", "--state", "--json", "--hex"], absent: ["--prefix"]),
         Expected(command: "update", required: ["--store", "--state"], optional: ["--password-file", "--prefix", "--hex", "--through"], absent: []),
