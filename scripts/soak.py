@@ -256,12 +256,12 @@ class Harness:
             if cycle % 10 == 9 or cycle == cycles - 1 or cycle % self.cycles_per_log == self.cycles_per_log - 1:
                 keys = self.run(["keys"] + self.store_options(None, machine), environment=environment)
                 present = set(keys.lines())
-                lost = [k for k in acknowledged if "%s-%d-0" % k not in present]
-                lost_now = len(lost)
-                if self.check(not lost, phase, "acknowledged writes are missing", missing=[
-                        "%s-%d-0" % k for k in lost[:10]]) is False:
-                    figures["lost"] += lost_now
-                    acknowledged = {k: v for k, v in acknowledged.items() if k not in set(lost)}
+                lost = {k for k in acknowledged if "%s-%d-0" % k not in present}
+                if not self.check(not lost, phase, "acknowledged writes are missing",
+                                  missing=["%s-%d-0" % k for k in sorted(lost)[:10]]):
+                    # Counted once: a loss is not reported again at the next check.
+                    figures["lost"] += len(lost)
+                    acknowledged = {k: v for k, v in acknowledged.items() if k not in lost}
         self.emit(event="phase", phase=phase, **figures)
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -115,6 +115,16 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension CacheError {
+    /// Whether an update that failed with this error rebuilds the state from
+    /// the log and tries again: history was rewritten past the state, or the
+    /// log changed under it.
+    var callsForRebuild: Bool {
+        switch self {
+        case .historyRewritten, .logChanged: true
+        default: false
+        }
+    }
+
     /// Whether this error says that a history rewrite removed records or a
     /// checkpoint while they were being read — worth starting over from the
     /// newer checkpoint.

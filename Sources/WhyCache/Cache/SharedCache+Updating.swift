@@ -113,8 +113,10 @@ extension SharedCache {
     static let maximumRebuildAttempts = 5
 
     /// Applies the log; when the log no longer holds the next record
-    /// (history was rewritten past the local state), rebuilds the state from
-    /// the latest checkpoint and applies what follows it.
+    /// (history was rewritten past the local state), or no longer holds the
+    /// record the state applied last as it was (``CacheError/logChanged(updateID:)``),
+    /// rebuilds the state from the latest checkpoint (or the log's start)
+    /// and applies what follows it.
     ///
     /// A rewrite that lands while the rebuild reads the checkpoint and the
     /// log after it (rewrites run back to back, or the rebuild is slow)
@@ -127,27 +129,25 @@ extension SharedCache {
         while true {
             do {
                 return try await applyLog(reaching: target, through: limit, ticket: ticket)
-            } catch .logChanged(let updateID) {
-                // The record the state applied last is not in the log as it
-                // was: moving on from there would diverge from every machine
-                // that reads the log as it is now.
+            } catch {
+                // History rewritten past the state, or the record the state
+                // applied last no longer in the log as it was: moving on from
+                // there would diverge from every machine that reads the log.
+                guard error.callsForRebuild else { throw error }
                 attempts += 1
-                guard attempts <= Self.maximumRebuildAttempts else { throw .logChanged(updateID: updateID) }
-                configuration.logger.warning("the log changed under the state; rebuilding it from the log", metadata: [
-                    "state": "\(statePath)", "update_id": "\(updateID)", "attempt": "\(attempts)",
+                guard attempts <= Self.maximumRebuildAttempts else { throw error }
+                // A changed log is unexpected (a warning); a rewrite is routine.
+                let level: Logger.Level = if case .logChanged = error { .warning } else { .notice }
+                configuration.logger.log(level: level, "rebuilding the state from the log", metadata: [
+                    "state": "\(statePath)", "reason": "\(error)", "attempt": "\(attempts)",
                 ])
                 metrics.rebuilds.increment()
-                try await rebuildAfterLogChanged(updateID: updateID)
-            } catch .historyRewritten(let local, let first) {
-                attempts += 1
-                guard attempts <= Self.maximumRebuildAttempts else { throw .historyRewritten(localUpdateID: local, firstRetainedUpdateID: first) }
-                configuration.logger.notice("rebuilding the state from the log's checkpoint", metadata: [
-                    "state": "\(statePath)", "local_update_id": "\(local)", "first_retained_update_id": "\(first)",
-                    "attempt": "\(attempts)",
-                ])
-                metrics.rebuilds.increment()
-                do {
-                    try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
+                do throws(CacheError) {
+                    switch error {
+                    case .logChanged(let updateID): try await rebuildAfterLogChanged(updateID: updateID)
+                    case .historyRewritten(let local, let first): try await rebuildFromCheckpoint(localUpdateID: local, firstRetained: first)
+                    default: throw error
+                    }
                 } catch {
                     // A newer rewrite removed what this rebuild needed: the
                     // next apply fails again and rebuilds from its checkpoint.

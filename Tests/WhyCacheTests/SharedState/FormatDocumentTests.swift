@@ -43,6 +43,13 @@ import Testing
         }
     }
 
+    /// Expects every field of `expected` at its offset in `documented`.
+    static func expectOffsets(of documented: [String: Int], equal expected: [String: Int]) {
+        for (field, offset) in expected {
+            #expect(documented[field] == offset, "\(field): FORMAT.md says \(documented[field].map(String.init) ?? "nothing"), the code \(offset)")
+        }
+    }
+
     @Test func theHeaderPageTablesMatchTheCode() throws {
         let tables = try Self.rows(under: "### 1.2 Header page")
         // Immutable part, shared words, writer area (the prefix block's
@@ -62,9 +69,7 @@ import Testing
             "freeListHeads": FileLayout.freeListHeadsOffset, "prefixCount": FileLayout.prefixCountOffset,
             "entriesLength": FileLayout.prefixEntriesLengthOffset,
         ]
-        for (field, offset) in expected {
-            #expect(fields[field] == offset, "\(field): FORMAT.md says \(fields[field].map(String.init) ?? "nothing"), the code \(offset)")
-        }
+        Self.expectOffsets(of: fields, equal: expected)
         #expect(fields["freeListHeads"].map { $0 + 8 * SizeClass.count } == 1376)
     }
 
@@ -83,9 +88,7 @@ import Testing
             "appliedRecordID": FileLayout.commitAppliedRecordIDOffset,
             "appliedRecordChecksum": FileLayout.commitAppliedRecordChecksumOffset,
         ]
-        for (field, offset) in expected {
-            #expect(fields[field] == offset, "\(field): FORMAT.md says \(fields[field].map(String.init) ?? "nothing"), the code \(offset)")
-        }
+        Self.expectOffsets(of: fields, equal: expected)
     }
 
     /// Section 1.6: sparse capacities are even, 4…48; a sparse node is
