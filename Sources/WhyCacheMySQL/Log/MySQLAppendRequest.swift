@@ -40,9 +40,10 @@ import WhyCache
 ///   reported as a failed commit (the server did not commit);
 /// - the page read after `COMMIT`: the append is committed; only the page
 ///   is missing;
-/// - a broken connection (the server died, a timeout): the request was
-///   sent whole, the commit with it, and the answer does not say how far
-///   the server got, so the outcome is unknown
+/// - a broken connection (the server died, a timeout), or an answer this
+///   client cannot read: the request was sent whole, the commit with it,
+///   and the answer does not say how far the server got, so the outcome is
+///   unknown
 ///   (``MySQLTransactionError/outcomeUnknown(_:)``), never retried. The
 ///   transaction is all or nothing, so either every record is in the log
 ///   under its id, or none is.
@@ -170,7 +171,12 @@ struct MySQLAppendRequest {
         if failure.error.breaksConnection { connection.invalidate() }
         // Committed: only the page read failed.
         if failed > commitIndex { return try outcome(of: failure.completed, on: connection) }
-        if failure.error.breaksConnection { throw .outcomeUnknown(failure.error) }
+        // A broken connection, or not the server's answer: the server may
+        // have run the statements after the failed one, the COMMIT with them.
+        guard failure.error.comesFromServer, !failure.error.breaksConnection else {
+            connection.invalidate()
+            throw .outcomeUnknown(failure.error)
+        }
         // The server ran nothing after the failed statement: the transaction
         // it began is still open (or, when COMMIT failed, rolled back).
         connection.rollBackAfterFailure()
