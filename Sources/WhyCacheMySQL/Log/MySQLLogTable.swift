@@ -111,6 +111,11 @@ struct MySQLLogTable: Sendable {
     /// literals of ``smallPageValues(after:through:window:bytes:)`` in a
     /// multi-statement request.
     func smallPageSQL(_ values: [String]) -> String {
+        Self.smallPageSQL(schema: schema, values)
+    }
+
+    /// ``smallPageSQL(_:)`` for the tables of `schema`.
+    static func smallPageSQL(schema: MySQLSchema, _ values: [String]) -> String {
         // No ORDER BY: sorting would cost the server a temporary table; the
         // rows are put in order by ``smallPage(after:from:)``.
         """
