@@ -323,6 +323,12 @@ final class MySQLConnection: @unchecked Sendable {
         // READ COMMITTED: each statement reads the newest committed rows and
         // takes no gap locks; docs/FORMAT.md §4 argues why appends stay in order.
         try set(MYSQL_INIT_COMMAND, text: "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        // Strict mode whatever the server's default: a NULL or out-of-range
+        // value fails its statement instead of being stored as 0. The append
+        // request relies on it (docs/FORMAT.md §4.3).
+        try set(MYSQL_INIT_COMMAND, text: """
+            SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_TRANS_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_TRANS_TABLES'))
+            """)
         switch configuration.endpoint.protocolKind {
         case .tcp:
             var value = UInt32(MYSQL_PROTOCOL_TCP.rawValue)

@@ -7,9 +7,11 @@ import WhyCache
 /// ```sql
 /// START TRANSACTION;
 /// UPDATE <log>_meta SET last_update_id = LAST_INSERT_ID(last_update_id + k) WHERE id = 1 AND format_version = 1;
-/// INSERT INTO <log> (…) SELECT m.last_update_id - <back>, <part>, …, x'<bytes>' FROM <log>_meta AS m WHERE m.id = 1 AND m.format_version = 1
-///   UNION ALL SELECT …;                                  -- one SELECT per row
-/// DELETE old FROM <log> AS old JOIN <log> AS head … WHERE head.update_id < (SELECT m.last_update_id - (k - 1) FROM <log>_meta AS m WHERE …) …;
+/// INSERT INTO <log> (…) VALUES
+///   ((SELECT m.last_update_id - <back> FROM <log>_meta AS m WHERE m.id = 1 AND m.format_version = 1
+///     AND m.last_update_id = LAST_INSERT_ID()), <part>, …, x'<bytes>'),
+///   (LAST_INSERT_ID() - <back>, <part>, …, x'<bytes>'), …;   -- one row per part
+/// DELETE old FROM <log> AS old JOIN <log> AS head … WHERE head.update_id < LAST_INSERT_ID() - (k - 1) …;
 ///                                                        -- per 64 replaced keys, none without single-key records
 /// COMMIT;
 /// SELECT … the page after `pageAfter` (MySQLLogTable.smallPageSQL) …;  -- only when asked for
@@ -24,14 +26,17 @@ import WhyCache
 ///
 /// **Ids come from the counter row, not from the client.** The client does
 /// not know the ids before the answer, so every row's id is computed by the
-/// server from the counter row that the same transaction has just advanced
-/// (and locked): `last_update_id - back`. If the `UPDATE` matched no row
-/// (the counter row is missing or of another format version), the `INSERT`
-/// and the `DELETE`, which read the same row under the same condition,
-/// write and delete nothing, and the `COMMIT` commits an empty transaction
-/// (`LAST_INSERT_ID()`, which keeps an older value in that case, is never
-/// used for a row). The client learns the ids from the `UPDATE`'s answer
-/// (`LAST_INSERT_ID(expr)` is sent back as its insert id).
+/// server from the value the same transaction's `UPDATE` gave the counter
+/// row (which it locked) and `LAST_INSERT_ID()`: `last - back`. If the
+/// `UPDATE` matched no row (the counter row is missing or of another format
+/// version), `LAST_INSERT_ID()` still holds an older value, so the first
+/// row's id is read from the counter row on the condition that it stands at
+/// `LAST_INSERT_ID()`: otherwise it is `NULL`, which the session's strict
+/// mode refuses, and the request stops before its `DELETE` and `COMMIT`
+/// (and is rolled back). So no row is written, and nothing deleted, under
+/// an id the counter did not hand out to this transaction. The client
+/// learns the ids from the `UPDATE`'s answer (`LAST_INSERT_ID(expr)` is
+/// sent back as its insert id).
 ///
 /// **Failures** (``MySQLAppendOutcome/recover(from:commitIndex:connection:)``).
 /// The server stops at the first statement that fails:
@@ -94,11 +99,20 @@ struct MySQLAppendRequest {
         var text = MySQLQueryText(capacity: 2_048 + plan.rows.reduce(0) { $0 + 160 + 2 * ($1.bytes.count + ($1.singleKey?.key.count ?? 0)) })
         text.append("START TRANSACTION;\n")
         text.append(log.counterSQL(MySQLQueryText.decimal(plan.count)))
-        text.append(";\nINSERT INTO \(schema.log) (\(MySQLLogTable.rowColumnNames))")
+        text.append(";\nINSERT INTO \(schema.log) (\(MySQLLogTable.rowColumnNames)) VALUES")
         for (index, row) in plan.rows.enumerated() {
-            text.append(index == 0 ? "\nSELECT m.last_update_id - " : "\nUNION ALL SELECT m.last_update_id - ")
-            text.append(row.back)
-            text.append(", ")
+            if index == 0 {
+                // The guard: NULL — which strict mode refuses, ending the
+                // request before COMMIT — unless the counter row stands at
+                // the value this transaction's UPDATE gave LAST_INSERT_ID().
+                text.append("\n((SELECT m.last_update_id - ")
+                text.append(row.back)
+                text.append(" \(counterRow) AND m.last_update_id = LAST_INSERT_ID()), ")
+            } else {
+                text.append(",\n(LAST_INSERT_ID() - ")
+                text.append(row.back)
+                text.append(", ")
+            }
             text.append(row.part)
             text.append(", ")
             text.append(row.payloadSize)
@@ -114,11 +128,11 @@ struct MySQLAppendRequest {
             text.appendHexLiteralOrNull(row.singleKey?.key)
             text.append(", ")
             text.appendHexLiteral(row.bytes)
-            text.append(" ")
-            text.append(counterRow)
+            text.append(")")
         }
-        // The append's first id, as the server computes it.
-        let first = "(SELECT m.last_update_id - \(plan.count - 1) \(counterRow))"
+        // The append's first id: LAST_INSERT_ID() is this transaction's once
+        // the INSERT's guard passed.
+        let first = "LAST_INSERT_ID() - \(plan.count - 1)"
         var statements = 3
         var start = 0
         while start < plan.replacedKeys.count {
@@ -156,6 +170,15 @@ struct MySQLAppendRequest {
         do throws(MySQLBatchFailure) {
             results = try connection.runBatch(text, columns: [commitIndex + 1: MySQLLogTable.smallPageColumns])
         } catch {
+            if error.completed.count > Self.counterIndex, error.completed[Self.counterIndex].affectedRows != 1, error.error.comesFromServer,
+                !error.error.breaksConnection
+            {
+                // The counter row was not advanced, so the INSERT's guard
+                // stopped the request: nothing was written; say why.
+                connection.rollBackAfterFailure()
+                let counter = error.completed[Self.counterIndex]
+                _ = try MySQLAppendOutcome.ids(last: counter.insertID, matched: counter.affectedRows, plan: plan, log: log, on: connection)
+            }
             results = try MySQLAppendOutcome.recover(from: error, commitIndex: commitIndex, connection: connection)
         }
         let counter = results[Self.counterIndex]

@@ -121,6 +121,34 @@ import WhyCache
         #expect(try await store.readRecords(after: UInt64(records), through: nil, limits: .default).map(\.updateID) == next)
     }
 
+    /// The counter row disappears between two appends on one connection,
+    /// whose `LAST_INSERT_ID()` still holds the first append's last id: the
+    /// second append (one record through the procedure, or three in a
+    /// request) is `notADatastore` and writes nothing — no row under an id
+    /// the counter did not hand out, no deletion.
+    @Test(arguments: [1, 3])
+    func anAppendWithoutItsCounterRowWritesNothing(records: Int) async throws {
+        let store = try await MySQLTestServer.makeStore {
+            $0.poolSize = 1
+            $0.maximumConcurrentAppends = 1
+        }
+        let table = store.configuration.table.name
+        func payloads(_ tag: String) throws -> [[UInt8]] {
+            // The same keys each time: compaction would delete the older records.
+            try (0..<records).map { try LogRecord([.set(key: bytes("k\($0)"), value: bytes(tag))]).encoded() }
+        }
+        _ = try await store.append(contentsOf: try payloads("a"))
+        _ = try await store.append(contentsOf: try payloads("b"))
+        let rows = try MySQLTestServer.sql("SELECT update_id FROM \(table) ORDER BY update_id")
+        _ = try MySQLTestServer.sql("DELETE FROM \(table)_meta")
+        let error = await caughtDatastoreError { _ = try await store.append(contentsOf: try payloads("c")) }
+        guard case .notADatastore = error else {
+            Issue.record("expected notADatastore, got \(String(describing: error))")
+            return
+        }
+        #expect(try MySQLTestServer.sql("SELECT update_id FROM \(table) ORDER BY update_id") == rows)
+    }
+
     /// Tables created and filled by the previous version — created from its
     /// schema script (this one without the append procedure), written with
     /// one statement per step — take appends in one request at once, and in
