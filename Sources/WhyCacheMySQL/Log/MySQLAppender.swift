@@ -8,9 +8,9 @@ import WhyCache
 ///
 /// Appends of all processes are ordered by the counter row lock
 /// (docs/FORMAT.md §4.3); grouping lets many concurrent `set` calls share
-/// one lock hold, one commit and one disk flush on the server, and a second
-/// transaction in flight queues for the lock while the first one commits, so
-/// that no round trip is wasted between them.
+/// one lock hold, one commit and one disk flush on the server. (A second
+/// transaction in flight, when configured, queues for the lock while the
+/// first one commits.)
 ///
 /// **One blocking hop per busy period.** A worker borrows a connection and
 /// runs on that connection's thread, taking transaction after transaction
