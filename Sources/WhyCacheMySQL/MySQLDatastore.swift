@@ -12,9 +12,12 @@ import WhyCache
 /// ```
 ///
 /// ## Tables
-/// Four InnoDB tables named after ``MySQLConfiguration/table``, created by
+/// Four InnoDB tables named after ``MySQLConfiguration/table``, and a stored
+/// procedure that appends one record in one call, created by
 /// ``createIfMissing()`` (never implicitly) or by a database administrator
-/// from `Schema/whycache_log.sql`. `docs/FORMAT.md` §4 describes every column.
+/// from `Schema/whycache_log.sql`. `docs/FORMAT.md` §4 describes every column
+/// and parameter. The procedure is optional: without it appends are
+/// multi-statement requests, also one round trip.
 ///
 /// ## No record is ever skipped
 /// Ids are not `AUTO_INCREMENT` values (those are taken at insert time, so a
@@ -26,10 +29,12 @@ import WhyCache
 /// `n` sees every id below it. `docs/FORMAT.md` §4 gives the whole argument.
 ///
 /// ## One round trip per append
-/// An append is sent as one request: the transaction's statements, its
-/// commit, and a read of the log after the writer's position, which answers
-/// the writer's read-your-writes read without another round trip. The
-/// counter row is held for the server's own time only.
+/// An append is sent as one call of the procedure or one request: the
+/// transaction's statements and its commit, so the counter row is held for
+/// the server's own time only. The writer's read-your-writes read that
+/// follows needs no round trip of its own: it is answered from what the
+/// append wrote, or, beside other writers, from a page the append read in
+/// the same round trip.
 ///
 /// ## Single-key records are compact
 /// When ``MySQLConfiguration/compactsSingleKeyRecords`` is on (the default),
