@@ -12,9 +12,12 @@ import WhyCache
 /// ```
 ///
 /// ## Tables
-/// Four InnoDB tables named after ``MySQLConfiguration/table``, created by
+/// Four InnoDB tables named after ``MySQLConfiguration/table``, and a stored
+/// procedure that appends one record in one call, created by
 /// ``createIfMissing()`` (never implicitly) or by a database administrator
-/// from `Schema/whycache_log.sql`. `docs/FORMAT.md` §4 describes every column.
+/// from `Schema/whycache_log.sql`. `docs/FORMAT.md` §4 describes every column
+/// and parameter. The procedure is optional: without it appends are
+/// multi-statement requests, also one round trip.
 ///
 /// ## No record is ever skipped
 /// Ids are not `AUTO_INCREMENT` values (those are taken at insert time, so a
@@ -26,10 +29,12 @@ import WhyCache
 /// `n` sees every id below it. `docs/FORMAT.md` §4 gives the whole argument.
 ///
 /// ## One round trip per append
-/// An append is sent as one request: the transaction's statements, its
-/// commit, and a read of the log after the writer's position, which answers
-/// the writer's read-your-writes read without another round trip. The
-/// counter row is held for the server's own time only.
+/// An append is sent as one call of the procedure or one request: the
+/// transaction's statements and its commit, so the counter row is held for
+/// the server's own time only. The writer's read-your-writes read that
+/// follows needs no round trip of its own: it is answered from what the
+/// append wrote, or, beside other writers, from a page the append read in
+/// the same round trip.
 ///
 /// ## Single-key records are compact
 /// When ``MySQLConfiguration/compactsSingleKeyRecords`` is on (the default),
@@ -140,21 +145,33 @@ public final class MySQLDatastore: Datastore {
 
     // MARK: Datastore
 
-    /// Creates the four tables and the counter row when they are missing, and
-    /// checks the format version of existing ones.
+    /// Creates the four tables, the counter row and the append procedure
+    /// when they are missing, and checks the format version of existing
+    /// ones.
     ///
     /// The user needs the `CREATE` privilege on the database for this call
-    /// only; everything else needs `SELECT`, `INSERT`, `UPDATE` and `DELETE`.
+    /// only, and `CREATE ROUTINE` for the procedure (without it the call
+    /// succeeds and appends do without the procedure); everything else needs
+    /// `SELECT`, `INSERT`, `UPDATE` and `DELETE`, and `EXECUTE` to use the
+    /// procedure.
     public func createIfMissing() async throws(DatastoreError) {
         let (schema, log) = (schema, log)
         try await run("create tables") { connection throws(MySQLWorkError) in
             do throws(MySQLClientError) {
-                for statement in schema.createStatements { try connection.execute(statement) }
+                for statement in schema.tableStatements { try connection.execute(statement) }
             } catch {
                 throw .client(error)
             }
             _ = try log.meta(on: connection)
+            do throws(MySQLClientError) {
+                try connection.execute(schema.appendProcedureStatement)
+            } catch {
+                // A user who may not create routines still gets a working
+                // log: appends are then multi-statement requests.
+                guard Self.meansNoRoutinePrivilege(error) else { throw .client(error) }
+            }
         }
+        appender.procedureMayExist()
     }
 
     /// The newest id; from a replica when the datastore has replicas.
@@ -189,16 +206,16 @@ public final class MySQLDatastore: Datastore {
     /// that ends early for records compaction removed), and everything this
     /// datastore has seen; or else from the primary.
     ///
-    /// The first page read after an append usually needs no round trip: the
-    /// append read the page after this datastore's reader position right
-    /// after its commit, in the same request, and that page answers the read
-    /// when it holds records after `after` and no other read of the log was
-    /// made since (``MySQLRecentPage``). That read is a cache's
-    /// read-your-writes step: `update()` asks for pages, so it is the caller
-    /// of this method. ``readRecords(after:through:limits:)`` always reads a
-    /// server.
+    /// The first page read after an append usually needs no round trip
+    /// (``MySQLRecentPage``): when every id between `after` and the append's
+    /// was handed to this datastore's own appends, their records are the
+    /// page; when other writers' records lie in between, the append read the
+    /// page after this datastore's reader position right after its commit,
+    /// in the same round trip. That read is a cache's read-your-writes step:
+    /// `update()` asks for pages, so it is the caller of this method.
+    /// ``readRecords(after:through:limits:)`` always reads a server.
     public func readPage(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> LogPage {
-        if let kept = recentPage.take(after: after, through: through, limits: limits, newestSeen: router.newestSeen) {
+        if let kept = recentPage.take(after: after, through: through, limits: limits, seen: router.seen) {
             router.noteObserved(kept.meta)
             recentPage.noteReaderPosition(kept.page.entries.last?.updateID ?? after)
             return kept.page
@@ -359,6 +376,15 @@ public final class MySQLDatastore: Datastore {
     }
 
     // MARK: Private
+
+    /// Whether `error` refuses creating a stored routine for lack of a
+    /// privilege (`CREATE ROUTINE`, or `SUPER` for a server with binary
+    /// logging that requires it).
+    private static func meansNoRoutinePrivilege(_ error: MySQLClientError) -> Bool {
+        // ER_DBACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR,
+        // ER_BINLOG_CREATE_ROUTINE_NEED_SUPER, ER_PROCACCESS_DENIED_ERROR.
+        [1044, 1227, 1419, 1370].contains(error.code)
+    }
 
     /// Runs `body` on a pooled connection to the primary, retrying on another connection when
     /// a stale one broke, and turns failures into ``DatastoreError``s.

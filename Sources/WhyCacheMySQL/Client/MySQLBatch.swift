@@ -15,16 +15,18 @@ struct MySQLBatchResult: Sendable {
     var rows: [[MySQLValue]]
 }
 
-/// A multi-statement request stopped at a statement that failed; the
-/// statements after it did not run.
+/// A multi-statement request stopped at a statement that failed.
+///
+/// When the server reported the failure (``MySQLClientError/comesFromServer``),
+/// the statements after it did not run. When the client could not read the
+/// statement's result (a broken connection, a result of an unexpected
+/// shape), it cannot know how far the server got.
 struct MySQLBatchFailure: Error {
-    /// The results of the statements that ran before the one that failed,
-    /// in order: the failed statement's index is `completed.count`.
+    /// The results of the statements before the one that failed, in order:
+    /// the failed statement's index is `completed.count`.
     var completed: [MySQLBatchResult]
 
-    /// Why that statement failed. When it breaks the connection
-    /// (``MySQLClientError/breaksConnection``), the client cannot know how
-    /// far the server got.
+    /// Why that statement failed.
     var error: MySQLClientError
 }
 

@@ -22,6 +22,12 @@ struct MySQLClientError: Error, Sendable, Hashable {
         Self.connectionCodes.contains(code) || code >= 2000 && code < 3000
     }
 
+    /// Whether the server reported the error (codes 1000–1999 and from 3000
+    /// on), rather than libmariadb (2000–2999) or the datastore (0).
+    var comesFromServer: Bool {
+        code >= 1000 && !(2000..<3000).contains(code)
+    }
+
     /// Whether the server is down, unreachable, overloaded or went away, so
     /// that retrying later may succeed.
     var isTransient: Bool {

@@ -80,18 +80,6 @@ final class MySQLConnection: @unchecked Sendable {
         }
     }
 
-    /// Ends the transaction that a failed request left open: `ROLLBACK`, or,
-    /// when that fails too, marks the connection broken, so that the pool
-    /// closes it (which makes the server roll back). Either way no pooled
-    /// connection keeps a transaction open.
-    func rollBackAfterFailure() {
-        do throws(MySQLClientError) {
-            try execute("ROLLBACK")
-        } catch {
-            isBroken = true
-        }
-    }
-
     /// Closes the connection (politely, telling the server) on its queue.
     func close() async {
         await queue.run { () in
@@ -111,6 +99,18 @@ final class MySQLConnection: @unchecked Sendable {
         // A statement without a result set still may return one (it does not
         // here); consume it so that the connection is ready for the next one.
         if let result = mysql_store_result(handle) { mysql_free_result(result) }
+    }
+
+    /// Ends the transaction that a failed request left open: `ROLLBACK`, or,
+    /// when that fails too, marks the connection broken, so that the pool
+    /// closes it (which makes the server roll back). Either way no pooled
+    /// connection keeps a transaction open.
+    func rollBackAfterFailure() {
+        do throws(MySQLClientError) {
+            try execute("ROLLBACK")
+        } catch {
+            isBroken = true
+        }
     }
 
     /// Runs `text`, one or more SQL statements separated by semicolons, as
@@ -142,12 +142,27 @@ final class MySQLConnection: @unchecked Sendable {
             do throws(MySQLClientError) {
                 result = try readResult(columns: columns[index])
             } catch {
+                discardRemainingResults()
                 throw MySQLBatchFailure(completed: results, error: error)
             }
             results.append(result)
             let next = mysql_next_result(handle)
             if next == -1 { return results }
             guard next == 0 else { throw MySQLBatchFailure(completed: results, error: lastError()) }
+        }
+    }
+
+    /// Reads and drops the results of the statements after the current one
+    /// (after a result this connection could not read), so that the
+    /// connection is ready for the next request; when that fails, marks it
+    /// broken.
+    private func discardRemainingResults() {
+        while mysql_more_results(handle) != 0 {
+            guard mysql_next_result(handle) == 0 else {
+                if lastError().breaksConnection { isBroken = true }
+                return
+            }
+            if let result = mysql_store_result(handle) { mysql_free_result(result) }
         }
     }
 
@@ -308,6 +323,12 @@ final class MySQLConnection: @unchecked Sendable {
         // READ COMMITTED: each statement reads the newest committed rows and
         // takes no gap locks; docs/FORMAT.md §4 argues why appends stay in order.
         try set(MYSQL_INIT_COMMAND, text: "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        // Strict mode whatever the server's default: a NULL or out-of-range
+        // value fails its statement instead of being stored as 0. The append
+        // request relies on it (docs/FORMAT.md §4.3).
+        try set(MYSQL_INIT_COMMAND, text: """
+            SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_TRANS_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_TRANS_TABLES'))
+            """)
         switch configuration.endpoint.protocolKind {
         case .tcp:
             var value = UInt32(MYSQL_PROTOCOL_TCP.rawValue)

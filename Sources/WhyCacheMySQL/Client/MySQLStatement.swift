@@ -80,6 +80,53 @@ final class MySQLStatement {
             guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
         }
         defer { mysql_stmt_free_result(handle) }
+        try fetchRows(columns: columns, row: row)
+    }
+
+    /// Executes a `CALL` of a stored procedure and returns the rows of each
+    /// result set it returned, in order (the call's own final status is not
+    /// one of them), each read with `columns[index]`.
+    ///
+    /// - Throws: ``MySQLBatchFailure`` whose `completed` holds the result
+    ///   sets read before the error: a procedure that failed after it
+    ///   returned some result sets had run the statements before them. Every
+    ///   result is read before this returns or throws, unless the error
+    ///   broke the connection.
+    func call(_ parameters: [MySQLValue], columns: [Int: [MySQLColumnKind]]) throws(MySQLBatchFailure) -> [MySQLBatchResult] {
+        traffic.countRequest()
+        traffic.countStatement()
+        var results: [MySQLBatchResult] = []
+        do throws(MySQLClientError) {
+            try withBoundParameters(parameters) { () throws(MySQLClientError) in
+                guard mysql_stmt_execute(handle) == 0 else { throw Self.error(of: handle) }
+            }
+        } catch {
+            throw MySQLBatchFailure(completed: results, error: error)
+        }
+        while true {
+            if mysql_stmt_field_count(handle) > 0 {
+                var rows: [[MySQLValue]] = []
+                do throws(MySQLClientError) {
+                    guard let kinds = columns[results.count] else {
+                        throw .unexpectedResult("a procedure returned more result sets than expected")
+                    }
+                    try fetchRows(columns: kinds) { rows.append($0) }
+                } catch {
+                    mysql_stmt_free_result(handle)
+                    throw MySQLBatchFailure(completed: results, error: error)
+                }
+                results.append(MySQLBatchResult(affectedRows: 0, insertID: 0, rows: rows))
+            }
+            mysql_stmt_free_result(handle)
+            let next = mysql_stmt_next_result(handle)
+            if next == -1 { return results }
+            guard next == 0 else { throw MySQLBatchFailure(completed: results, error: Self.error(of: handle)) }
+        }
+    }
+
+    /// Reads the rows of the current result set, each as `columns` says,
+    /// and calls `row` with each, in order.
+    private func fetchRows(columns: [MySQLColumnKind], row: ([MySQLValue]) throws(MySQLClientError) -> Void) throws(MySQLClientError) {
         guard Int(mysql_stmt_field_count(handle)) == columns.count else {
             throw .unexpectedResult("a statement returned \(mysql_stmt_field_count(handle)) columns, expected \(columns.count)")
         }

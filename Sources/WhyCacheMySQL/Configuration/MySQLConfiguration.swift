@@ -49,9 +49,14 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
     public var poolSize: Int = 4
 
     /// The most append transactions in flight at once (at least 1, at most
-    /// ``poolSize``). Appends waiting at the same time are also grouped into
-    /// one transaction (group commit).
-    public var maximumConcurrentAppends: Int = 2
+    /// ``poolSize``; default 1). Appends waiting at the same time are grouped
+    /// into one transaction (group commit). An append is one round trip, so
+    /// a second transaction in flight only saves the client's short turnaround
+    /// between two, and it halves the transactions, which costs the server
+    /// more per record than it saves (docs/PERFORMANCE.md: 8 and 128
+    /// concurrent writers of one process set 1.5 times as many keys per second
+    /// with one in flight as with two).
+    public var maximumConcurrentAppends: Int = 1
 
     /// Whether a single-key record removes the previous single-key record for
     /// the same key (see ``MySQLDatastore`` and `docs/FORMAT.md` §4).

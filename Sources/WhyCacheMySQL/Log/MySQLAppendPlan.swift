@@ -40,8 +40,20 @@ struct MySQLAppendPlan {
         var bytes: ArraySlice<UInt8>
     }
 
+    /// One record of the append.
+    struct Record {
+        /// Its key, when it is a single-key record and compaction is on.
+        var singleKey: SingleKey?
+        /// Whether it has rows: `false` for a single-key record that a
+        /// later record of the same append replaces.
+        var isInserted: Bool
+    }
+
     /// The number of records (and ids) of the append.
     let count: UInt64
+
+    /// The records, in id order.
+    let records: [Record]
 
     /// The rows to insert, in id and part order.
     let rows: [Row]
@@ -68,12 +80,13 @@ struct MySQLAppendPlan {
         var rows: [Row] = []
         var replacedKeys: [SingleKey] = []
         var payloadBytes = 0
+        var records: [Record] = []
         for (index, payload) in payloads.enumerated() {
             let single = singleKeys[index]
-            if let single {
-                guard newest[single.key] == index else { continue }
-                replacedKeys.append(single)
-            }
+            let isInserted = single.map { newest[$0.key] == index } ?? true
+            records.append(Record(singleKey: single, isInserted: isInserted))
+            guard isInserted else { continue }
+            if let single { replacedKeys.append(single) }
             let back = count - 1 - UInt64(index)
             for (part, bytes) in PayloadRows.parts(of: payload).enumerated() {
                 let head = part == 0
@@ -84,6 +97,7 @@ struct MySQLAppendPlan {
             }
         }
         self.rows = rows
+        self.records = records
         self.replacedKeys = replacedKeys
         self.payloadBytes = payloadBytes
     }

@@ -8,9 +8,9 @@ import WhyCache
 ///
 /// Appends of all processes are ordered by the counter row lock
 /// (docs/FORMAT.md §4.3); grouping lets many concurrent `set` calls share
-/// one lock hold, one commit and one disk flush on the server, and a second
-/// transaction in flight queues for the lock while the first one commits, so
-/// that no round trip is wasted between them.
+/// one lock hold, one commit and one disk flush on the server. (A second
+/// transaction in flight, when configured, queues for the lock while the
+/// first one commits.)
 ///
 /// **One blocking hop per busy period.** A worker borrows a connection and
 /// runs on that connection's thread, taking transaction after transaction
@@ -25,6 +25,10 @@ final class MySQLAppender: Sendable {
     private let recentPage: MySQLRecentPage
     private let maximumWorkers: Int
     private let state = Mutex(State())
+
+    /// Whether appends of one record try the append procedure: until a call
+    /// finds it missing or not allowed, and again after ``procedureMayExist()``.
+    private let callsProcedure = Atomic<Bool>(true)
 
     /// The most records one transaction takes from the queue.
     private static let recordsPerTransaction = 4_096
@@ -152,34 +156,52 @@ final class MySQLAppender: Sendable {
         }
     }
 
-    /// Runs one append transaction on `connection` (blocking): one request
-    /// when it fits, else statements in a transaction. The page the request
-    /// read goes to `recentPage` before anyone learns the ids.
+    /// Lets appends of one record try the append procedure again (the
+    /// tables were just created or checked, and with them the procedure).
+    func procedureMayExist() {
+        callsProcedure.store(true, ordering: .relaxed)
+    }
+
+    /// Runs one append transaction on `connection` (blocking): one call of
+    /// the append procedure for one record of one part, one request when it
+    /// fits, else statements in a transaction. What the append left in the
+    /// log goes to `recentPage` before anyone learns the ids.
     ///
     /// A failed transaction is never retried: one that failed before its
     /// commit changed nothing and its callers get the error; one whose
-    /// outcome is unknown fails with `appendOutcomeUnknown`.
+    /// outcome is unknown fails with `appendOutcomeUnknown`. (A call that
+    /// finds the procedure missing ran nothing; the request follows it.)
     private func commit(_ payloads: [[UInt8]], on connection: MySQLConnection) -> Result<[UInt64], DatastoreError> {
         let plan = MySQLAppendPlan(payloads: payloads, compacting: log.compactsSingleKeyRecords)
-        let ids: [UInt64]
+        let pageAfter = recentPage.pageAfterForNextAppend
+        let outcome: MySQLAppendOutcome
         do throws(MySQLTransactionError) {
-            if MySQLAppendRequest.fits(plan) {
-                let request = MySQLAppendRequest(plan: plan, log: log, pageAfter: recentPage.readerPosition)
-                let outcome = try request.run(on: connection)
-                if let page = outcome.page { recentPage.store(page, after: request.pageAfter) }
-                ids = outcome.ids
-            } else {
-                let log = log
-                ids = try connection.transaction { () throws(MySQLWorkError) -> [UInt64] in try log.append(plan, on: connection) }
-            }
+            outcome = try append(plan, pageAfter: pageAfter, on: connection)
         } catch {
             if case .commitFailed(let cause) = error, cause.breaksConnection {
                 return .failure(.appendOutcomeUnknown(reason: "\(log.location): \(cause.message) (MySQL error \(cause.code))"))
             }
             return .failure(error.datastoreError(operation: "append", location: log.location))
         }
-        // The writer applies its records next: its next read starts there.
-        if let last = ids.last { recentPage.noteReaderPosition(last) }
-        return .success(ids)
+        recentPage.record(ids: outcome.ids, payloads: payloads, plan: plan, page: outcome.page, pageAfter: pageAfter)
+        return .success(outcome.ids)
+    }
+
+    /// Appends what `plan` says on `connection` the cheapest way it can.
+    private func append(_ plan: MySQLAppendPlan, pageAfter: UInt64?, on connection: MySQLConnection) throws(MySQLTransactionError) -> MySQLAppendOutcome {
+        if MySQLAppendCall.fits(plan), callsProcedure.load(ordering: .relaxed) {
+            do throws(MySQLTransactionError) {
+                return try MySQLAppendCall(plan: plan, log: log, pageAfter: pageAfter).run(on: connection)
+            } catch {
+                guard MySQLAppendCall.meansProcedureUnavailable(error) else { throw error }
+                callsProcedure.store(false, ordering: .relaxed)
+            }
+        }
+        if MySQLAppendRequest.fits(plan) {
+            return try MySQLAppendRequest(plan: plan, log: log, pageAfter: pageAfter).run(on: connection)
+        }
+        let log = log
+        let ids = try connection.transaction { () throws(MySQLWorkError) -> [UInt64] in try log.append(plan, on: connection) }
+        return MySQLAppendOutcome(ids: ids, page: nil)
     }
 }

@@ -121,6 +121,11 @@ struct MySQLLogTable: Sendable {
     /// last bytes of its last part: its checksum,
     /// ``LogPage/precedingRecordChecksum``), one primary-key lookup.
     func smallPageSQL(_ values: [String]) -> String {
+        Self.smallPageSQL(schema: schema, values)
+    }
+
+    /// ``smallPageSQL(_:)`` for the tables of `schema`.
+    static func smallPageSQL(schema: MySQLSchema, _ values: [String]) -> String {
         // No ORDER BY: sorting would cost the server a temporary table; the
         // rows are put in order by ``smallPage(after:from:)``.
         """

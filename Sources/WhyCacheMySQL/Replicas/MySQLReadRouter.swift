@@ -156,14 +156,15 @@ final class MySQLReadRouter: Sendable {
         }
     }
 
-    /// The newest id any answer of this datastore has shown (or its own
-    /// appends received, with replicas).
-    var newestSeen: UInt64 {
-        state.withLock { $0.seen.lastUpdateID }
+    /// The newest counter row any answer of this datastore has shown (or
+    /// its own appends implied, with replicas).
+    var seen: Position {
+        state.withLock { $0.seen }
     }
 
-    /// Notes an answer read from the primary's counter row `meta` outside
-    /// ``read(_:floor:_:)`` (the page an append read after its commit).
+    /// Notes an answer given outside ``read(_:floor:_:)``: the page that
+    /// the primary's counter row `meta` stands for, answered from what this
+    /// datastore's appends wrote or read (``MySQLRecentPage``).
     func noteObserved(_ meta: MySQLLogTable.Meta) {
         state.withLock { $0.seen.advance(to: Position(meta)) }
     }

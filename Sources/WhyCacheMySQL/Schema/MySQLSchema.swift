@@ -13,6 +13,12 @@
 /// | `<log>_meta` | one row: the format version, the id counter, how far history was removed |
 /// | `<log>_checkpoints` | one row per checkpoint, building or published |
 /// | `<log>_checkpoint_payloads` | the payloads of the checkpoints, split into parts like records |
+///
+/// and one stored procedure, `<log>_append_v1`, the append of one record in
+/// one call (``appendProcedureStatement``; docs/FORMAT.md §4.3). The tables
+/// are all an append needs: without the procedure (tables of an earlier
+/// version, or a user who may not create routines) appends are multi-statement
+/// requests.
 struct MySQLSchema: Sendable {
     /// The version of this layout, stored in `<log>_meta.format_version`.
     static let formatVersion: UInt64 = 1
@@ -30,6 +36,10 @@ struct MySQLSchema: Sendable {
     let checkpoints: String
     /// The table of checkpoint payloads.
     let checkpointPayloads: String
+    /// The stored procedure that appends one record. Its name carries the
+    /// version of its parameters and body: a changed procedure gets a new
+    /// name, so that processes of both versions can run side by side.
+    let appendProcedure: String
 
     /// The names for the log table `table`, back-quoted.
     init(table: MySQLIdentifier) {
@@ -37,11 +47,17 @@ struct MySQLSchema: Sendable {
         meta = table.quoted(suffix: "_meta")
         checkpoints = table.quoted(suffix: "_checkpoints")
         checkpointPayloads = table.quoted(suffix: "_checkpoint_payloads")
+        appendProcedure = table.quoted(suffix: "_append_v1")
     }
 
-    /// The statements that create the tables when missing, in order. Running
-    /// them again changes nothing.
+    /// The statements that create the tables and the append procedure when
+    /// they are missing, in order. Running them again changes nothing.
     var createStatements: [String] {
+        tableStatements + [appendProcedureStatement]
+    }
+
+    /// The statements that create the tables when missing, in order.
+    var tableStatements: [String] {
         [
             """
             CREATE TABLE IF NOT EXISTS \(log) (
@@ -92,6 +108,51 @@ struct MySQLSchema: Sendable {
         ]
     }
 
+    /// The statement that creates the append procedure when it is missing
+    /// (see docs/FORMAT.md §4.3 for what it does and why no record is
+    /// skipped); its page read is that of docs/FORMAT.md §4.1, with the
+    /// procedure's parameter in its value slots.
+    ///
+    /// It runs with the caller's privileges (`SQL SECURITY INVOKER`), so it
+    /// needs no definer account and grants nothing the caller lacks. A
+    /// statement that fails inside it rolls the transaction back before the
+    /// error reaches the client.
+    var appendProcedureStatement: String {
+        let window = "p_page_after + \(MySQLLogTable.smallPageCount)"
+        let page = MySQLLogTable.smallPageSQL(
+            schema: self,
+            ["p_page_after", "p_page_after", window, window, "p_page_after", window, "\(MySQLLogTable.smallPageBytes)"])
+        return """
+            CREATE PROCEDURE IF NOT EXISTS \(appendProcedure)(
+              IN p_payload_size INT UNSIGNED, IN p_checksum INT UNSIGNED,
+              IN p_single_key_hash BIGINT UNSIGNED, IN p_single_key VARBINARY(1024),
+              IN p_bytes MEDIUMBLOB, IN p_page_after BIGINT UNSIGNED)
+            MODIFIES SQL DATA SQL SECURITY INVOKER
+            BEGIN
+              DECLARE v_last BIGINT UNSIGNED DEFAULT 0;
+              DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+              START TRANSACTION;
+              UPDATE \(meta) SET last_update_id = LAST_INSERT_ID(last_update_id + 1) WHERE id = 1 AND format_version = \(Self.formatVersion);
+              IF ROW_COUNT() = 1 THEN
+                SET v_last = LAST_INSERT_ID();
+                INSERT INTO \(log) (update_id, part, payload_size, checksum, single_key_hash, single_key, bytes)
+                VALUES (v_last, 0, p_payload_size, p_checksum, p_single_key_hash, p_single_key, p_bytes);
+                IF p_single_key IS NOT NULL THEN
+                  DELETE old FROM \(log) AS old JOIN \(log) AS head FORCE INDEX (single_key) ON old.update_id = head.update_id
+                  WHERE head.part = 0 AND head.update_id < v_last AND head.single_key_hash = p_single_key_hash AND head.single_key = p_single_key;
+                END IF;
+                COMMIT;
+              ELSE
+                ROLLBACK;
+              END IF;
+              SELECT v_last;
+              IF v_last > 0 AND p_page_after IS NOT NULL THEN
+            \(page.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"));
+              END IF;
+            END
+            """
+    }
+
     /// The statements as one commented SQL script, for a database
     /// administrator who creates the tables by hand.
     var script: String {
@@ -115,8 +176,19 @@ struct MySQLSchema: Sendable {
             "-- Checkpoints: the whole dataset as of one update id, invisible until published = 1.\n-- A writer holds the named lock writer_lock while building; a row whose lock is free is abandoned.",
             "-- The payloads of each checkpoint, split into parts like the records of the log.",
         ]
-        return zip(comments, createStatements).map { comment, statement in
+        let tables = zip(comments, tableStatements).map { comment, statement in
             (comment.isEmpty ? "" : comment + "\n") + statement + ";\n"
-        }.joined(separator: "\n")
+        }
+        let procedure = """
+            -- The append of one record in one call: advance the counter (which locks it and hands out
+            -- the id), insert the record, delete the older single-key record of its key, commit; then
+            -- the id and, when asked for, the records after a position (docs/FORMAT.md §4.3).
+            -- Optional: without it (or without EXECUTE on it) appends are multi-statement requests.
+            DELIMITER ;;
+            \(appendProcedureStatement);;
+            DELIMITER ;
+
+            """
+        return (tables + [procedure]).joined(separator: "\n")
     }
 }

@@ -41,6 +41,9 @@ struct BenchMySQLCommand: ToolCommand {
     @Flag(name: .long, help: "Turn single-key compaction (MySQLConfiguration.compactsSingleKeyRecords) off in every log, to measure what it costs.")
     var noSingleKeyCompaction = false
 
+    @Option(name: .long, help: "Append transactions in flight (MySQLConfiguration.maximumConcurrentAppends; default: the library's).")
+    var concurrentAppends: Int?
+
     /// The workloads, each with its own log named `<table>_<suffix>`.
     private static let suffixes = ["sets", "writers", "batches", "replay1", "replay1000"]
 
@@ -51,6 +54,7 @@ struct BenchMySQLCommand: ToolCommand {
     func validate() throws {
         try requireAtLeastOne([
             "records": records, "batched-records": batchedRecords, "sets": sets, "writers": writers, "writer-sets": writerSets, "batches": batches,
+            "concurrent-appends": concurrentAppends ?? 1,
         ])
     }
 
@@ -63,7 +67,11 @@ struct BenchMySQLCommand: ToolCommand {
         guard case .mysql(let address) = try storeOptions.requireStore() else {
             throw ValidationError("bench mysql needs a mysql:// --store")
         }
-        let base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
+        var base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
+        if let concurrentAppends {
+            base.maximumConcurrentAppends = concurrentAppends
+            base.poolSize = max(base.poolSize, concurrentAppends)
+        }
         Self.reportTables(base, suffixes: Self.suffixes, command: "bench mysql")
         let compacting = !noSingleKeyCompaction
 
@@ -131,7 +139,8 @@ struct BenchMySQLCommand: ToolCommand {
         let total = writers * writerSets
         let logged = try await store.latestUpdateID()
         guard logged == UInt64(total) else { throw ValidationError("\(total) sets left \(logged) records in the log") }
-        let note = "\(writers) concurrent writers: \(writers) tasks x \(writerSets) single-key sets (distinct keys) on one SharedCache in one process, \(compaction), coalescing off; "
+        let note = "\(writers) concurrent writers: \(writers) tasks x \(writerSets) single-key sets (distinct keys) on one SharedCache in one process, \(compaction), coalescing off, "
+            + "\(store.configuration.maximumConcurrentAppends) append(s) in flight; "
             + String(format: "per set p50 %.0f us, p99 %.0f us", summary.p50, summary.p99)
         Measurement(metric: "set_keys_per_s", value: Double(total) / elapsed, unit: "keys/s", keys: total, transactionKeys: 1, note: note).emit()
     }

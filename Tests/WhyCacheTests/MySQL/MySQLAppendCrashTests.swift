@@ -33,7 +33,11 @@ import WhyCacheMySQL
             try? FileManager.default.removeItem(atPath: directory)
         }
         try server.start()
-        let store = try MySQLDatastore(configuration: try server.configuration())
+        var configuration = try server.configuration()
+        // Two transactions in flight: one waits for the counter row while the
+        // other commits when the server dies.
+        configuration.maximumConcurrentAppends = 2
+        let store = try MySQLDatastore(configuration: configuration)
         try await store.createIfMissing()
         let reader = try SharedCache(statePath: directory + "/reader", datastore: store)
 
