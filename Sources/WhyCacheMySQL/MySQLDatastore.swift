@@ -98,7 +98,9 @@ public final class MySQLDatastore: Datastore {
         self.schema = MySQLSchema(table: configuration.table)
         self.log = MySQLLogTable(schema: schema, location: configuration.location, compactsSingleKeyRecords: configuration.compactsSingleKeyRecords)
         self.checkpoints = MySQLCheckpointTable(schema: schema, location: configuration.location)
-        self.appender = MySQLAppender(pool: pool, log: log, recentPage: recentPage, maximumWorkers: configuration.maximumConcurrentAppends)
+        self.appender = MySQLAppender(
+            pool: pool, log: log, recentPage: recentPage, maximumWorkers: configuration.maximumConcurrentAppends,
+            gatherWait: configuration.appendGatherWait)
         self.router = MySQLReadRouter(primary: pool, configuration: configuration, log: log)
     }
 

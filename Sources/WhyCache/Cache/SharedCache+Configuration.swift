@@ -106,6 +106,20 @@ extension SharedCache {
         /// size of a single write. Must be at least 1.
         public var maximumCoalescedAppendBytes = 8 << 20
 
+        /// With ``coalescesWrites``, how long the next append may wait for
+        /// the callers of the append before it to hand in their next writes
+        /// (default 200 µs; zero turns the wait off).
+        ///
+        /// The callers of one append still apply their records when the next
+        /// append gathers, so without the wait concurrent writers settle into
+        /// two cohorts taking turns, each append carrying half of them. The
+        /// wait ends as soon as all of them are back; it counts from the end
+        /// of the previous append, never lasts longer than that append took,
+        /// and is skipped after an append of one caller: a lone writer never
+        /// waits (docs/PERFORMANCE.md, "Gathering the next transaction"). At
+        /// most 1 s.
+        public var coalescingGatherWait: Duration = .microseconds(200)
+
         /// The default configuration.
         public init() {}
 
@@ -120,6 +134,9 @@ extension SharedCache {
             }
             guard maximumOperationsPerTransaction >= 1 else {
                 throw .invalidConfiguration(reason: "maximumOperationsPerTransaction must be at least 1")
+            }
+            guard coalescingGatherWait >= .zero, coalescingGatherWait <= .seconds(1) else {
+                throw .invalidConfiguration(reason: "coalescingGatherWait must be between 0 and 1 s, not \(coalescingGatherWait)")
             }
             guard maximumCoalescedAppendBytes >= 1 else {
                 throw .invalidConfiguration(reason: "maximumCoalescedAppendBytes must be at least 1")

@@ -108,7 +108,8 @@ public final class SharedCache: Sendable {
         } catch {
             throw CacheError(encoding: error)
         }
-        self.coalescer = configuration.coalescesWrites ? WriteCoalescer(maximumAppendBytes: configuration.maximumCoalescedAppendBytes) : nil
+        self.coalescer = configuration.coalescesWrites ? WriteCoalescer(
+                maximumAppendBytes: configuration.maximumCoalescedAppendBytes, gatherWait: configuration.coalescingGatherWait) : nil
         self.holder = StateFileHolder(try Self.openStateFile(at: statePath, configuration: configuration))
         self.metrics = CacheMetrics(
             name: configuration.metricsName ?? String(statePath.split(separator: "/").last ?? Substring(statePath)),

@@ -17,11 +17,26 @@ import Synchronization
 /// each gets the id of the record that holds its last operation, or every
 /// caller of the append gets the same error.
 ///
+/// **Gathering.** The callers of an append come back with their next writes
+/// only after the leader applied it, by which time the next append would
+/// have left with the writes that arrived meanwhile; concurrent writers would
+/// settle into two cohorts taking turns. So a new leader whose predecessor
+/// appended for several callers first waits until the others of those
+/// callers have handed in their next writes, and goes the moment they have;
+/// or until `gatherWait`, or as long as that append took, has passed since
+/// its callers were told their outcomes (the time the leader spends applying
+/// the append is not theirs to come back in). When nobody waited as that
+/// append ended, the first of its callers to come back leads and gathers the
+/// rest.
+///
 /// **Invariants** (kept under `state`'s lock):
 /// - at most one caller leads: `leading` is true from the moment a caller
 ///   takes the lead until the last leader finds nobody waiting;
 /// - `waiters` is empty whenever `leading` is false: a caller that finds no
 ///   leader leads at once, so no write waits without someone to flush it;
+/// - `gathering` is set only while the leader waits to gather, and whoever
+///   clears it resumes its continuation, exactly once: a caller whose write
+///   reaches the target, or the timer;
 /// - `waiters` is in arrival order, and each append takes a prefix of it
 ///   behind the leader's own write, which arrived before every waiter.
 ///   Appends run one at a time, so writes get ids in the order in which they
@@ -45,12 +60,41 @@ final class WriteCoalescer: Sendable {
         let continuation: CheckedContinuation<Turn, Never>
     }
 
+    /// A leader waiting for the callers of the previous append.
+    private struct Gathering: Sendable {
+        /// The number of waiting writes that ends the wait.
+        let target: Int
+        /// Tells the gathering leader apart from earlier ones (for its timer).
+        let round: UInt64
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
+    /// The append the last leader made, as the next leader sees it.
+    private struct PreviousAppend: Sendable {
+        /// Tells this append apart from later ones (for its leader, which
+        /// sets `released` after handing over).
+        var number: UInt64
+        /// Its callers: the leader and the writes it gathered.
+        var callers: Int
+        /// From the start of its flush until the append was over.
+        var duration: Duration
+        /// When its callers were told their outcomes; nil until then.
+        var released: ContinuousClock.Instant?
+    }
+
     private struct State: ~Copyable {
         var leading = false
         var waiters: [Waiter] = []
+        var previous: PreviousAppend?
+        var gathering: Gathering?
+        var rounds: UInt64 = 0
+        var appends: UInt64 = 0
     }
 
     private let state = Mutex(State())
+
+    /// The longest a new leader waits for the callers of the previous append.
+    let gatherWait: Duration
 
     /// The encoded operation bytes one append gathers at most: the leader's
     /// own write always, then waiting writes while they stay within it.
@@ -58,8 +102,11 @@ final class WriteCoalescer: Sendable {
 
     /// Creates a coalescer whose appends gather up to `maximumAppendBytes`
     /// bytes of operations (a single larger write still goes alone).
-    init(maximumAppendBytes: Int) {
+    /// A new leader waits up to `gatherWait` for the callers of the previous
+    /// append (zero: never).
+    init(maximumAppendBytes: Int, gatherWait: Duration = .zero) {
         self.maximumAppendBytes = maximumAppendBytes
+        self.gatherWait = gatherWait
     }
 
     /// The writes waiting for the next append.
@@ -97,14 +144,17 @@ final class WriteCoalescer: Sendable {
         if leads { return .lead }
         return await withCheckedContinuation { continuation in
             // The leader may have handed over and gone between the two locks.
-            let leadsNow = state.withLock { state -> Bool in
+            let (leadsNow, gathered) = state.withLock { state -> (Bool, Gathering?) in
                 guard state.leading else {
                     state.leading = true
-                    return true
+                    return (true, nil)
                 }
                 state.waiters.append(Waiter(write: write, continuation: continuation))
-                return false
+                guard let gathering = state.gathering, state.waiters.count >= gathering.target else { return (false, nil) }
+                state.gathering = nil
+                return (false, gathering)
             }
+            gathered?.continuation.resume()
             if leadsNow { continuation.resume(returning: .lead) }
         }
     }
@@ -114,13 +164,15 @@ final class WriteCoalescer: Sendable {
     /// over, so the next append gathers while this one is applied), and
     /// resumes the gathered callers with their outcomes.
     private func lead(with own: Write, flush: Flush) async -> Result<UInt64, CacheError> {
+        await gatherCallersOfPreviousAppend()
         let followers = takeFollowers(behind: own)
-        var handedOver = false
+        let started = ContinuousClock.now
+        let callers = followers.count + 1
+        var number: UInt64 = 0
         let outcomes = await flush([own] + followers.map(\.write)) {
-            if !handedOver { handOver() }
-            handedOver = true
+            if number == 0 { number = handOver(after: callers, took: started.duration(to: .now)) }
         }
-        if !handedOver { handOver() }
+        if number == 0 { number = handOver(after: callers, took: started.duration(to: .now)) }
         // The flush reports one outcome per write; should it not, the writes
         // without one fail rather than wait forever.
         func outcome(_ position: Int) -> Result<UInt64, CacheError> {
@@ -132,6 +184,9 @@ final class WriteCoalescer: Sendable {
         }
         for (index, follower) in followers.enumerated() {
             follower.continuation.resume(returning: .finished(outcome(index + 1)))
+        }
+        state.withLock { state in
+            if state.previous?.number == number { state.previous?.released = .now }
         }
         return outcome(0)
     }
@@ -153,15 +208,57 @@ final class WriteCoalescer: Sendable {
     }
 
     /// Passes the lead to the first waiting caller, or gives it up when
-    /// nobody waits.
-    private func handOver() {
-        let next = state.withLock { state -> Waiter? in
+    /// nobody waits, telling the next leader about the append just over (of
+    /// `callers` writes, which took `duration`). Returns that append's number
+    /// (never zero).
+    private func handOver(after callers: Int, took duration: Duration) -> UInt64 {
+        let (next, number) = state.withLock { state -> (Waiter?, UInt64) in
+            state.appends &+= 1
+            if state.appends == 0 { state.appends = 1 }
+            state.previous = PreviousAppend(number: state.appends, callers: callers, duration: duration, released: nil)
             guard !state.waiters.isEmpty else {
+                // The first of its callers to come back leads, and gathers the others.
                 state.leading = false
-                return nil
+                return (nil, state.appends)
             }
-            return state.waiters.removeFirst()  // `leading` stays true: the lead passes to it
+            return (state.waiters.removeFirst(), state.appends)  // `leading` stays true: the lead passes to it
         }
         next?.continuation.resume(returning: .lead)
+        return number
+    }
+
+    /// As the new leader: waits until the callers of the previous append
+    /// have handed in their next writes, or until the time allowed is up.
+    private func gatherCallersOfPreviousAppend() async {
+        guard gatherWait > .zero else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let wait = state.withLock { state -> (round: UInt64, limit: Duration)? in
+                guard let previous = state.previous, previous.callers > 1 else { return nil }
+                state.previous = nil
+                // The time allowed counts from when the previous append's
+                // callers were told their outcomes (in full while they are
+                // still being told); a leader that comes later gathers nothing.
+                let limit = min(gatherWait, previous.duration) - (previous.released?.duration(to: .now) ?? .zero)
+                guard limit > .zero else { return nil }
+                // This leader may be one of those callers: wait for the others.
+                let target = state.waiters.count + previous.callers - 1
+                state.rounds &+= 1
+                state.gathering = Gathering(target: target, round: state.rounds, continuation: continuation)
+                return (state.rounds, limit)
+            }
+            guard let wait else {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(for: wait.limit)
+                let gathering = self.state.withLock { state -> Gathering? in
+                    guard let gathering = state.gathering, gathering.round == wait.round else { return nil }
+                    state.gathering = nil
+                    return gathering
+                }
+                gathering?.continuation.resume()
+            }
+        }
     }
 }

@@ -58,6 +58,20 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
     /// with one in flight as with two).
     public var maximumConcurrentAppends: Int = 1
 
+    /// How long an append worker may wait, after a transaction of several
+    /// callers returns, for those callers to queue their next appends
+    /// before it starts the next transaction (default 200 µs; zero turns
+    /// the wait off).
+    ///
+    /// Without it, concurrent writers of one process split into two
+    /// cohorts: the callers of one transaction are still applying their
+    /// records when the next one leaves with the others, so each
+    /// transaction carries half of them. The wait ends as soon as every
+    /// caller of the returned transaction is back, and never lasts longer
+    /// than half that transaction's own time; a lone writer never waits
+    /// (docs/PERFORMANCE.md, "Gathering the next transaction").
+    public var appendGatherWait: Duration = .microseconds(200)
+
     /// Whether a single-key record removes the previous single-key record for
     /// the same key (see ``MySQLDatastore`` and `docs/FORMAT.md` §4).
     public var compactsSingleKeyRecords: Bool = true
@@ -111,6 +125,9 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
         guard poolSize >= 1 else { throw .invalidConfiguration(reason: "poolSize must be at least 1, not \(poolSize)") }
         guard (1...poolSize).contains(maximumConcurrentAppends) else {
             throw .invalidConfiguration(reason: "maximumConcurrentAppends must be between 1 and poolSize (\(poolSize)), not \(maximumConcurrentAppends)")
+        }
+        guard appendGatherWait >= .zero, appendGatherWait <= .seconds(1) else {
+            throw .invalidConfiguration(reason: "appendGatherWait must be between 0 and 1 s, not \(appendGatherWait)")
         }
         for (name, timeout) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] {
             guard timeout > .zero else { throw .invalidConfiguration(reason: "\(name) must be positive") }

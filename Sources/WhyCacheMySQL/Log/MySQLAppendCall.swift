@@ -7,8 +7,8 @@ import WhyCache
 /// does — advance the counter row, insert the record under the id it handed
 /// out, delete the older single-key record of its key, commit — then returns
 /// the id and, when asked for, the page after a position (docs/FORMAT.md
-/// §4.3). On this machine it costs the server about a quarter less than the
-/// same statements sent as text (docs/PERFORMANCE.md).
+/// §4.3). The server parses the procedure once per connection and the
+/// payload travels as bytes, not as a hex literal twice its size.
 ///
 /// **Failures.** A statement that fails inside the procedure rolls the
 /// transaction back before the error reaches the client (its exit handler),

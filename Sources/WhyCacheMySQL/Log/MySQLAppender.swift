@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import WhyCache
 
@@ -19,12 +20,27 @@ import WhyCache
 /// is suspended once, when it queues, and resumed once, when its
 /// transaction's answer is in: no statement waits for a hop between Swift's
 /// cooperative pool and the connection's thread.
+///
+/// **Gathering the next transaction.** When a transaction of several
+/// callers returns, those callers still have to apply their records before
+/// they can queue their next appends; a worker that left at once would
+/// take only the appends queued meanwhile, and concurrent writers would
+/// settle into two cohorts taking turns, each transaction carrying half of
+/// them. So the worker waits, up to ``MySQLConfiguration/appendGatherWait``
+/// and never more than half the time the returned transaction took, until
+/// the queue holds the callers just resumed as well as the appends already
+/// waiting, and leaves the moment it does. A transaction of one caller is
+/// followed at once: a lone writer never waits.
 final class MySQLAppender: Sendable {
     private let pool: MySQLConnectionPool
     private let log: MySQLLogTable
     private let recentPage: MySQLRecentPage
     private let maximumWorkers: Int
+    private let gatherWait: Duration
     private let state = Mutex(State())
+
+    /// Signalled once when the queue reaches `State.gatherTarget`.
+    private let gathered = DispatchSemaphore(value: 0)
 
     /// Whether appends of one record try the append procedure: until a call
     /// finds it missing or not allowed, and again after ``procedureMayExist()``.
@@ -41,9 +57,17 @@ final class MySQLAppender: Sendable {
     /// under which ``append(_:)`` queues and starts a worker when fewer than
     /// `maximumWorkers` run. So a queued append always has a worker that
     /// will take it.
+    ///
+    /// **Invariant.** `gatherTarget` is set only while one worker waits on
+    /// `gathered` (``gatherReturningCallers(_:upTo:)``), and whoever clears
+    /// it owes `gathered` exactly one signal: ``append(_:)`` when the queue
+    /// reaches the target, else the waiting worker itself when its time is
+    /// up. So the semaphore is back at zero whenever no worker waits.
     private struct State: ~Copyable {
         var queue: [PendingAppend] = []
         var workers = 0
+        /// The queue length a gathering worker waits for.
+        var gatherTarget: Int?
     }
 
     private struct PendingAppend: Sendable {
@@ -52,12 +76,16 @@ final class MySQLAppender: Sendable {
     }
 
     /// An appender writing to `log` through `pool`, keeping the page each
-    /// append reads in `recentPage`.
-    init(pool: MySQLConnectionPool, log: MySQLLogTable, recentPage: MySQLRecentPage, maximumWorkers: Int) {
+    /// append reads in `recentPage`, with up to `maximumWorkers`
+    /// transactions in flight,
+    /// waiting up to `gatherWait` for the callers of a returned transaction
+    /// to queue again.
+    init(pool: MySQLConnectionPool, log: MySQLLogTable, recentPage: MySQLRecentPage, maximumWorkers: Int, gatherWait: Duration) {
         self.pool = pool
         self.log = log
         self.recentPage = recentPage
         self.maximumWorkers = maximumWorkers
+        self.gatherWait = gatherWait
     }
 
     /// Appends `payloads` as consecutive records and returns their ids. When
@@ -65,11 +93,19 @@ final class MySQLAppender: Sendable {
     /// `recentPage`.
     func append(_ payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64] {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt64], DatastoreError>, Never>) in
-            let startsWorker = state.withLock { state -> Bool in
+            let (startsWorker, endsGathering) = state.withLock { state -> (Bool, Bool) in
                 state.queue.append(PendingAppend(payloads: payloads, continuation: continuation))
-                guard state.workers < maximumWorkers else { return false }
+                var endsGathering = false
+                if let target = state.gatherTarget, state.queue.count >= target {
+                    state.gatherTarget = nil
+                    endsGathering = true
+                }
+                guard state.workers < maximumWorkers else { return (false, endsGathering) }
                 state.workers += 1
-                return true
+                return (true, endsGathering)
+            }
+            if endsGathering {
+                gathered.signal()
             }
             if startsWorker {
                 Task { await self.work() }
@@ -112,8 +148,14 @@ final class MySQLAppender: Sendable {
         if connection.hasBeenClosedByServer() { throw Self.closedByServer }
         var batch = first
         while true {
-            finish(batch, with: commit(batch.flatMap(\.payloads), on: connection))
+            let started = ContinuousClock.now
+            let result = commit(batch.flatMap(\.payloads), on: connection)
+            let took = started.duration(to: .now)
+            finish(batch, with: result)
             if connection.isBroken { return false }
+            if batch.count > 1 {
+                gatherReturningCallers(batch.count, upTo: min(gatherWait, took / 2))
+            }
             guard let next = nextBatch() else { return true }
             batch = next
         }
@@ -131,6 +173,31 @@ final class MySQLAppender: Sendable {
             append.continuation.resume(returning: result.map { Array($0[start..<start + count]) })
             start += count
         }
+    }
+
+    /// Waits, blocking this worker's thread for at most `limit`, until the
+    /// queue holds `callers` more appends than it holds now: the callers of
+    /// the transaction that just returned, queueing their next appends.
+    /// Returns at once when another worker is gathering.
+    private func gatherReturningCallers(_ callers: Int, upTo limit: Duration) {
+        guard limit > .zero else { return }
+        let waits = state.withLock { state -> Bool in
+            guard state.gatherTarget == nil else { return false }
+            state.gatherTarget = state.queue.count + callers
+            return true
+        }
+        guard waits else { return }
+        let (seconds, attoseconds) = limit.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        guard gathered.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut else { return }
+        let signalled = state.withLock { state -> Bool in
+            guard state.gatherTarget != nil else { return true }
+            state.gatherTarget = nil
+            return false
+        }
+        // An append reached the target as the time ran out: its signal is
+        // on its way (it cleared the target under the lock, then signals).
+        if signalled { gathered.wait() }
     }
 
     /// Takes the appends of the next transaction off the queue, or retires

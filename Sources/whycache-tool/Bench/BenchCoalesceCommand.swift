@@ -29,6 +29,9 @@ struct BenchCoalesceCommand: ToolCommand {
     @Option(name: .long, help: "Sequential single-key sets of one lone writer, timed for set_latency_us.")
     var loneSets = 1_000
 
+    @Option(name: .long, help: "Microseconds the next coalesced append may wait for the callers of the previous one (SharedCache.Configuration.coalescingGatherWait; default: the library's; 0: off).")
+    var gatherWaitUs: Int?
+
     @Option(name: .long, help: "Folder for the state files (default: /dev/shm when present, else the temporary folder).")
     var directory: String?
 
@@ -38,6 +41,7 @@ struct BenchCoalesceCommand: ToolCommand {
     /// Rejects counts below 1.
     func validate() throws {
         try requireAtLeastOne(["tasks": tasks, "task-sets": taskSets, "lone-sets": loneSets])
+        if let gatherWaitUs, gatherWaitUs < 0 { throw ValidationError("--gather-wait-us must not be negative") }
     }
 
     /// Runs both modes, each on a fresh log.
@@ -62,10 +66,13 @@ struct BenchCoalesceCommand: ToolCommand {
     private func run(on datastore: any Datastore, named name: String, coalescing: Bool, folder: String) async throws {
         var configuration = SharedCache.Configuration()
         configuration.coalescesWrites = coalescing
+        if let gatherWaitUs {
+            configuration.coalescingGatherWait = .microseconds(gatherWaitUs)
+        }
         let cache = try SharedCache(
             statePath: "\(folder)/state-\(coalescing ? "on" : "off")", datastore: datastore, configuration: configuration)
         defer { cache.close() }
-        let mode = coalescing ? "coalescing on" : "coalescing off"
+        let mode = coalescing ? "coalescing on (gather wait \(configuration.coalescingGatherWait))" : "coalescing off"
 
         // Untimed: the first appends open files, connections and statements.
         let total = tasks * taskSets

@@ -44,6 +44,9 @@ struct BenchMySQLCommand: ToolCommand {
     @Option(name: .long, help: "Append transactions in flight (MySQLConfiguration.maximumConcurrentAppends; default: the library's).")
     var concurrentAppends: Int?
 
+    @Option(name: .long, help: "Microseconds an append worker may wait for the callers of a returned transaction (MySQLConfiguration.appendGatherWait; default: the library's; 0: off).")
+    var appendGatherWaitUs: Int?
+
     /// The workloads, each with its own log named `<table>_<suffix>`.
     private static let suffixes = ["sets", "writers", "batches", "replay1", "replay1000"]
 
@@ -68,6 +71,9 @@ struct BenchMySQLCommand: ToolCommand {
             throw ValidationError("bench mysql needs a mysql:// --store")
         }
         var base = try address.configuration(password: try storeOptions.password(), defaultTable: "bench_\(getpid())")
+        if let appendGatherWaitUs {
+            base.appendGatherWait = .microseconds(appendGatherWaitUs)
+        }
         if let concurrentAppends {
             base.maximumConcurrentAppends = concurrentAppends
             base.poolSize = max(base.poolSize, concurrentAppends)
@@ -140,7 +146,7 @@ struct BenchMySQLCommand: ToolCommand {
         let logged = try await store.latestUpdateID()
         guard logged == UInt64(total) else { throw ValidationError("\(total) sets left \(logged) records in the log") }
         let note = "\(writers) concurrent writers: \(writers) tasks x \(writerSets) single-key sets (distinct keys) on one SharedCache in one process, \(compaction), coalescing off, "
-            + "\(store.configuration.maximumConcurrentAppends) append(s) in flight; "
+            + "\(store.configuration.maximumConcurrentAppends) append(s) in flight, gather wait \(store.configuration.appendGatherWait); "
             + String(format: "per set p50 %.0f us, p99 %.0f us", summary.p50, summary.p99)
         Measurement(metric: "set_keys_per_s", value: Double(total) / elapsed, unit: "keys/s", keys: total, transactionKeys: 1, note: note).emit()
     }

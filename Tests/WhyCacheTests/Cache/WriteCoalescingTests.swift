@@ -59,6 +59,58 @@ import WhyCacheTestSupport
         }
     }
 
+    /// The callers of an append come back with their next writes only after
+    /// it was applied; the next append waits for them (up to
+    /// `coalescingGatherWait`) instead of leaving with the first of them alone.
+    @Test func theNextAppendGathersTheCallersOfThePreviousOne() async throws {
+        try await withTemporaryDirectory { directory in
+            let controlled = ControlledDatastore(wrapping: try await CacheFixture.makeStore(directory))
+            let cache = try Self.coalescingCache(directory, controlled) { $0.coalescingGatherWait = .seconds(1) }
+            // Append 1 (one write) is held while four tasks queue their first writes.
+            controlled.holdNextAppend()
+            let first = Self.startSet(cache, ("first", "v"))
+            await controlled.waitUntilAnAppendIsHeld()
+            let tasks = (1...4).map { task in
+                Task { () -> Result<[UInt64], CacheError> in
+                    do throws(CacheError) {
+                        let a = try await cache.set(bytes("v"), forKey: bytes("a/\(task)"))
+                        let b = try await cache.set(bytes("v"), forKey: bytes("b/\(task)"))
+                        return .success([a, b])
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            try await Self.waitUntil("four writes wait behind the held append") { cache.coalescer?.waitingWrites == 4 }
+            // Append 2 gathers the four first writes; it is held for longer
+            // than the gather wait, so the wait after it is a full second.
+            controlled.holdNextAppend()
+            controlled.releaseHeldAppend()
+            #expect(await first.value == .success(1))
+            await controlled.waitUntilAnAppendIsHeld()
+            try await Task.sleep(for: .milliseconds(1_100))
+            controlled.releaseHeldAppend()
+            var ids: [[UInt64]] = []
+            for task in tasks { ids.append(try await task.value.get()) }
+            // Nobody waited when append 2 ended: the first of its callers back
+            // led append 3 and gathered the other three.
+            #expect(ids.map { $0[0] } == [2, 2, 2, 2])
+            #expect(ids.map { $0[1] } == [3, 3, 3, 3])
+            try CacheFixture.expectContents(cache, equal: try await CacheFixture.replay(controlled))
+        }
+    }
+
+    @Test func aGatherWaitOutsideItsRangeIsRejected() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await CacheFixture.makeStore(directory)
+            for wait in [Duration.microseconds(-1), .milliseconds(1_001)] {
+                #expect(throws: CacheError.invalidConfiguration(reason: "coalescingGatherWait must be between 0 and 1 s, not \(wait)")) {
+                    try Self.coalescingCache(directory, store) { $0.coalescingGatherWait = wait }
+                }
+            }
+        }
+    }
+
     @Test func aByteBoundBelowOneIsRejected() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)

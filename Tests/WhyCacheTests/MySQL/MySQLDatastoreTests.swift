@@ -327,6 +327,8 @@ import WhyCache
         let changes: [(inout MySQLConfiguration) -> Void] = [
             { $0.poolSize = 0 },
             { $0.maximumConcurrentAppends = $0.poolSize + 1 },
+            { $0.appendGatherWait = .microseconds(-1) },
+            { $0.appendGatherWait = .milliseconds(1_001) },
             { $0.endpoint = .tcp(host: "", port: 3306) },
             { $0.endpoint = .tcp(host: "h", port: 70_000) },
             { $0.user = "" },
