@@ -231,29 +231,36 @@ final class WriteCoalescer: Sendable {
     /// have handed in their next writes, or until the time allowed is up.
     private func gatherCallersOfPreviousAppend() async {
         guard gatherWait > .zero else { return }
+        // Decided before any suspension, so that a leader with nobody to
+        // gather goes on at once, with the waiting writes it found.
+        let plan = state.withLock { state -> (target: Int, round: UInt64, limit: Duration)? in
+            guard let previous = state.previous, previous.callers > 1 else { return nil }
+            state.previous = nil
+            // The time allowed counts from when the previous append's
+            // callers were told their outcomes (in full while they are
+            // still being told); a leader that comes later gathers nothing.
+            let limit = min(gatherWait, previous.duration) - (previous.released?.duration(to: .now) ?? .zero)
+            guard limit > .zero else { return nil }
+            state.rounds &+= 1
+            // This leader may be one of those callers: wait for the others.
+            return (state.waiters.count + previous.callers - 1, state.rounds, limit)
+        }
+        guard let plan else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let wait = state.withLock { state -> (round: UInt64, limit: Duration)? in
-                guard let previous = state.previous, previous.callers > 1 else { return nil }
-                state.previous = nil
-                // The time allowed counts from when the previous append's
-                // callers were told their outcomes (in full while they are
-                // still being told); a leader that comes later gathers nothing.
-                let limit = min(gatherWait, previous.duration) - (previous.released?.duration(to: .now) ?? .zero)
-                guard limit > .zero else { return nil }
-                // This leader may be one of those callers: wait for the others.
-                let target = state.waiters.count + previous.callers - 1
-                state.rounds &+= 1
-                state.gathering = Gathering(target: target, round: state.rounds, continuation: continuation)
-                return (state.rounds, limit)
+            let waits = state.withLock { state -> Bool in
+                // They may all be back already.
+                guard state.waiters.count < plan.target else { return false }
+                state.gathering = Gathering(target: plan.target, round: plan.round, continuation: continuation)
+                return true
             }
-            guard let wait else {
+            guard waits else {
                 continuation.resume()
                 return
             }
             Task {
-                try? await Task.sleep(for: wait.limit)
+                try? await Task.sleep(for: plan.limit)
                 let gathering = self.state.withLock { state -> Gathering? in
-                    guard let gathering = state.gathering, gathering.round == wait.round else { return nil }
+                    guard let gathering = state.gathering, gathering.round == plan.round else { return nil }
                     state.gathering = nil
                     return gathering
                 }

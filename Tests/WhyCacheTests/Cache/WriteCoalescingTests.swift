@@ -150,10 +150,13 @@ import WhyCacheTestSupport
         let cache = try coalescingCache(directory, controlled) { $0.maximumRecordSize = 1_024 }
         controlled.holdNextAppend()
         let made = try await withThrowingTaskGroup(of: [MadeWrite].self) { group in
-            for task in 0..<tasks {
+            // Task 0's first write goes alone into the held append; every
+            // other task's first write then waits behind it.
+            group.addTask { try await makeWrites(task: 0, count: writesPerTask, on: cache) }
+            await controlled.waitUntilAnAppendIsHeld()
+            for task in 1..<tasks {
                 group.addTask { try await makeWrites(task: task, count: writesPerTask, on: cache) }
             }
-            await controlled.waitUntilAnAppendIsHeld()
             try await waitUntil("\(tasks - 1) writes wait behind the held append") { cache.coalescer?.waitingWrites == tasks - 1 }
             controlled.releaseHeldAppend()
             return try await group.reduce(into: [MadeWrite]()) { $0 += $1 }
