@@ -81,7 +81,9 @@ public final class MySQLDatastore: Datastore {
     private let schema: MySQLSchema
     private let log: MySQLLogTable
     private let checkpoints: MySQLCheckpointTable
-    private let appender: MySQLAppender
+    /// Groups the appends of this process into transactions (internal, not
+    /// private: tests watch its queue).
+    let appender: MySQLAppender
     private let router: MySQLReadRouter
     private let recentPage = MySQLRecentPage()
 

@@ -88,6 +88,12 @@ final class MySQLAppender: Sendable {
         self.gatherWait = gatherWait
     }
 
+    /// The appends queued and not yet taken into a transaction, and the
+    /// workers running (what tests wait for).
+    var queue: (appends: Int, workers: Int) {
+        state.withLock { ($0.queue.count, $0.workers) }
+    }
+
     /// Appends `payloads` as consecutive records and returns their ids. When
     /// it returns, the page its transaction read after committing is in
     /// `recentPage`.

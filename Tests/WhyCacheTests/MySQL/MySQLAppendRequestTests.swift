@@ -149,6 +149,64 @@ import WhyCache
         #expect(try MySQLTestServer.sql("SELECT update_id FROM \(table) ORDER BY update_id") == rows)
     }
 
+    /// The callers of a transaction of several appends come back with their
+    /// next appends only after it returned; the worker waits for them
+    /// (``MySQLConfiguration/appendGatherWait``) and sends them in one
+    /// transaction, instead of leaving with the first of them alone.
+    ///
+    /// Two other connections hold the counter row and an old record's row:
+    /// the first append (of two keys: it deletes nothing) waits on the
+    /// counter row while three more queue behind it; those three make the
+    /// next transaction, which waits (2 s, longer than the gather wait) to
+    /// delete the old record of its key while a fourth append queues.
+    @Test func theCallersOfATransactionShareTheNextOne() async throws {
+        let store = try await MySQLTestServer.makeStore { $0.appendGatherWait = .seconds(1) }
+        let table = store.configuration.table.name
+        func record(_ key: String) throws -> [UInt8] {
+            try LogRecord([.set(key: bytes(key), value: bytes("v"))]).encoded()
+        }
+        #expect(try await store.append(record("shared")) == 1)
+        let counterHolder = try await MySQLConnection.open(store.configuration, traffic: MySQLTraffic())
+        let rowHolder = try await MySQLConnection.open(store.configuration, traffic: MySQLTraffic())
+        for (holder, lock) in [(counterHolder, "\(table)_meta WHERE id = 1"), (rowHolder, "\(table) WHERE update_id = 1")] {
+            try await holder.run { connection throws(MySQLClientError) in
+                try connection.execute("START TRANSACTION")
+                try connection.execute("SELECT 1 FROM \(lock) FOR UPDATE")
+            }
+        }
+        // Of two keys, so that its transaction deletes nothing and waits only for the counter row.
+        let twoKeys = try LogRecord([.set(key: bytes("first"), value: bytes("v")), .set(key: bytes("second"), value: bytes("v"))]).encoded()
+        let first = Task { try await store.append(twoKeys) }
+        try await WriteCoalescingTests.waitUntil("the first append's transaction waits for the counter row") {
+            store.appender.queue == (appends: 0, workers: 1)
+        }
+        let writers = ["shared", "c", "d"].map { key in
+            Task { [try await store.append(record(key)), try await store.append(record(key + "/2"))] }
+        }
+        try await WriteCoalescingTests.waitUntil("three appends queue behind it") { store.appender.queue.appends == 3 }
+        let requestsBefore = store.statistics().primaryRequests
+        try await counterHolder.run { connection throws(MySQLClientError) in try connection.execute("COMMIT") }
+        #expect(try await first.value == 2)
+        // While their transaction waits, one more append queues: without the
+        // gather wait the next transaction would leave with it alone.
+        try await WriteCoalescingTests.waitUntil("their transaction waits for the old record's row") {
+            store.appender.queue == (appends: 0, workers: 1)
+        }
+        let late = Task { try await store.append(record("late")) }
+        try await WriteCoalescingTests.waitUntil("the late append queues") { store.appender.queue.appends == 1 }
+        try await Task.sleep(for: .seconds(2))
+        try await rowHolder.run { connection throws(MySQLClientError) in try connection.execute("COMMIT") }
+        var ids: [[UInt64]] = []
+        for writer in writers { ids.append(try await writer.value) }
+        // One transaction of the three first appends, one of the late append
+        // and the three second ones.
+        #expect(Set(ids.map { $0[0] }) == [3, 4, 5])
+        #expect(Set(ids.map { $0[1] } + [try await late.value]) == [6, 7, 8, 9])
+        #expect(store.statistics().primaryRequests - requestsBefore == 2)
+        await counterHolder.close()
+        await rowHolder.close()
+    }
+
     /// Tables created and filled by the previous version — created from its
     /// schema script (this one without the append procedure), written with
     /// one statement per step — take appends in one request at once, and in
