@@ -27,6 +27,30 @@ extension SharedCache {
         return try await write([.set(key: keyBytes, value: bytes)])
     }
 
+    /// Sets every key of `items` to its value encoded with the configured
+    /// codec, in order (for a key that appears twice, the later value wins),
+    /// and returns the update id of the last record written. Every value is
+    /// encoded before anything is written: one that does not encode fails
+    /// the whole call and writes nothing.
+    ///
+    /// - Throws: ``CacheError/codecFailed(key:reason:)`` naming the first key
+    ///   whose value does not encode; otherwise see ``write(_:)``.
+    @discardableResult
+    public func set<Value: Encodable>(
+        encodingContentsOf items: some Sequence<(key: [UInt8], value: Value)>
+    ) async throws(CacheError) -> UInt64 {
+        let codec = configuration.codec
+        var operations: [LogOperation] = []
+        for item in items {
+            do {
+                operations.append(.set(key: item.key, value: try codec.encode(item.value)))
+            } catch {
+                throw .codecFailed(key: CacheError.describe(key: item.key), reason: "\(error)")
+            }
+        }
+        return try await write(operations)
+    }
+
     /// Sets every key of `items` to its value, in order (for a key that
     /// appears twice, the later value wins), and returns the update id of
     /// the last record written.

@@ -14,6 +14,23 @@ public struct CacheChange: Sendable, Hashable {
         self.key = key
         self.value = value
     }
+
+    /// The new value decoded as `type` with `codec` (use the cache's
+    /// ``SharedCache/Configuration/codec``; default: JSON, as the cache's
+    /// default), or nil when the key was deleted.
+    ///
+    /// - Throws: ``CacheError/codecFailed(key:reason:)`` when the value does
+    ///   not decode as `type`.
+    public func value<Value: Decodable>(
+        decoding type: Value.Type, with codec: any CacheValueCodec = JSONValueCodec()
+    ) throws(CacheError) -> Value? {
+        guard let value else { return nil }
+        do {
+            return try value.withUnsafeBytes { try codec.decode(type, from: $0) }
+        } catch {
+            throw .codecFailed(key: CacheError.describe(key: key), reason: "\(error)")
+        }
+    }
 }
 
 /// What a change stream delivers.

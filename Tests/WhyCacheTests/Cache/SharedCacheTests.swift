@@ -104,6 +104,44 @@ import WhyCache
         }
     }
 
+    /// Many `Codable` values in one call make one record; every value is
+    /// encoded first, so one that does not encode fails the call and
+    /// nothing is written.
+    @Test func manyCodableValuesAreSetInOneCall() async throws {
+        try await withCache { cache, store, _ in
+            let profiles = [
+                (key: bytes("profile/ada"), value: Profile(name: "Ada", scores: [1], tags: [:], nickname: nil)),
+                (key: bytes("profile/bob"), value: Profile(name: "Bob", scores: [], tags: ["ops": true], nickname: "b")),
+            ]
+            let id = try await cache.set(encodingContentsOf: profiles)
+            #expect(try await store.latestUpdateID() == id)
+            for profile in profiles {
+                #expect(try cache.value(decoding: Profile.self, forKey: profile.key) == profile.value)
+            }
+            // JSON has no NaN: the second value does not encode, and the first is not written either.
+            let numbers: [(key: [UInt8], value: Double)] = [(bytes("number/one"), 1), (bytes("number/nan"), .nan)]
+            do throws(CacheError) {
+                try await cache.set(encodingContentsOf: numbers)
+                Issue.record("a NaN encoded as JSON")
+            } catch {
+                guard case .codecFailed(let key, _) = error else { Issue.record("wrong error \(error)"); return }
+                #expect(key == "\"number/nan\"")
+            }
+            #expect(try await store.latestUpdateID() == id)
+            #expect(try cache.value(forKey: bytes("number/one")) == nil)
+        }
+    }
+
+    /// A change's value decodes with the cache's codec; a deletion is nil.
+    @Test func aChangeDecodesItsValue() throws {
+        let profile = Profile(name: "Ada", scores: [2.5], tags: ["admin": true], nickname: nil)
+        let set = CacheChange(updateID: 7, key: bytes("profile/ada"), value: try JSONValueCodec().encode(profile))
+        #expect(try set.value(decoding: Profile.self) == profile)
+        #expect(try CacheChange(updateID: 8, key: bytes("profile/ada"), value: nil).value(decoding: Profile.self) == nil)
+        #expect(try CacheChange(updateID: 9, key: bytes("n"), value: bytes("1234")).value(decoding: Int.self, with: DescriptionCodec()) == 1234)
+        #expect(throws: CacheError.self) { try set.value(decoding: Int.self) }
+    }
+
     @Test func twoCachesOnOneStateFileSeeEachOthersWritesWithoutUpdating() async throws {
         try await withTemporaryDirectory { directory in
             let store = try await CacheFixture.makeStore(directory)
