@@ -62,6 +62,11 @@ export WHYCACHE_TEST_MARIADB_SCRIPT="$mariadb_script"
 swift build --build-tests
 swift test --skip-build "$@"
 
+# The DocC documentation builds without a warning (about ten seconds; not a test filter either).
+if [ $# -eq 0 ]; then
+    bash scripts/docs.sh >/dev/null
+fi
+
 # The short run of the fault-injection harness (docs/RELIABILITY.md), with its own MariaDB server;
 # skipped when the tests were filtered (arguments given), as the harness is not a test filter.
 if [ $# -eq 0 ]; then

@@ -64,15 +64,15 @@ import WhyCache
 ///
 /// ## Failures
 /// A server that is down, restarting or unreachable makes calls fail with
-/// ``DatastoreError/unavailable(reason:)``; broken connections are replaced on
+/// `DatastoreError/unavailable(reason:)`; broken connections are replaced on
 /// the next call, so everything works again as soon as the server is back.
 /// An append whose request was interrupted (the server died or stopped
 /// answering while it ran) fails with
-/// ``DatastoreError/appendOutcomeUnknown(reason:)``: its records are then
+/// `DatastoreError/appendOutcomeUnknown(reason:)`: its records are then
 /// either all in the log or none is, and it is never retried. Wrong credentials give
-/// ``DatastoreError/accessDenied(reason:)``; an unknown database
-/// ``DatastoreError/invalidConfiguration(reason:)``; missing tables
-/// ``DatastoreError/notADatastore(path:reason:)``. No message ever holds the password.
+/// `DatastoreError/accessDenied(reason:)`; an unknown database
+/// `DatastoreError/invalidConfiguration(reason:)`; missing tables
+/// `DatastoreError/notADatastore(path:reason:)`. No message ever holds the password.
 public final class MySQLDatastore: Datastore {
     /// The configuration the datastore was created with.
     public let configuration: MySQLConfiguration
@@ -92,7 +92,7 @@ public final class MySQLDatastore: Datastore {
 
     /// Creates a datastore; connects lazily, on first use.
     ///
-    /// - Throws: ``DatastoreError/invalidConfiguration(reason:)`` for unusable values.
+    /// - Throws: `DatastoreError/invalidConfiguration(reason:)` for unusable values.
     public init(configuration: MySQLConfiguration) throws(DatastoreError) {
         try configuration.validate()
         self.configuration = configuration
@@ -114,7 +114,7 @@ public final class MySQLDatastore: Datastore {
 
     /// Closes the datastore's connections: idle ones at once, busy ones when
     /// their current statement ends. Every later call fails with
-    /// ``DatastoreError/invalidRequest(reason:)``. Closing twice does nothing.
+    /// `DatastoreError/invalidRequest(reason:)`. Closing twice does nothing.
     ///
     /// Dropping the last reference also closes every connection; `close()`
     /// does it at a moment of the caller's choosing, for example on shutdown.
@@ -202,7 +202,7 @@ public final class MySQLDatastore: Datastore {
         try await readPageFromServer(after: after, through: through, limits: limits).entries
     }
 
-    /// One page in one statement (see ``MySQLLogTable``), with the log's
+    /// One page in one statement (see `MySQLLogTable`), with the log's
     /// newest id. Through a replica, the page comes from one that holds at
     /// least `after` (the caller's position), `through` when given (a
     /// caller that names the end of its range knows the log reached it: a
@@ -211,7 +211,7 @@ public final class MySQLDatastore: Datastore {
     /// datastore has seen; or else from the primary.
     ///
     /// The first page read after an append usually needs no round trip
-    /// (``MySQLRecentPage``): when every id between `after` and the append's
+    /// (`MySQLRecentPage`): when every id between `after` and the append's
     /// was handed to this datastore's own appends, their records are the
     /// page; when other writers' records lie in between, the append read the
     /// page after this datastore's reader position right after its commit,
@@ -391,7 +391,7 @@ public final class MySQLDatastore: Datastore {
     }
 
     /// Runs `body` on a pooled connection to the primary, retrying on another connection when
-    /// a stale one broke, and turns failures into ``DatastoreError``s.
+    /// a stale one broke, and turns failures into `DatastoreError`s.
     @discardableResult
     private func run<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (MySQLConnection) throws(MySQLWorkError) -> T

@@ -187,8 +187,12 @@ extension SharedCache {
     /// }
     /// ```
     ///
-    /// - Parameter pollInterval: How often the stream checks for updates
-    ///   applied by other processes (updates of this process wake it at once).
+    /// - Parameters:
+    ///   - updateID: The update id after which changes are delivered
+    ///     (default: the state's current one).
+    ///   - prefix: Only keys that start with it (default: empty, every key).
+    ///   - pollInterval: How often the stream checks for updates applied by
+    ///     other processes (updates of this process wake it at once).
     /// - Throws: ``CacheError/closed(path:)``.
     public func changes(
         after updateID: UInt64? = nil, matching prefix: some Sequence<UInt8> = [UInt8](), pollInterval: Duration = .milliseconds(100)

@@ -46,8 +46,11 @@ public struct StateVerifier: Sendable {
     /// outcome, with at most `maximumDifferences` differences listed (all
     /// are counted).
     ///
-    /// - Parameter progress: Called with the keys compared so far and the
-    ///   key count of the state, during the comparison.
+    /// - Parameters:
+    ///   - maximumDifferences: How many differences the outcome lists at
+    ///     most (default 20); all of them are counted.
+    ///   - progress: Called with the keys compared so far and the key count
+    ///     of the state, during the comparison.
     /// - Throws: ``CacheError/stateFile(_:)`` when the state file is damaged
     ///   (``StateFileError/corrupted(path:reason:)``) or the scratch file
     ///   cannot be made; ``CacheError/verificationDidNotSettle(rounds:)``

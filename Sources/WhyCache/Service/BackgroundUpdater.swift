@@ -155,10 +155,14 @@ public final class BackgroundUpdater: Service, Sendable {
 
     /// An updater for `cache`. It does nothing until ``run()``.
     ///
-    /// - Parameter logger: Where rounds that apply records (debug), failures
-    ///   (warning), recoveries (notice) and changes between polling the
-    ///   datastore and following another process's poller (info) are
-    ///   logged. Default: the cache's ``SharedCache/Configuration/logger``.
+    /// - Parameters:
+    ///   - cache: The cache to keep current.
+    ///   - configuration: The interval, the backoff after failures, and
+    ///     whether the processes of the machine elect one poller.
+    ///   - logger: Where rounds that apply records (debug), failures
+    ///     (warning), recoveries (notice) and changes between polling the
+    ///     datastore and following another process's poller (info) are
+    ///     logged. Default: the cache's ``SharedCache/Configuration/logger``.
     public convenience init(cache: SharedCache, configuration: Configuration = Configuration(), logger: Logger? = nil) {
         self.init(cache: cache, configuration: configuration, logger: logger, roundObserver: nil)
     }

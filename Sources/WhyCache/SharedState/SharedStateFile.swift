@@ -180,7 +180,7 @@ public final class SharedStateFile: Sendable {
         }
     }
 
-    /// What ``install(_:at:unlessNewerThan:)`` did.
+    /// What ``SharedStateFile/install(_:at:unlessNewerThan:requiringPrefixes:)`` did.
     public enum GuardedInstallOutcome: Sendable, Hashable {
         /// The replacement is now the file at the path.
         case installed

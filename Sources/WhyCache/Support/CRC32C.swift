@@ -23,7 +23,7 @@ public struct CRC32C: Sendable, Hashable {
     @inlinable
     public init() {}
 
-    /// The checksum of every byte passed to ``update(_:)`` so far.
+    /// The checksum of every byte passed to `update(_:)` so far.
     @inlinable
     public var value: UInt32 { register ^ 0xFFFF_FFFF }
 

@@ -27,7 +27,7 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
     public var database: String
 
     /// The name of the log table. The datastore's other tables are named after
-    /// it (see ``MySQLTableNames``).
+    /// it (see `MySQLTableNames`).
     public var table: MySQLIdentifier
 
     /// How long to wait for a connection to be established.

@@ -17,7 +17,7 @@ public struct MySQLIdentifier: Sendable, Hashable, CustomStringConvertible {
 
     /// Validates `name`.
     ///
-    /// - Throws: ``DatastoreError/invalidConfiguration(reason:)`` when `name`
+    /// - Throws: `DatastoreError/invalidConfiguration(reason:)` when `name`
     ///   is empty, too long, or holds anything but `[A-Za-z0-9_]` (or starts
     ///   with a digit).
     public init(_ name: String) throws(DatastoreError) {
