@@ -7,11 +7,7 @@
 // to stderr and exits non-zero. Tests send SIGKILL to some of these processes
 // on purpose.
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let name = arguments.first, let command = HelperCommand.all[name] else {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why a datastore operation failed.
 public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Compacts a change log: replaces the records up to an update id by a
 /// checkpoint of the state they produce, while writers keep appending and

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Runs of an external merge sort: operations (sets and deletes) gathered
 /// in log order into a bounded in-memory arena, sorted by key, and written

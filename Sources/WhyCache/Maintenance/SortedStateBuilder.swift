@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Builds the state at an update id in a private state file in **key
 /// order**, with bounded memory: an external merge sort of the checkpoint

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Checks a cache's shared state against the log: rebuilds the state from
 /// the datastore into a private scratch file and compares the two key by

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Atomics
 
 /// A pinned read: the commit a reader is reading, protected from reclamation

@@ -1,9 +1,5 @@
 import CWhyCacheSupport
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An ordered map from byte-string keys to byte-string values, plus the log
 /// position (update id) it corresponds to, kept in one memory-mapped file that

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension SharedStateFile {
     /// Whether the file at `path` begins with the state file's magic

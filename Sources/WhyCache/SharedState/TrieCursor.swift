@@ -152,8 +152,4 @@ struct TrieCursor: ~Copyable {
     }
 }
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

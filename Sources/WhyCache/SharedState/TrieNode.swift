@@ -1,10 +1,6 @@
 import CWhyCacheSupport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // The two kinds of tree block, and the only code that reads or writes them
 // through raw pointers. Layouts (docs/FORMAT.md, "Tree nodes"):

@@ -46,9 +46,6 @@ enum SnapshotFormat {
     /// The first eight bytes of the trailer: ASCII `WCSNPEND`.
     static let trailerMagic: [UInt8] = Array("WCSNPEND".utf8)
 
-    /// The trailer: magic, key count, checksum.
-    static let trailerSize = 20
-
     /// The first two bytes of a gzip stream (RFC 1952), by which a reader
     /// recognises compressed input.
     static let gzipMagic: [UInt8] = [0x1F, 0x8B]

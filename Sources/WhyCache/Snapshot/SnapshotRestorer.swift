@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Restores a snapshot into a shared-state file, replacing the file at the
 /// state path only once the whole snapshot was read and checked.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Where a ``SnapshotWriter`` puts a snapshot: called with each piece of the
 /// output in order (at most 1 MiB at a time), the buffer valid only during

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Temporary files named `<prefix><pid>.<anything>` that a process creates
 /// while it works and removes when it is done: those of processes that no

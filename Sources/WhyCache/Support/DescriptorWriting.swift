@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Writing a whole buffer to a file descriptor: the one loop, shared by the
 /// library and the tool, that continues after short writes and `EINTR`.

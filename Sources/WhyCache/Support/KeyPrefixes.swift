@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Lexicographic comparison of unsigned byte strings: negative, zero or
 /// positive. The one order of keys: bytes compare as unsigned numbers, and

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Where the calling thread starts probing a table of `count` slots (a power
 /// of two): a multiplicative hash of its thread id, so that concurrent

@@ -1,11 +1,7 @@
 import CMariaDB
 import WhyCache
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One connection to a MySQL or MariaDB server, with the prepared statements
 /// made on it.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The published checkpoint files of a file datastore: finding, describing,
 /// reading and removing them.

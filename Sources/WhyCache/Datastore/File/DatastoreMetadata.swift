@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The contents of `datastore.meta`: the file that marks a directory as a
 /// file datastore and records how far history was removed.

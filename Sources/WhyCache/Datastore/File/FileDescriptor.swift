@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An open file of the file datastore, with the few system calls it needs,
 /// each retried on `EINTR` and reporting failures as ``DatastoreError/ioFailure(operation:path:errno:)``.
