@@ -70,7 +70,7 @@ enum StateCommands {
             }
             var iterated: Set<[UInt8]> = []
             var iteratedCount = 0
-            try snapshot.forEach(in: .prefix(Array("g\(group)/".utf8))) { _, value in
+            try snapshot.visitEntries(in: .prefix(Array("g\(group)/".utf8))) { _, value in
                 iterated.insert(Array(value))
                 iteratedCount += 1
                 return true

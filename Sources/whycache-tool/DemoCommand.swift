@@ -59,8 +59,8 @@ struct DemoCommand: AsyncParsableCommand {
         })
 
         try await other.update()
-        let a = try cache.items()
-        let b = try other.items()
+        let a = try cache.entries()
+        let b = try other.entries()
         let equal = a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         print("done: log at update \(try await store.latestUpdateID()); machine A at \(try cache.updateID()), machine B at \(try other.updateID()); "
               + "\(a.count) keys each, \(equal ? "identical" : "DIFFERENT")")

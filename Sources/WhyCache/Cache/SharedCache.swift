@@ -268,7 +268,7 @@ public final class SharedCache: Sendable {
     }
 
     /// The keys and values in `range`, in ascending key order, at one point in time.
-    public func items(in range: KeyRange = .all) throws(CacheError) -> [(key: [UInt8], value: [UInt8])] {
+    public func entries(in range: KeyRange = .all) throws(CacheError) -> [(key: [UInt8], value: [UInt8])] {
         let snapshot = try snapshot()
         defer { snapshot.close() }
         do { return try snapshot.entries(in: range) } catch { throw CacheError(error) }

@@ -100,8 +100,12 @@ public final class StateSnapshot: @unchecked Sendable {
     }
 
     /// Calls `body` with each key and value in `range`, in ascending key order,
-    /// as buffers valid during the call; stops early when `body` returns false.
-    public func forEach(
+    /// as buffers valid during the call, until `body` returns false (unlike
+    /// `Sequence.forEach`, whose closure cannot stop it).
+    ///
+    /// - Throws: a ``StateFileError`` when the file is damaged or the
+    ///   snapshot closed, or what `body` throws.
+    public func visitEntries(
         in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         var cursor = try trieCursor(in: range)

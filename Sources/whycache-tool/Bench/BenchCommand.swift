@@ -212,7 +212,7 @@ struct BenchStateCommand: ParsableCommand {
             var count = 0
             var sum: UInt64 = 0
             let start = monotonicSeconds()
-            try snapshot.forEach { key, value in
+            try snapshot.visitEntries { key, value in
                 out.copyMemory(from: value.baseAddress!, byteCount: min(value.count, 4096))
                 sum &+= UInt64(out.load(fromByteOffset: count % 64, as: UInt8.self)) &+ UInt64(key[key.count - 1])
                 count += 1
@@ -307,7 +307,7 @@ enum BenchReader {
             out.deallocate()
         }
         // Map every page of this process's view first (steady state, not first touch).
-        try file.snapshot().forEach { _, value in
+        try file.snapshot().visitEntries { _, value in
             blackHole(UInt64(value[0]))
             return true
         }

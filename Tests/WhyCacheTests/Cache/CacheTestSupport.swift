@@ -37,7 +37,7 @@ enum CacheFixture {
 
     /// Every entry of `cache`, as a dictionary.
     static func contents(_ cache: SharedCache) throws -> [[UInt8]: [UInt8]] {
-        Dictionary(uniqueKeysWithValues: try cache.items().map { ($0.key, $0.value) })
+        Dictionary(uniqueKeysWithValues: try cache.entries().map { ($0.key, $0.value) })
     }
 
     /// Expects `cache` to hold exactly `expected`, naming the first difference.

@@ -191,7 +191,7 @@ import WhyCacheTestSupport
             // Not replaced, not retired, its state intact.
             let file = try SharedStateFile.open(at: path)
             #expect(file.fileIdentifier == identity && !file.isRetired)
-            #expect(try cache.items().map(\.key) == [bytes("a1")])
+            #expect(try cache.entries().map(\.key) == [bytes("a1")])
             // The same set of keys, spelled differently, is the same subscription.
             let same = try SharedCache(statePath: path, datastore: store, configuration: Self.subscribing([bytes("b"), bytes("ab"), bytes("a")]))
             #expect(try same.value(forKey: bytes("a1")) == bytes("1"))

@@ -236,7 +236,7 @@ import WhyCache
                 try cache.keys(in: KeyRange(from: bytes("ab"), upTo: bytes("b/2"))).map { String(decoding: $0, as: UTF8.self) }
                     == ["ab", "abc", "b", "b/1"])
             #expect(try cache.values(in: .prefix(bytes("b/"))) == [bytes("B/1"), bytes("B/2")])
-            let items = try cache.items(in: .prefix(bytes("ab")))
+            let items = try cache.entries(in: .prefix(bytes("ab")))
             #expect(items.map(\.value) == [bytes("AB"), bytes("ABC")])
             let snapshot = try cache.snapshot()
             #expect(try snapshot.values(in: .prefix(bytes("c"))) == [bytes("C")])
@@ -606,7 +606,7 @@ import WhyCache
 
             let snapshot = try cache.snapshot()
             var seen: [String] = []
-            try snapshot.forEach(in: .prefix(Array("flag/".utf8))) { key, value in
+            try snapshot.visitEntries(in: .prefix(Array("flag/".utf8))) { key, value in
                 seen.append(String(decoding: key, as: UTF8.self) + "=" + String(decoding: value, as: UTF8.self))
                 return true
             }

@@ -27,7 +27,7 @@ enum ReadmeSnippets {
         let regions = try cache.value(decoding: [String].self, forKey: "routing/regions".utf8)
 
         let snapshot = try cache.snapshot()                               // one consistent point in time
-        try snapshot.forEach(in: .prefix(Array("flag/".utf8))) { key, value in
+        try snapshot.visitEntries(in: .prefix(Array("flag/".utf8))) { key, value in
             print(String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self))
             return true                                                   // keep going
         }
@@ -109,7 +109,7 @@ enum ArticleSnippets {
         let regions = try cache.value(decoding: [String].self, forKey: "routing/regions".utf8)
 
         let snapshot = try cache.snapshot()
-        try snapshot.forEach(in: .prefix(Array("flag/".utf8))) { key, value in
+        try snapshot.visitEntries(in: .prefix(Array("flag/".utf8))) { key, value in
             print(String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self))
             return true          // keep going
         }

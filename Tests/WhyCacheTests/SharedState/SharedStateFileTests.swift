@@ -267,7 +267,7 @@ import WhyCache
             #expect(try keysIn(KeyRange(from: [0x00])) == all)
             // Early stop and the cursor API.
             var visited = 0
-            try snapshot.forEach { _, _ in
+            try snapshot.visitEntries { _, _ in
                 visited += 1
                 return visited < 3
             }
