@@ -253,6 +253,26 @@ public final class SharedCache: Sendable {
         }
     }
 
+    /// Pins a snapshot (``snapshot()``) for the duration of `body` and
+    /// closes it when `body` returns or throws, so that its space is never
+    /// kept by a forgotten snapshot. Do not let the snapshot escape `body`:
+    /// after it, every read through it fails with
+    /// ``StateFileError/closed(path:)``.
+    ///
+    /// ```swift
+    /// let flags = try cache.withSnapshot { snapshot in
+    ///     try snapshot.entries(in: .prefix(Array("flag/".utf8)))
+    /// }
+    /// ```
+    ///
+    /// - Throws: a ``CacheError`` when the snapshot cannot be pinned, or what
+    ///   `body` throws.
+    public func withSnapshot<Result>(_ body: (StateSnapshot) throws -> Result) throws -> Result {
+        let snapshot = try snapshot()
+        defer { snapshot.close() }
+        return try body(snapshot)
+    }
+
     /// The keys in `range`, in ascending order, at one point in time.
     public func keys(in range: KeyRange = .all) throws(CacheError) -> [[UInt8]] {
         let snapshot = try snapshot()

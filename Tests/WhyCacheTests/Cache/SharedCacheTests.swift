@@ -104,6 +104,31 @@ import WhyCache
         }
     }
 
+    /// `withSnapshot` reads at one point in time and closes the snapshot
+    /// after its closure, also when the closure throws.
+    @Test func aScopedSnapshotIsClosedAfterItsClosure() async throws {
+        try await withCache { cache, _, _ in
+            try await cache.set(bytes("1"), forKey: bytes("flag/a"))
+            var kept: StateSnapshot?
+            let entries = try cache.withSnapshot { snapshot in
+                kept = snapshot
+                return try snapshot.entries(in: .prefix(bytes("flag/")))
+            }
+            #expect(entries.map(\.key) == [bytes("flag/a")])
+            let escaped = try #require(kept)
+            #expect(throws: StateFileError.closed(path: cache.statePath)) { try escaped.value(forKey: bytes("flag/a")) }
+
+            struct Stop: Error {}
+            #expect(throws: Stop.self) {
+                try cache.withSnapshot { snapshot in
+                    kept = snapshot
+                    throw Stop()
+                }
+            }
+            #expect(throws: StateFileError.closed(path: cache.statePath)) { try kept?.value(forKey: bytes("flag/a")) }
+        }
+    }
+
     /// Many `Codable` values in one call make one record; every value is
     /// encoded first, so one that does not encode fails the call and
     /// nothing is written.
