@@ -157,7 +157,7 @@ extension CacheError {
         }
     }
 
-    /// Text naming `key` in messages (``Hex/describe(_:)``).
+    /// Text naming `key` in messages (`Hex/describe(_:)`).
     static func describe(key: some Sequence<UInt8>) -> String {
         Hex.describe(key)
     }

@@ -20,7 +20,7 @@ extension SharedCache {
         /// (default 1 MiB). Writes larger than this are split into several
         /// records; one key and value that cannot fit in a record of this
         /// size is ``CacheError/recordTooLarge(size:maximum:)``.
-        /// Must lie in ``LogRecordSplitter/allowedMaximumRecordSizes``.
+        /// Must lie in `LogRecordSplitter/allowedMaximumRecordSizes`.
         public var maximumRecordSize = WhyCacheLimits.defaultMaximumRecordSize
 
         /// How much ``SharedCache/update(through:)`` reads from the datastore

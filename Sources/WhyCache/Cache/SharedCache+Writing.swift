@@ -134,7 +134,7 @@ extension SharedCache {
         return try outcome.get()
     }
 
-    /// Packs `writes` into records (``LogRecordSplitter/pack(_:)``: a write
+    /// Packs `writes` into records (`LogRecordSplitter/pack(_:)`: a write
     /// that fits in one record stays in one), appends them with one call,
     /// calls `appended` as soon as the append is over, then applies the log
     /// through the highest id, and returns each write's outcome, in order:

@@ -1,4 +1,4 @@
-/// What ``WriteTransaction/apply(_:operationBudget:)`` did with a run of log records.
+/// What `WriteTransaction/apply(_:operationBudget:)` did with a run of log records.
 struct LogPageApplication {
     /// The records applied: a prefix of the run.
     var records = 0

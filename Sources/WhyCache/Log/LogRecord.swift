@@ -10,8 +10,8 @@
 /// let decoded = try LogRecord(decoding: bytes)   // == record
 /// ```
 ///
-/// Use ``LogRecordView`` to read records without copying them, and
-/// ``LogRecordSplitter`` to turn a large batch into records of bounded size.
+/// Use `LogRecordView` to read records without copying them, and
+/// `LogRecordSplitter` to turn a large batch into records of bounded size.
 public struct LogRecord: Sendable, Hashable {
     /// The operations, applied in order.
     public var operations: [LogOperation]

@@ -22,7 +22,7 @@ public enum LogRecordError: Error, Sendable, Hashable, CustomStringConvertible {
     case operationTooLarge(operationIndex: Int, recordSize: Int, maximumRecordSize: Int)
 
     /// A splitter was configured with a maximum record size outside
-    /// ``LogRecordSplitter/allowedMaximumRecordSizes``.
+    /// `LogRecordSplitter/allowedMaximumRecordSizes`.
     case invalidMaximumRecordSize(Int)
 
     /// The bytes are too short to be a record of any version.

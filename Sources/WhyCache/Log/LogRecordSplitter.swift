@@ -12,19 +12,19 @@
 ///     _ = try await datastore.append(record)
 /// }
 /// ```
-public struct LogRecordSplitter: Sendable, Hashable {
+package struct LogRecordSplitter: Sendable, Hashable {
     /// The maximum record sizes a splitter accepts: from the smallest record
     /// that can hold a one-byte key up to ``WhyCacheLimits/maximumRecordSize``.
-    public static let allowedMaximumRecordSizes = LogRecordFormat.minimumRecordSize...WhyCacheLimits.maximumRecordSize
+    package static let allowedMaximumRecordSizes = LogRecordFormat.minimumRecordSize...WhyCacheLimits.maximumRecordSize
 
     /// The largest encoded record, checksum included, that ``split(_:)`` produces.
-    public let maximumRecordSize: Int
+    package let maximumRecordSize: Int
 
     /// Creates a splitter producing records of at most `maximumRecordSize` bytes.
     ///
     /// - Throws: ``LogRecordError/invalidMaximumRecordSize(_:)`` when the size
     ///   is outside ``allowedMaximumRecordSizes``.
-    public init(maximumRecordSize: Int = WhyCacheLimits.defaultMaximumRecordSize) throws(LogRecordError) {
+    package init(maximumRecordSize: Int = WhyCacheLimits.defaultMaximumRecordSize) throws(LogRecordError) {
         guard Self.allowedMaximumRecordSizes.contains(maximumRecordSize) else {
             throw .invalidMaximumRecordSize(maximumRecordSize)
         }
@@ -38,7 +38,7 @@ public struct LogRecordSplitter: Sendable, Hashable {
     /// - Throws: a key or value limit error, or
     ///   ``LogRecordError/operationTooLarge(operationIndex:recordSize:maximumRecordSize:)``,
     ///   naming the first offending operation; no record is returned then.
-    public func split(_ operations: some Sequence<LogOperation>) throws(LogRecordError) -> [[UInt8]] {
+    package func split(_ operations: some Sequence<LogOperation>) throws(LogRecordError) -> [[UInt8]] {
         guard let write = try validate(operations) else { return [] }
         return pack([write]).records
     }
@@ -114,7 +114,7 @@ public struct LogRecordSplitter: Sendable, Hashable {
 }
 
 extension LogRecordSplitter {
-    /// The operations of one write, checked by ``LogRecordSplitter/validate(_:)``:
+    /// The operations of one write, checked by `LogRecordSplitter/validate(_:)`:
     /// never empty, each within the limits and small enough for a record of
     /// its own.
     struct ValidatedWrite: Sendable {
@@ -124,7 +124,7 @@ extension LogRecordSplitter {
         let bodySize: Int
     }
 
-    /// The records of ``LogRecordSplitter/pack(_:)`` and where each write ended.
+    /// The records of `LogRecordSplitter/pack(_:)` and where each write ended.
     struct Packing: Sendable {
         /// The encoded records, in order.
         var records: [[UInt8]]

@@ -17,17 +17,17 @@
 /// memory alive and unchanged for as long as the view (or any buffer it hands
 /// out) is used — in practice, use the view only inside the closure that
 /// provides the bytes.
-public struct LogRecordView {
+package struct LogRecordView {
     /// The whole encoded record, checksum included.
     ///
     /// Invariant (established by `init(validating:)`): the bytes are a record
     /// of the current version whose checksum matches and whose
     /// `operationCount` operations, starting at `firstOperationOffset`, lie
     /// within the bytes and end exactly at the checksum.
-    public let bytes: UnsafeRawBufferPointer
+    package let bytes: UnsafeRawBufferPointer
 
     /// The number of operations in the record (at least one).
-    public let operationCount: Int
+    package let operationCount: Int
 
     /// Where the first operation starts.
     private let firstOperationOffset: Int
@@ -40,7 +40,7 @@ public struct LogRecordView {
     ///   ``LogRecordError/unsupportedVersion(_:)``,
     ///   ``LogRecordError/checksumMismatch(stored:computed:)`` or
     ///   ``LogRecordError/malformed(offset:reason:)``.
-    public init(validating bytes: UnsafeRawBufferPointer) throws(LogRecordError) {
+    package init(validating bytes: UnsafeRawBufferPointer) throws(LogRecordError) {
         guard let version = bytes.first else { throw .truncated(length: 0) }
         guard version == LogRecordFormat.version else { throw .unsupportedVersion(version) }
         guard bytes.count >= LogRecordFormat.minimumRecordSize else { throw .truncated(length: bytes.count) }
@@ -76,7 +76,7 @@ public struct LogRecordView {
     /// the call; `value` is empty for ``LogOperationKind/delete``.
     /// Nothing is allocated per operation.
     @inlinable
-    public func forEachOperation<Failure: Error>(
+    package func forEachOperation<Failure: Error>(
         _ body: (_ kind: LogOperationKind, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Void
     ) throws(Failure) {
         var cursor = makeCursor()
@@ -87,7 +87,7 @@ public struct LogRecordView {
     }
 
     /// The operations of the record as owned values.
-    public var operations: [LogOperation] {
+    package var operations: [LogOperation] {
         var result: [LogOperation] = []
         result.reserveCapacity(operationCount)
         forEachOperation { kind, key, value in
@@ -155,7 +155,7 @@ public struct LogRecordView {
 
 /// Walks the operations of a validated record without checks.
 ///
-/// Only ``LogRecordView`` creates cursors, over bytes it has validated, so
+/// Only `LogRecordView` creates cursors, over bytes it has validated, so
 /// every read stays inside the record.
 @usableFromInline
 struct LogOperationCursor {

@@ -9,7 +9,7 @@ import Glibc
 ///   ``snapshot()``) never lock, never wait for a writer and never block one.
 ///   Each read sees one committed state; a ``StateSnapshot`` extends that to
 ///   any number of reads and iterations.
-/// - Writes go through a ``WriteTransaction``: one writer at a time across all
+/// - Writes go through a `WriteTransaction`: one writer at a time across all
 ///   processes, all-or-nothing publication.
 /// - A process killed at any instruction, reader or writer, leaves the file
 ///   holding the state before or after the interrupted transaction.
@@ -177,7 +177,7 @@ public final class SharedStateFile: Sendable {
     }
 
     /// What ``SharedStateFile/install(_:at:unlessNewerThan:requiringPrefixes:)`` did.
-    public enum GuardedInstallOutcome: Sendable, Hashable {
+    package enum GuardedInstallOutcome: Sendable, Hashable {
         /// The replacement is now the file at the path.
         case installed
         /// The file at the path holds an initialized state at this newer
@@ -205,7 +205,7 @@ public final class SharedStateFile: Sendable {
     ///
     /// - Throws: ``StateFileError`` when the file at `path` is not a state
     ///   file (it is never replaced) or the exchange fails.
-    public static func install(
+    package static func install(
         _ replacement: String, at path: String, unlessNewerThan updateID: UInt64?, requiringPrefixes prefixes: [[UInt8]]? = nil
     ) throws(StateFileError) -> GuardedInstallOutcome {
         while true {
@@ -370,12 +370,12 @@ public final class SharedStateFile: Sendable {
     /// Starts a write transaction, waiting for the writer lock if another
     /// thread or process holds it. Do not call from a Swift concurrency task
     /// that must not block; use ``tryBeginWrite()`` there.
-    public func beginWrite() throws(StateFileError) -> WriteTransaction {
+    package func beginWrite() throws(StateFileError) -> WriteTransaction {
         try beginWrite(holding: waitForWriterLock())
     }
 
     /// Starts a write transaction if no other writer holds the lock; nil otherwise.
-    public func tryBeginWrite() throws(StateFileError) -> WriteTransaction? {
+    package func tryBeginWrite() throws(StateFileError) -> WriteTransaction? {
         guard let lock = try mapped.tryLockWriter() else { return nil }
         return try makeTransaction(lock: lock)
     }
@@ -396,7 +396,7 @@ public final class SharedStateFile: Sendable {
 
     /// Runs `body` in a write transaction and commits it when `body` returns;
     /// abandons it when `body` throws.
-    public func write<Result>(_ body: (WriteTransaction) throws -> Result) throws -> Result {
+    package func write<Result>(_ body: (WriteTransaction) throws -> Result) throws -> Result {
         let transaction = try beginWrite()
         do {
             let result = try body(transaction)
@@ -541,6 +541,6 @@ public struct StateFileStatistics: Sendable, Hashable, Codable {
     /// When the current state was committed (nanoseconds since 1970).
     public var commitTimeNanoseconds: UInt64
     /// Whether the current state was built from a change log (see
-    /// ``WriteTransaction/markInitialized()``).
+    /// `WriteTransaction/markInitialized()`).
     public var isInitialized: Bool
 }

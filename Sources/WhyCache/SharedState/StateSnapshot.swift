@@ -27,7 +27,7 @@ public final class StateSnapshot: @unchecked Sendable {
     public let commitTimeNanoseconds: UInt64
     /// Whether this state was built from a change log, rather than being the
     /// empty state of a file that was only created (see
-    /// ``WriteTransaction/markInitialized()``).
+    /// `WriteTransaction/markInitialized()`).
     public let isInitialized: Bool
 
     let pin: Pin

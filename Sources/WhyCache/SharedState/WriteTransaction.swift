@@ -13,9 +13,9 @@
 /// ``StateFileError/transactionInvalidated``. Invalid arguments (key or value
 /// length, a key outside the file's subscribed prefixes) are rejected before
 /// anything changes and do not invalidate it.
-public final class WriteTransaction {
+package final class WriteTransaction {
     /// The file being written.
-    public let file: SharedStateFile
+    package let file: SharedStateFile
     private let lockDescriptor: Int32
     private let base: CommitRecord
     private let baseOffset: Int
@@ -26,11 +26,11 @@ public final class WriteTransaction {
 
     /// The update id the state will carry once committed. Starts at the
     /// update id of the state the transaction began from.
-    public private(set) var updateID: UInt64
+    package private(set) var updateID: UInt64
 
     /// Whether the state will be marked as built from a change log once
     /// committed (see ``markInitialized()``). Starts as the base state's mark.
-    public private(set) var isInitialized: Bool
+    package private(set) var isInitialized: Bool
 
     /// The payload checksum of the log record ``updateID``, published with
     /// the state so that a later update can tell whether the log still holds
@@ -52,14 +52,14 @@ public final class WriteTransaction {
     deinit { abandon() }
 
     /// The number of keys, including this transaction's changes.
-    public var count: Int { Int(trie.keyCount) }
+    package var count: Int { Int(trie.keyCount) }
 
     /// The update id of the state this transaction started from.
-    public var baseUpdateID: UInt64 { base.updateID }
+    package var baseUpdateID: UInt64 { base.updateID }
 
     /// Sets the update id to publish with the changes. It may not be lower
     /// than the base state's: the state never moves backwards.
-    public func setUpdateID(_ updateID: UInt64) throws(StateFileError) {
+    package func setUpdateID(_ updateID: UInt64) throws(StateFileError) {
         try checkActive()
         guard updateID >= base.updateID else {
             throw .updateIDMovedBackwards(current: base.updateID, proposed: updateID)
@@ -84,14 +84,14 @@ public final class WriteTransaction {
     /// Marks the state as built from a change log: the mark a cache sets on
     /// its first update and that ``StateSnapshot/isInitialized`` reports. It
     /// is never cleared; a state to rebuild is a new file.
-    public func markInitialized() throws(StateFileError) {
+    package func markInitialized() throws(StateFileError) {
         try checkActive()
         isInitialized = true
     }
 
     /// Stores `value` under `key`, replacing any previous value.
     @inlinable
-    public func setValue(_ value: some Sequence<UInt8>, forKey key: some Sequence<UInt8>) throws(StateFileError) {
+    package func setValue(_ value: some Sequence<UInt8>, forKey key: some Sequence<UInt8>) throws(StateFileError) {
         try withBorrowedBytes(key) { keyBytes in
             withBorrowedBytes(value) { valueBytes in
                 Result { () throws(StateFileError) in try self.setValue(bytes: valueBytes, forKeyBytes: keyBytes) }
@@ -102,7 +102,7 @@ public final class WriteTransaction {
     /// Removes `key`; returns whether it was present.
     @inlinable
     @discardableResult
-    public func removeValue(forKey key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
+    package func removeValue(forKey key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
         try withBorrowedBytes(key) { keyBytes in
             Result { () throws(StateFileError) in try self.removeValue(forKeyBytes: keyBytes) }
         }.get()
@@ -110,7 +110,7 @@ public final class WriteTransaction {
 
     /// The value under `key` as this transaction sees it (its own changes included).
     @inlinable
-    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
+    package func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
         try withBorrowedBytes(key) { keyBytes in
             Result { () throws(StateFileError) in try self.value(forKeyBytes: keyBytes) }
         }.get()
@@ -120,7 +120,7 @@ public final class WriteTransaction {
     ///
     /// - Throws: ``StateFileError/keyOutsideSubscription(path:)`` when the
     ///   file subscribes to prefixes and `key` starts with none of them.
-    public func setValue(bytes value: UnsafeRawBufferPointer, forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) {
+    package func setValue(bytes value: UnsafeRawBufferPointer, forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) {
         try checkActive()
         try SharedStateFile.validate(key: key)
         guard value.count <= WhyCacheLimits.maximumValueLength else { throw .valueTooLong(value.count) }
@@ -139,7 +139,7 @@ public final class WriteTransaction {
     /// Removes `key` (a borrowed buffer); returns whether it was present. A
     /// key outside the file's subscribed prefixes is never present.
     @discardableResult
-    public func removeValue(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> Bool {
+    package func removeValue(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> Bool {
         try checkActive()
         try SharedStateFile.validate(key: key)
         do {
@@ -173,7 +173,7 @@ public final class WriteTransaction {
 
     /// Publishes every change and the update id atomically, then releases the
     /// writer lock. A transaction that changed nothing publishes nothing.
-    public func commit() throws(StateFileError) {
+    package func commit() throws(StateFileError) {
         guard !finished else { throw .transactionFinished }
         if invalidated {
             abandon()
@@ -209,7 +209,7 @@ public final class WriteTransaction {
 
     /// Discards every change and releases the writer lock. Does nothing if the
     /// transaction already finished.
-    public func abandon() {
+    package func abandon() {
         guard !finished else { return }
         finish(clean: !trie.allocator.hasAllocated)
     }

@@ -14,27 +14,27 @@ import CWhyCacheSupport
 /// crc.update(body)
 /// let checksum = crc.value
 /// ```
-public struct CRC32C: Sendable, Hashable {
+package struct CRC32C: Sendable, Hashable {
     /// The running, non-finalized register.
     @usableFromInline
     internal var register: UInt32 = 0xFFFF_FFFF
 
     /// Creates a checksum of the empty byte string.
     @inlinable
-    public init() {}
+    package init() {}
 
     /// The checksum of every byte passed to `update(_:)` so far.
     @inlinable
-    public var value: UInt32 { register ^ 0xFFFF_FFFF }
+    package var value: UInt32 { register ^ 0xFFFF_FFFF }
 
     /// Feeds `bytes` into the checksum.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         register = CRC32C.advance(register, bytes)
     }
 
     /// Feeds `bytes` into the checksum.
     @inlinable
-    public mutating func update(_ bytes: some Sequence<UInt8>) {
+    package mutating func update(_ bytes: some Sequence<UInt8>) {
         let done: Void? = bytes.withContiguousStorageIfAvailable { self.update(UnsafeRawBufferPointer($0)) }
         if done == nil {
             Array(bytes).withUnsafeBytes { self.update($0) }
@@ -42,13 +42,13 @@ public struct CRC32C: Sendable, Hashable {
     }
 
     /// The checksum of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         advance(0xFFFF_FFFF, bytes) ^ 0xFFFF_FFFF
     }
 
     /// The checksum of `bytes`.
     @inlinable
-    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    package static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
         var crc = CRC32C()
         crc.update(bytes)
         return crc.value

@@ -1,10 +1,10 @@
 /// Lower-case hexadecimal text for bytes and integers, and back: the one
 /// spelling of binary data in messages, identifiers and the tool's `--hex` mode.
-public enum Hex {
+package enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     /// Two lower-case hex digits per byte of `bytes`, in order.
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var text: [UInt8] = []
         text.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
@@ -15,13 +15,13 @@ public enum Hex {
     }
 
     /// `value` as exactly 16 hex digits, most significant first.
-    public static func encode(_ value: UInt64) -> String {
+    package static func encode(_ value: UInt64) -> String {
         encode((0..<8).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
     }
 
     /// The bytes spelled by `text` (upper- or lower-case digits, two per
     /// byte), or nil when `text` has an odd length or a non-hex character.
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    package static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let characters = Array(text.utf8)
         guard characters.count.isMultiple(of: 2) else { return nil }
         var bytes: [UInt8] = []

@@ -78,7 +78,7 @@ struct KeyPrefixes: Sendable, Hashable {
     }
 
     /// Text naming the keys of a prefix list in messages: "the keys under"
-    /// each prefix as ``Hex/describe(_:)`` names it, or "every key" for an
+    /// each prefix as `Hex/describe(_:)` names it, or "every key" for an
     /// empty list.
     static func describe(_ prefixes: [[UInt8]]) -> String {
         prefixes.isEmpty ? "every key" : "the keys under " + prefixes.map { Hex.describe($0) }.joined(separator: ", ")
