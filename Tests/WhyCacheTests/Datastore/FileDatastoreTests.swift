@@ -11,6 +11,27 @@ import WhyCache
         (0..<size).map { UInt8(truncatingIfNeeded: index &* 7 &+ $0) }
     }
 
+    /// Releasing the maintenance lock frees it at once, also while another
+    /// descriptor shares its open file description, as a child process that
+    /// this process is spawning does between its fork and its exec (seen:
+    /// a rewrite right after a release refused under a busy test run).
+    @Test func aReleasedMaintenanceLockIsFreeWhileItsDescriptionIsShared() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await Fixture.makeStore(directory)
+            let lock = try await store.acquireMaintenanceLock()
+            let lockPath = URL(fileURLWithPath: directory + "/maintenance.lock").resolvingSymlinksInPath().path
+            let descriptor = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap(Int32.init).first { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) == lockPath
+            }
+            let shared = dup(try #require(descriptor, "the lock's descriptor was not found"))
+            #expect(shared >= 0)
+            defer { close(shared) }
+            await lock.release()
+            let again = try await store.acquireMaintenanceLock()
+            await again.release()
+        }
+    }
+
     @Test func reopeningFindsEverything() async throws {
         try await withTemporaryDirectory { directory in
             let first = try await Fixture.makeStore(directory)

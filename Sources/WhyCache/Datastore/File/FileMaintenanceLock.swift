@@ -42,9 +42,14 @@ final class FileMaintenanceLock: DatastoreMaintenanceLock {
         close()
     }
 
-    /// Closing the descriptor releases the lock.
+    /// Unlocks, then closes the descriptor. Closing alone would not always
+    /// release the lock at once: a child process this process is spawning
+    /// shares the open file description from its fork until its exec (the
+    /// descriptor is close-on-exec), and the lock lasts while any descriptor
+    /// of the description is open. `LOCK_UN` releases it for all of them.
     private func close() {
         file.withLock { descriptor in
+            descriptor?.unlock()
             descriptor?.close()
             descriptor = nil
         }
