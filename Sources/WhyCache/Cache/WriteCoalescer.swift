@@ -167,12 +167,13 @@ final class WriteCoalescer: Sendable {
         await gatherCallersOfPreviousAppend()
         let followers = takeFollowers(behind: own)
         let started = ContinuousClock.now
-        let callers = followers.count + 1
-        var number: UInt64 = 0
-        let outcomes = await flush([own] + followers.map(\.write)) {
-            if number == 0 { number = handOver(after: callers, took: started.duration(to: .now)) }
+        // The number of this append once the lead has passed on (once).
+        var number: UInt64?
+        func handOverOnce() {
+            if number == nil { number = handOver(after: followers.count + 1, took: started.duration(to: .now)) }
         }
-        if number == 0 { number = handOver(after: callers, took: started.duration(to: .now)) }
+        let outcomes = await flush([own] + followers.map(\.write), handOverOnce)
+        handOverOnce()
         // The flush reports one outcome per write; should it not, the writes
         // without one fail rather than wait forever.
         func outcome(_ position: Int) -> Result<UInt64, CacheError> {
@@ -209,12 +210,10 @@ final class WriteCoalescer: Sendable {
 
     /// Passes the lead to the first waiting caller, or gives it up when
     /// nobody waits, telling the next leader about the append just over (of
-    /// `callers` writes, which took `duration`). Returns that append's number
-    /// (never zero).
+    /// `callers` writes, which took `duration`). Returns that append's number.
     private func handOver(after callers: Int, took duration: Duration) -> UInt64 {
         let (next, number) = state.withLock { state -> (Waiter?, UInt64) in
             state.appends &+= 1
-            if state.appends == 0 { state.appends = 1 }
             state.previous = PreviousAppend(number: state.appends, callers: callers, duration: duration, released: nil)
             guard !state.waiters.isEmpty else {
                 // The first of its callers to come back leads, and gathers the others.

@@ -40,7 +40,7 @@ struct FlagRoutes: Sendable {
                 throw HTTPError(.serviceUnavailable, message: error.description)
             }
         }
-        guard let value = try Self.answering({ () throws(CacheError) in try cache.value(forKey: key) }) else {
+        guard let value = try await Self.answering({ () async throws(CacheError) in try cache.value(forKey: key) }) else {
             throw HTTPError(.notFound, message: "no flag \(try context.parameters.require("name"))")
         }
         return Self.text(String(decoding: value, as: UTF8.self))
@@ -73,14 +73,6 @@ struct FlagRoutes: Sendable {
     /// Runs a cache call and turns its typed errors into HTTP answers: a
     /// request that is wrong (a name too long for a key) is the client's;
     /// everything else (the log unreachable, the state file failing) is ours.
-    static func answering<T>(_ body: () throws(CacheError) -> T) throws(HTTPError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw httpError(error)
-        }
-    }
-
     static func answering<T>(_ body: () async throws(CacheError) -> T) async throws(HTTPError) -> T {
         do {
             return try await body()
