@@ -15,7 +15,7 @@ import Synchronization
 ///
 /// ## Reads
 /// Reads are synchronous and never touch the datastore: ``value(forKey:)``,
-/// the zero-copy ``withValue(forKey:_:)``, ``contains(_:)``,
+/// the zero-copy ``withValue(forKey:_:)-(_,(UnsafeRawBufferPointer?)->Result)``, ``contains(_:)``,
 /// ``value(decoding:forKey:)``, and ``snapshot()`` for any number of reads and
 /// ordered iterations (everything, a prefix, a key range) at one point in
 /// time. A read never takes a lock, never waits for a writer and never blocks
@@ -186,19 +186,32 @@ public final class SharedCache: Sendable {
     /// without copying it, or with nil when the key is absent. The buffer is
     /// valid only during the call.
     ///
+    /// - Throws: a ``CacheError`` (see ``value(forKey:)``).
+    @inlinable
+    public func withValue<Result>(
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
+    ) throws(CacheError) -> Result {
+        try withBorrowedBytes(key) { keyBytes in
+            Swift.Result { () throws(CacheError) in
+                try self.withValue(forKeyBytes: keyBytes) { (value) throws(CacheError) in body(value) }
+            }
+        }.get()
+    }
+
+    /// Calls a throwing `body` with the value under `key` as a buffer in
+    /// shared memory, without copying it, or with nil when the key is
+    /// absent. The buffer is valid only during the call.
+    ///
+    /// Swift infers a throwing closure's error as `any Error`, so this form
+    /// throws `any Error`; a `body` that does not throw selects the form that
+    /// throws ``CacheError`` only.
+    ///
     /// - Throws: a ``CacheError`` (see ``value(forKey:)``), or what `body` throws.
     @inlinable
     public func withValue<Result, Failure: Error>(
         forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws -> Result {
-        let outcome = try withBorrowedBytes(key) { keyBytes in
-            Swift.Result { () throws(CacheError) in
-                try self.withValue(forKeyBytes: keyBytes) { (value) throws(CacheError) in
-                    Swift.Result { () throws(Failure) in try body(value) }
-                }
-            }
-        }.get()
-        return try outcome.get()
+        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
     }
 
     /// The zero-copy lookup every read goes through.
@@ -265,9 +278,14 @@ public final class SharedCache: Sendable {
     /// }
     /// ```
     ///
+    /// Its reads throw ``StateFileError``, and Swift infers a throwing
+    /// closure's error as `any Error`, so this call throws `any Error`: a
+    /// ``CacheError`` when the snapshot cannot be pinned, or what `body`
+    /// throws, unchanged.
+    ///
     /// - Throws: a ``CacheError`` when the snapshot cannot be pinned, or what
     ///   `body` throws.
-    public func withSnapshot<Result>(_ body: (StateSnapshot) throws -> Result) throws -> Result {
+    public func withSnapshot<Result, Failure: Error>(_ body: (StateSnapshot) throws(Failure) -> Result) throws -> Result {
         let snapshot = try snapshot()
         defer { snapshot.close() }
         return try body(snapshot)

@@ -5,7 +5,7 @@ import Glibc
 /// position (update id) it corresponds to, kept in one memory-mapped file that
 /// any number of processes and threads use at once.
 ///
-/// - Reads (``value(forKey:)``, ``withValue(forKey:_:)``, ``contains(_:)``,
+/// - Reads (``value(forKey:)``, ``withValue(forKey:_:)-(_,(UnsafeRawBufferPointer?)->Result)``, ``contains(_:)``,
 ///   ``snapshot()``) never lock, never wait for a writer and never block one.
 ///   Each read sees one committed state; a ``StateSnapshot`` extends that to
 ///   any number of reads and iterations.
@@ -314,25 +314,44 @@ public final class SharedStateFile: Sendable {
 
     /// Calls `body` with the value under `key` as a buffer in shared memory
     /// (no copy) or nil; the buffer is valid only during the call.
+    ///
+    /// - Throws: a ``StateFileError`` for an invalid key or a damaged file.
+    @inlinable
+    public func withValue<Result>(
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
+    ) throws(StateFileError) -> Result {
+        try withBorrowedBytes(key) { bytes in
+            Swift.Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes, body) }
+        }.get()
+    }
+
+    /// Calls a throwing `body` with the value under `key` as a buffer in
+    /// shared memory (no copy) or nil; the buffer is valid only during the
+    /// call. Swift infers a throwing closure's error as `any Error`, so this
+    /// form throws `any Error`; a `body` that does not throw selects the
+    /// form that throws ``StateFileError`` only.
+    ///
+    /// - Throws: a ``StateFileError``, or what `body` throws.
     @inlinable
     public func withValue<Result, Failure: Error>(
         forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws -> Result {
-        try withBorrowedBytes(key) { bytes in
-            Swift.Result { () throws in try self.withValue(forKeyBytes: bytes, body) }
-        }.get()
+        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
     }
 
     /// Calls `body` with the value under the borrowed `key` as a buffer in
     /// shared memory (no copy) or nil. The fastest read: no allocation.
-    public func withValue<Result, Failure: Error>(
-        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
-    ) throws -> Result {
+    /// `body` may throw a ``StateFileError`` of its own.
+    ///
+    /// - Throws: a ``StateFileError`` for an invalid key or a damaged file,
+    ///   or the one `body` throws.
+    public func withValue<Result>(
+        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
+    ) throws(StateFileError) -> Result {
         try Self.validate(key: key)
         let pin = try readers.pin()
         defer { readers.unpin(pin) }
-        let found = try TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root)
-        return try body(found)
+        return try body(TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root))
     }
 
     /// Copies the value under the borrowed `key` into `buffer` (as much of
@@ -345,16 +364,6 @@ public final class SharedStateFile: Sendable {
             if count > 0 { buffer.baseAddress!.copyMemory(from: value.baseAddress!, byteCount: count) }
             return value.count
         }
-    }
-
-    @usableFromInline
-    func withValue<Result>(
-        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
-    ) throws(StateFileError) -> Result {
-        try Self.validate(key: key)
-        let pin = try readers.pin()
-        defer { readers.unpin(pin) }
-        return try body(TrieReader(file: mapped, heapEnd: pin.heapEnd).lookup(key, root: pin.root))
     }
 
     /// Throws unless `key` has a valid length.

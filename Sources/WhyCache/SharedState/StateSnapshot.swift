@@ -82,13 +82,30 @@ public final class StateSnapshot: @unchecked Sendable {
 
     /// Calls `body` with the value stored under `key` as a buffer in shared
     /// memory (no copy), or with nil when the key is absent.
+    ///
+    /// - Throws: a ``StateFileError`` for an invalid key, a damaged file or a
+    ///   closed snapshot.
     @inlinable
     public func withValue<Result>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws -> Result
-    ) throws -> Result {
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
+    ) throws(StateFileError) -> Result {
         try withBorrowedBytes(key) { bytes in
-            Swift.Result { () throws in try self.withValue(forKeyBytes: bytes, body) }
+            Swift.Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes) { (value) throws(StateFileError) in body(value) } }
         }.get()
+    }
+
+    /// Calls a throwing `body` with the value stored under `key` as a buffer
+    /// in shared memory (no copy), or with nil when the key is absent. Swift
+    /// infers a throwing closure's error as `any Error`, so this form throws
+    /// `any Error`; a `body` that does not throw selects the form that throws
+    /// ``StateFileError`` only.
+    ///
+    /// - Throws: a ``StateFileError``, or what `body` throws.
+    @inlinable
+    public func withValue<Result, Failure: Error>(
+        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws -> Result {
+        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
     }
 
     /// Whether `key` is present.
@@ -104,14 +121,36 @@ public final class StateSnapshot: @unchecked Sendable {
     /// `Sequence.forEach`, whose closure cannot stop it).
     ///
     /// - Throws: a ``StateFileError`` when the file is damaged or the
-    ///   snapshot closed, or what `body` throws.
+    ///   snapshot closed.
     public func visitEntries(
-        in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
-    ) throws {
+        in range: KeyRange = .all, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool
+    ) throws(StateFileError) {
         var cursor = try trieCursor(in: range)
         while try cursor.next() {
-            if try !body(cursor.currentKey, cursor.currentValue) { return }
+            if !body(cursor.currentKey, cursor.currentValue) { return }
         }
+    }
+
+    /// Calls a throwing `body` with each key and value in `range`, in
+    /// ascending key order, until `body` returns false or throws. Swift
+    /// infers a throwing closure's error as `any Error`, so this form throws
+    /// `any Error`; a `body` that does not throw selects the form that throws
+    /// ``StateFileError`` only.
+    ///
+    /// - Throws: a ``StateFileError`` when the file is damaged or the
+    ///   snapshot closed, or what `body` throws.
+    public func visitEntries<Failure: Error>(
+        in range: KeyRange = .all,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Bool
+    ) throws {
+        var failure: Failure?
+        try visitEntries(in: range) { key, value in
+            do throws(Failure) { return try body(key, value) } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// A cursor over the entries in `range`, in ascending key order. It keeps
@@ -165,8 +204,8 @@ public final class StateSnapshot: @unchecked Sendable {
 
     @usableFromInline
     func withValue<Result>(
-        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
-    ) throws -> Result {
+        forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
+    ) throws(StateFileError) -> Result {
         try checkOpen()
         try SharedStateFile.validate(key: key)
         return try body(reader.lookup(key, root: pin.root))
@@ -220,11 +259,26 @@ public struct StateCursor {
 
     /// Moves to the next entry and calls `body` with borrowed buffers (no
     /// copy); returns nil at the end of the range.
+    ///
+    /// - Throws: see ``next()``.
     public mutating func next<Result>(
-        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Result
-    ) throws -> Result? {
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Result
+    ) throws(StateFileError) -> Result? {
         try snapshot.checkOpen()
         guard try box.cursor.next() else { return nil }
-        return try body(box.cursor.currentKey, box.cursor.currentValue)
+        return body(box.cursor.currentKey, box.cursor.currentValue)
+    }
+
+    /// Moves to the next entry and calls a throwing `body` with borrowed
+    /// buffers (no copy); returns nil at the end of the range. Swift infers
+    /// a throwing closure's error as `any Error`, so this form throws
+    /// `any Error`; a `body` that does not throw selects the form that throws
+    /// ``StateFileError`` only.
+    ///
+    /// - Throws: see ``next()``, or what `body` throws.
+    public mutating func next<Result, Failure: Error>(
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws -> Result? {
+        try next { key, value in Swift.Result { () throws(Failure) in try body(key, value) } }?.get()
     }
 }

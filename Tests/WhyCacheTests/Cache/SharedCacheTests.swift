@@ -26,6 +26,24 @@ import WhyCache
         }
     }
 
+    /// `withValue` throws `CacheError` alone when its closure does not throw
+    /// (the `do throws(CacheError)` block compiles only then), and passes a
+    /// throwing closure's error through unchanged.
+    @Test func withValueIsTypedUnlessItsClosureThrows() async throws {
+        try await withCache { cache, _, _ in
+            try await cache.set(bytes("1"), forKey: bytes("k"))
+            do throws(CacheError) {
+                #expect(try cache.withValue(forKey: bytes("k")) { $0?.count } == 1)
+                _ = try cache.withValue(forKey: [UInt8]()) { $0 }
+                Issue.record("an empty key was read")
+            } catch {
+                #expect(error == .invalidKey(length: 0))
+            }
+            struct Stop: Error, Equatable {}
+            #expect(throws: Stop()) { try cache.withValue(forKey: bytes("k")) { _ in throw Stop() } }
+        }
+    }
+
     @Test func setThenDeleteIsVisibleWhenTheWriteReturns() async throws {
         try await withCache { cache, store, _ in
             let first = try await cache.set(bytes("red"), forKey: bytes("color"))

@@ -282,6 +282,48 @@ import WhyCache
         }
     }
 
+    /// The calls that take a closure throw the layer's error alone when the
+    /// closure does not throw (a `do throws(StateFileError)` block compiles
+    /// only then), and pass a throwing closure's error through unchanged,
+    /// stopping at it.
+    @Test func closureCallsAreTypedUnlessTheClosureThrows() throws {
+        try withFile { file, _ in
+            try file.write { transaction in
+                for key in ["a", "b", "c"] { try transaction.setValue(bytes(key), forKey: bytes(key)) }
+                try transaction.setUpdateID(1)
+            }
+            let snapshot = try file.snapshot()
+            defer { snapshot.close() }
+            var cursor = snapshot.makeCursor()
+            do throws(StateFileError) {
+                #expect(try file.withValue(forKey: bytes("a")) { $0.map { Array($0) } } == bytes("a"))
+                #expect(try snapshot.withValue(forKey: bytes("b")) { $0?.count } == 1)
+                var keys: [[UInt8]] = []
+                try snapshot.visitEntries { key, _ in keys.append(Array(key)); return true }
+                #expect(keys == [bytes("a"), bytes("b"), bytes("c")])
+                #expect(try cursor.next { key, _ in Array(key) } == bytes("a"))
+                _ = try snapshot.withValue(forKey: [UInt8]()) { $0 }
+                Issue.record("an empty key was read")
+            } catch {
+                #expect(error == .invalidKeyLength(0))
+            }
+
+            struct Stop: Error, Equatable { let at: [UInt8] }
+            #expect(throws: Stop(at: bytes("a"))) { try file.withValue(forKey: bytes("a")) { throw Stop(at: Array($0!)) } }
+            #expect(throws: Stop(at: bytes("b"))) { try snapshot.withValue(forKey: bytes("b")) { throw Stop(at: Array($0!)) } }
+            #expect(throws: Stop(at: bytes("b"))) { try cursor.next { key, _ in throw Stop(at: Array(key)) } }
+            var visited: [[UInt8]] = []
+            #expect(throws: Stop(at: bytes("b"))) {
+                try snapshot.visitEntries { key, _ in
+                    visited.append(Array(key))
+                    if key.elementsEqual(bytes("b")) { throw Stop(at: Array(key)) }
+                    return true
+                }
+            }
+            #expect(visited == [bytes("a"), bytes("b")])
+        }
+    }
+
     @Test func keyRangeContainsAndPrefixSuccessor() {
         #expect(KeyRange.prefix([0x61, 0xFF]).upperBound == [0x62])
         #expect(KeyRange.prefix([0xFF, 0xFF]).upperBound == nil)
