@@ -106,7 +106,7 @@ ci)
     exit "$failed"
     ;;
 seeds) shift; if [ $# -eq 0 ]; then seeds "${targets[@]}"; else seeds "$@"; fi ;;
-reproduce) [ $# -ge 3 ] || usage; known_target "$2"; "$build_path/fuzzers/$2" "${@:3}" ;;
+reproduce) [ $# -ge 3 ] || usage; known_target "$2"; SWIFT_BACKTRACE=enable=no "$build_path/fuzzers/$2" "${@:3}" ;;
 totals)
     awk -F'\t' '{ runs[$2] += $4; secs[$2] += $3; corpus[$2] = $6 } END {
         for (t in runs) printf "%-12s %12d executions %7d s  corpus %d\n", t, runs[t], secs[t], corpus[t] }' \

@@ -59,8 +59,11 @@ export WHYCACHE_TEST_MARIADB_SCRIPT="$mariadb_script"
 
 # Tests spawn the test helper and the tool as separate processes, so build everything first.
 # (Not `exec`: the EXIT trap must still run; set -e makes a failure the script's exit status.)
-swift build --build-tests
-swift test --skip-build "$@"
+# WHYCACHE_TEST_SWIFTPM_FLAGS: extra flags for both (scripts/sanitize.sh: a sanitizer and its own
+# build folder).
+read -r -a swiftpm_flags <<<"${WHYCACHE_TEST_SWIFTPM_FLAGS:-}"
+swift build ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --build-tests
+swift test ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --skip-build "$@"
 
 # The DocC documentation builds without a warning (about ten seconds; not a test filter either).
 if [ $# -eq 0 ]; then

@@ -25,8 +25,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let command = try? WhyCacheTool.parseAsRoot(
         ["set", "--hex", "--prefix", parts[0], "--state", "/nonexistent", "--", parts[1], parts[2]])
     if let set = command as? SetCommand {
-        _ = try? set.text.bytes(set.key, naming: "key")
-        _ = try? set.text.bytes(set.value, naming: "value")
+        if let key = set.key { _ = try? set.text.bytes(key, naming: "key") }
+        if let value = set.value { _ = try? set.text.bytes(value, naming: "value") }
         _ = try? set.subscription.requested(set.text)
     }
     return 0

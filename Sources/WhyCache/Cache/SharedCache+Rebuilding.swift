@@ -29,7 +29,7 @@ extension SharedCache {
     func rebuildFromCheckpoint(localUpdateID: UInt64, firstRetained: UInt64) async throws(CacheError) {
         let checkpoint: CheckpointInfo?
         do { checkpoint = try await datastore.latestCheckpoint() } catch { throw .datastore(error) }
-        guard let checkpoint, checkpoint.updateID + 1 >= firstRetained else {
+        guard let checkpoint, checkpoint.leavesNoGap(beforeFirstRetained: firstRetained) else {
             throw .historyRewritten(localUpdateID: localUpdateID, firstRetainedUpdateID: firstRetained)
         }
         try await rebuild(from: checkpoint)
@@ -54,7 +54,7 @@ extension SharedCache {
         } catch {
             throw .datastore(error)
         }
-        if let checkpoint, checkpoint.updateID + 1 >= firstRetained {
+        if let checkpoint, checkpoint.leavesNoGap(beforeFirstRetained: firstRetained) {
             try await rebuild(from: checkpoint)
         } else if firstRetained <= 1 {
             try await rebuild(from: nil)

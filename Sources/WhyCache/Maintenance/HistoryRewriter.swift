@@ -153,7 +153,7 @@ public struct HistoryRewriter: Sendable {
         var startingCheckpoint: CheckpointInfo?
         if firstRetained > 1 {
             startingCheckpoint = try await call { () async throws(DatastoreError) in try await datastore.latestCheckpoint() }
-            guard let checkpoint = startingCheckpoint, checkpoint.updateID + 1 >= firstRetained, checkpoint.updateID <= limit else {
+            guard let checkpoint = startingCheckpoint, checkpoint.leavesNoGap(beforeFirstRetained: firstRetained), checkpoint.updateID <= limit else {
                 throw .datastore(.invalidRequest(reason: "no checkpoint covers the removed start of the log (records from \(firstRetained) remain)"))
             }
         }

@@ -67,6 +67,32 @@ import WhyCache
         }
     }
 
+    /// A checkpoint file at the largest id (its name and its header agreeing)
+    /// made a cache rebuilding from it trap on "the id after the checkpoint".
+    /// No record can follow such a checkpoint, so only damage names it: the
+    /// datastore reports it as corrupt, and the cache's update fails with
+    /// that error, its state untouched.
+    @Test func aCheckpointAtTheLargestIDIsCorrupt() async throws {
+        try await withTemporaryDirectory { directory in
+            // The log starts at 5: a new machine needs a checkpoint to begin.
+            let store = try await Self.makeLog(in: directory, first: 5, ids: [5])
+            let checkpoint = Array("WCCHKPNT".utf8) + withUnsafeBytes(of: UInt32(1).littleEndian) { Array($0) } + [0, 0, 0, 0]
+                + withUnsafeBytes(of: UInt64.max.littleEndian) { Array($0) }
+            var footer = Array("WCCKPEND".utf8) + [UInt8](repeating: 0, count: 16)
+            footer += withUnsafeBytes(of: CRC32C.checksum(footer).littleEndian) { Array($0) } + [0, 0, 0, 0]
+            let header = checkpoint + withUnsafeBytes(of: CRC32C.checksum(checkpoint).littleEndian) { Array($0) } + [0, 0, 0, 0]
+            try Data(header + footer).write(to: URL(fileURLWithPath: "\(directory)/checkpoint-\(UInt64.max).ckpt"))
+            await #expect(performing: { try await store.latestCheckpoint() }, throws: Self.isCorruptRecord)
+
+            let cache = try SharedCache(statePath: directory + "/state", datastore: store)
+            defer { cache.close() }
+            await #expect(performing: { try await cache.update() }, throws: { error in
+                if case CacheError.datastore(.corruptRecord) = error { return true }
+                return false
+            })
+        }
+    }
+
     /// Appending more records than ids are left trapped computing their ids;
     /// it is refused before anything is written, and what fits is accepted.
     @Test func appendsBeyondTheLastIDAreRefused() async throws {

@@ -55,7 +55,11 @@ enum CheckpointFile {
         let size = try file.size()
         switch FileHeader.decode(try file.read(count: FileHeader.size, at: 0), expecting: .checkpoint) {
         case .success(let header) where header.value == updateID:
-            break
+            // No record can follow a checkpoint at the last id (no frame may
+            // carry it either, FORMAT.md §3.5): only damage names it.
+            guard updateID < UInt64.max else {
+                throw .corruptRecord(location: file.path, updateID: updateID, reason: "a checkpoint cannot be at the last update id")
+            }
         case .success(let header):
             throw .corruptRecord(location: file.path, updateID: updateID, reason: "the header names update \(header.value)")
         case .failure(let failure):
