@@ -1,6 +1,21 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `WHYCACHE_SANITIZE=thread` or `=address` (set by scripts/sanitize.sh, never by a user of the
+/// package): the package's own targets are compiled and linked with that sanitizer. The test target
+/// is only linked with it: swift-testing's test records cannot be compiled with a sanitizer (Swift
+/// 6.3.1), so `swift build --sanitize=` cannot build the tests. With ThreadSanitizer, `Locked` tells
+/// the sanitizer about its locks (WHYCACHE_THREAD_SANITIZER), and the compiler's async
+/// debug-information pass, which does not finish on WhyCache at -Onone, is turned off.
+let sanitizer = Context.environment["WHYCACHE_SANITIZE"]
+let sanitizerFlags = sanitizer.map { sanitizer -> [String] in
+    ["-sanitize=\(sanitizer)"]
+        + (sanitizer == "thread"
+            ? ["-D", "WHYCACHE_THREAD_SANITIZER", "-Xllvm", "-sil-disable-pass=sil-moved-async-var-dbginfo-propagator"] : [])
+}
+let sanitized: [SwiftSetting] = sanitizerFlags.map { [.unsafeFlags($0)] } ?? []
+let sanitizedLink: [LinkerSetting] = sanitizer.map { [.unsafeFlags(["-sanitize=\($0)"])] } ?? []
+
 let package = Package(
     name: "WhyCache",
     // Linux only: the state file relies on Linux system calls (open-file-description
@@ -37,7 +52,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: sanitized
         ),
         // libmariadb (Debian: libmariadb-dev), found through pkg-config.
         .systemLibrary(
@@ -48,7 +64,8 @@ let package = Package(
         // The MySQL/MariaDB datastore.
         .target(
             name: "WhyCacheMySQL",
-            dependencies: ["WhyCache", "CMariaDB"]
+            dependencies: ["WhyCache", "CMariaDB"],
+            swiftSettings: sanitized
         ),
         .executableTarget(
             name: "whycache-tool",
@@ -58,17 +75,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: sanitized,
+            linkerSettings: sanitizedLink
         ),
         // Workloads shared by the tests and the test helper (not a product).
-        .target(name: "WhyCacheTestSupport", dependencies: ["WhyCacheMySQL"]),
+        .target(name: "WhyCacheTestSupport", dependencies: ["WhyCacheMySQL"], swiftSettings: sanitized),
         // Spawned by the tests as a real separate process (readers, writers, crash victims).
         .executableTarget(
             name: "whycache-test-helper",
             dependencies: [
                 "WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: sanitized,
+            linkerSettings: sanitizedLink
         ),
         .testTarget(
             name: "WhyCacheTests",
@@ -76,7 +97,8 @@ let package = Package(
                 "WhyCache", "WhyCacheMySQL", "WhyCacheTestSupport", "whycache-test-helper",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            linkerSettings: sanitizedLink
         ),
     ]
 )

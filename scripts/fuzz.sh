@@ -3,7 +3,7 @@
 #
 #   bash scripts/fuzz.sh build                       builds every target into .build-fuzz/fuzzers/
 #   bash scripts/fuzz.sh run TARGET SECONDS [ARG…]   fuzzes TARGET for SECONDS (ARGs go to libFuzzer)
-#   bash scripts/fuzz.sh ci [SECONDS]                builds, then runs every target SECONDS (default 5) each
+#   bash scripts/fuzz.sh ci [RUNS]                   builds, then runs every target RUNS (default 1000) executions, seed 1
 #   bash scripts/fuzz.sh seeds [TARGET…]             rewrites the committed seed corpus Fuzz/Corpus/TARGET
 #   bash scripts/fuzz.sh reproduce TARGET FILE…      runs TARGET once on each FILE (a finding)
 #   bash scripts/fuzz.sh totals                      executions and time per target over every run logged here
@@ -64,7 +64,7 @@ run() {
     local target=$1 seconds=$2
     shift 2
     known_target "$target"
-    local corpus=$build_path/corpus/$target findings=$build_path/findings/$target log=$build_path/logs/$target.$(date +%s).log
+    local corpus=${corpus_root:-$build_path/corpus}/$target findings=$build_path/findings/$target log=$build_path/logs/$target.$(date +%s).log
     mkdir -p "$corpus" "$findings" "$build_path/logs"
     local status=0
     # The Swift runtime's backtracer would run inside AddressSanitizer; libFuzzer reports the trap.
@@ -100,9 +100,14 @@ case "${1:-}" in
 build) build ;;
 run) [ $# -ge 3 ] || usage; run "${@:2}" ;;
 ci)
+    # The test command's check: every target builds, and runs a fixed number of executions with a
+    # fixed seed from the committed seeds (the same inputs on every machine: a red run is a
+    # finding anyone reproduces, never a lucky one).
     build
+    corpus_root=$(mktemp -d)
+    trap 'rm -rf "$corpus_root"' EXIT
     failed=0
-    for target in "${targets[@]}"; do run "$target" "${2:-5}" || failed=1; done
+    for target in "${targets[@]}"; do run "$target" 120 -seed=1 -runs="${2:-1000}" || failed=1; done
     exit "$failed"
     ;;
 seeds) shift; if [ $# -eq 0 ]; then seeds "${targets[@]}"; else seeds "$@"; fi ;;

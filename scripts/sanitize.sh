@@ -35,4 +35,7 @@ address)
 esac
 # The Swift runtime's backtracer would run inside the sanitizer's report.
 export SWIFT_BACKTRACE=enable=no
-WHYCACHE_TEST_SWIFTPM_FLAGS="--sanitize=$sanitizer --build-path $build_path" exec bash scripts/test.sh --filter "$filter"
+# Package.swift compiles the package's own targets with the sanitizer when WHYCACHE_SANITIZE is set
+# (`swift build --sanitize=` cannot build swift-testing tests; see there).
+WHYCACHE_SANITIZE=$sanitizer WHYCACHE_TEST_SWIFTPM_FLAGS="--build-path $build_path" \
+    exec bash scripts/test.sh --filter "$filter"

@@ -66,12 +66,18 @@ swift build ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --build-tests
 swift test ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --skip-build "$@"
 
 # The DocC documentation builds without a warning (about ten seconds; not a test filter either).
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
     bash scripts/docs.sh >/dev/null
+fi
+
+# The fuzz targets build and pass a fixed-seed run from their committed seeds (docs/RELIABILITY.md,
+# "Fuzzing"; about four and a half minutes, most of it the sanitized release build).
+if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
+    bash scripts/fuzz.sh ci
 fi
 
 # The short run of the fault-injection harness (docs/RELIABILITY.md), with its own MariaDB server;
 # skipped when the tests were filtered (arguments given), as the harness is not a test filter.
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
     WHYCACHE_SOAK_SKIP_BUILD=1 bash scripts/soak.sh --ci
 fi

@@ -1,4 +1,3 @@
-import Synchronization
 import WhyCache
 
 /// A server-wide named lock (`GET_LOCK`) held on a connection of its own.
@@ -12,11 +11,11 @@ final class MySQLNamedLock: Sendable {
     let name: String
 
     /// The connection that holds the lock; `nil` once released.
-    private let connection: Mutex<MySQLConnection?>
+    private let connection: Locked<MySQLConnection?>
 
     private init(name: String, connection: MySQLConnection) {
         self.name = name
-        self.connection = Mutex(connection)
+        self.connection = Locked(connection)
     }
 
     /// The name of the lock `purpose` of the log `table` in `database`:

@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import WhyCache
 import WhyCacheMySQL
 import WhyCacheTestSupport
@@ -268,7 +267,7 @@ enum CacheCommands {
         let stopFile = try HelperCommand.string(arguments, 2, "stop file")
         try HelperCommand.waitFor {
             let cache = try await openCache(store: store, state: state)
-            let progress = Mutex<(last: UInt64, records: Int, violation: String?)>((0, 0, nil))
+            let progress = Locked<(last: UInt64, records: Int, violation: String?)>((0, 0, nil))
             let stream = Task {
                 for try await event in try cache.changes(after: 0, pollInterval: .milliseconds(5)) {
                     let stop = progress.withLock { progress -> Bool in

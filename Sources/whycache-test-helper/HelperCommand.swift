@@ -1,6 +1,6 @@
+import WhyCache
 import Glibc
 import Dispatch
-import Synchronization
 
 /// A command of the test helper: receives the arguments after its name.
 typealias HelperCommandBody = @Sendable ([String]) throws -> Void
@@ -65,7 +65,7 @@ enum HelperCommand {
 
     /// Carries an error out of the task in ``waitFor(_:)``.
     private final class Outcome: Sendable {
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = Locked<(any Error)?>(nil)
     }
 
     /// Prints one line to stdout and flushes it at once, so that a test reading

@@ -1,7 +1,7 @@
+import Synchronization
 import Glibc
 import Dispatch
 import Logging
-import Synchronization
 import WhyCache
 
 /// Commands that run a ``BackgroundUpdater`` in a separate process, for the
@@ -112,7 +112,7 @@ enum UpdaterCommands {
 
     /// The rounds of an updater: how many ended, and the role of the last.
     private final class RoundLog: Sendable {
-        private let state = Mutex((rounds: 0, polled: false))
+        private let state = Locked((rounds: 0, polled: false))
 
         /// Records a round; returns its number and whether its role differs
         /// from the round before (always true for the first).

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import WhyCache
 
 /// `whycache-tool demo`: a change log in a file datastore, two "machines"
@@ -71,7 +70,7 @@ struct DemoCommand: AsyncParsableCommand {
     private func runWorkers(_ workers: [(name: String, arguments: [String])]) throws {
         let printer = DispatchQueue(label: "demo.output")
         let group = DispatchGroup()
-        let failed = Mutex(false)
+        let failed = Locked(false)
         for (name, arguments) in workers {
             let process = Process()
             let pipe = Pipe()

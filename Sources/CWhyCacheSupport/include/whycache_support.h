@@ -23,4 +23,11 @@ unsigned int whycache_crc32c_advance(unsigned int crc, const void *bytes, unsign
 /// Returns 0, or -1 with `errno` set (ENOSYS/EINVAL where unsupported).
 int whycache_exchange_paths(const char *first, const char *second);
 
+/// ThreadSanitizer's annotations (its runtime defines them): the calling
+/// thread acquires, or releases, the happens-before order kept at `address`.
+/// Called only by `Locked` in builds with ThreadSanitizer
+/// (`WHYCACHE_THREAD_SANITIZER`), whose runtime is then linked in.
+void __tsan_acquire(void *address);
+void __tsan_release(void *address);
+
 #endif

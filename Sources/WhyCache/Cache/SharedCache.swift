@@ -1,5 +1,4 @@
 import CoreMetrics
-import Synchronization
 
 /// A key-value cache whose whole dataset lives in one memory-mapped file
 /// shared by every process on the machine, kept current from a change log.
@@ -85,7 +84,7 @@ public final class SharedCache: Sendable {
     /// The identity (``MappedFile/fileIdentifier``) of the last state file
     /// found not to be ahead of the log, so that the check costs one
     /// datastore call per file, not one per idle update.
-    let fileCheckedAgainstLog = Mutex<(UInt64, UInt64)?>(nil)
+    let fileCheckedAgainstLog = Locked<(UInt64, UInt64)?>(nil)
 
     /// Opens the cache: opens the state file at `statePath`, creating an
     /// empty one if needed (see ``Configuration/stateFileOptions``). Does not

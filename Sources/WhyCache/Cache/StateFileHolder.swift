@@ -1,5 +1,4 @@
 import Atomics
-import Synchronization
 
 /// The state file a cache currently uses, replaceable while other threads
 /// read it, with no lock and no reference counting on the read path.
@@ -46,13 +45,13 @@ final class StateFileHolder: @unchecked Sendable {
         var retired: [SharedStateFile] = []
     }
 
-    private let files: Mutex<Files>
+    private let files: Locked<Files>
 
     /// Holds `file` as the current file.
     init(_ file: SharedStateFile) {
         slots = UnsafeMutableRawPointer.allocate(byteCount: Self.slotCount * Self.slotStride, alignment: Self.slotStride)
         slots.initializeMemory(as: UInt8.self, repeating: 0, count: Self.slotCount * Self.slotStride)
-        files = Mutex(Files(current: file))
+        files = Locked(Files(current: file))
         current.store(Self.address(of: file), ordering: .sequentiallyConsistent)
     }
 

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Lets one ``SharedCache/update(through:)`` of a cache run at a time in this
 /// process, and tells a waiting caller whether the work it wanted was done
 /// while it waited.
@@ -26,7 +24,7 @@ final class UpdateGate: Sendable {
         var lastSuccess: (run: UInt64, updateID: UInt64)?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Waits for the gate and enters it. Every `enter()` must be followed by
     /// exactly one ``leave(reached:)``.

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Gathers the writes that the tasks of one process make on one
 /// ``SharedCache`` at the same time into shared appends (see
 /// ``SharedCache/Configuration/coalescesWrites``).
@@ -91,7 +89,7 @@ final class WriteCoalescer: Sendable {
         var appends: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The longest a new leader waits for the callers of the previous append.
     let gatherWait: Duration

@@ -1,7 +1,6 @@
 import Glibc
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// Keeps a ``SharedCache`` current in the background: a swift-service-lifecycle
 /// `Service` that calls ``SharedCache/update(through:)`` at an interval and
@@ -143,7 +142,7 @@ public final class BackgroundUpdater: Service, Sendable {
     /// When and how often it runs.
     public let configuration: Configuration
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Rung to ask for a round now.
     private let doorbell = Doorbell()
     /// Called after each round.

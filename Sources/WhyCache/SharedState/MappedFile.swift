@@ -1,6 +1,5 @@
 import Glibc
 import Atomics
-import Synchronization
 
 /// The state file, open and mapped into this process.
 ///
@@ -38,7 +37,7 @@ final class MappedFile: @unchecked Sendable {
     private let knownSize: ManagedAtomic<Int>
     /// Whether this open file description holds the poller lease; the mutex
     /// also makes taking and releasing it one step with the `fcntl`.
-    private let holdsLease = Mutex(false)
+    private let holdsLease = Locked(false)
 
     /// Opens the state file at `path`, creating it if it does not exist.
     /// Creation is race-free: the file is built under a temporary name and

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A sleep that other tasks can cut short, without lost wake-ups: a sleeper
 /// notes the ``generation`` before it looks at what it waits for, and
 /// ``sleep(for:unlessRungSince:)`` returns at once if ``ring()`` was called
@@ -14,7 +12,7 @@ final class Doorbell: Sendable {
         var nextSleeper = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 

@@ -1,4 +1,3 @@
-import Synchronization
 import WhyCache
 
 /// Writes one checkpoint of a ``MySQLDatastore``.
@@ -14,7 +13,7 @@ final class MySQLCheckpointWriter: CheckpointWriter {
     private let table: MySQLCheckpointTable
     private let lock: MySQLNamedLock
     private let checkpointID: UInt64
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Payload bytes buffered before they are written.
     private static let bufferBytes = 1 << 20

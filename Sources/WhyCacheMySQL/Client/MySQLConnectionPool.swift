@@ -1,4 +1,4 @@
-import Synchronization
+import WhyCache
 
 /// An error from a connection's work that carries the client error beneath it,
 /// so that a connection can tell whether the error broke it.
@@ -26,7 +26,7 @@ final class MySQLConnectionPool: Sendable {
     let configuration: MySQLConfiguration
     /// The statements and result bytes of this pool's connections.
     let traffic = MySQLTraffic()
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     private struct State: ~Copyable {
         var idle: [MySQLConnection] = []
@@ -46,7 +46,7 @@ final class MySQLConnectionPool: Sendable {
     /// Creates an empty pool; connections are opened on first use.
     init(configuration: MySQLConfiguration) {
         self.configuration = configuration
-        self.state = Mutex(State())
+        self.state = Locked(State())
     }
 
     /// Runs `body` on a borrowed connection, on that connection's thread.

@@ -1,5 +1,5 @@
-import Dispatch
 import Synchronization
+import Dispatch
 import WhyCache
 
 /// Appends records for one process: groups the appends that wait at the same
@@ -37,7 +37,7 @@ final class MySQLAppender: Sendable {
     private let recentPage: MySQLRecentPage
     private let maximumWorkers: Int
     private let gatherWait: Duration
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Signalled once when the queue reaches `State.gatherTarget`.
     private let gathered = DispatchSemaphore(value: 0)

@@ -1,4 +1,3 @@
-import Synchronization
 import WhyCache
 
 /// What this datastore knows the log holds right after its own appends,
@@ -78,7 +77,7 @@ final class MySQLRecentPage: Sendable {
     /// The most records of appends kept; older appends go first.
     private static let maximumRecords = 4_096
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 

@@ -1,4 +1,3 @@
-import Synchronization
 import WhyCache
 
 /// Sends each read of the log to a replica that can answer it, or to the
@@ -35,7 +34,7 @@ final class MySQLReadRouter: Sendable {
     let replicas: [Replica]
     private let policy: MySQLReplicaConfiguration
     private let log: MySQLLogTable
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A position in the log as a counter row shows it.
     struct Position: Sendable, Hashable {
@@ -95,7 +94,7 @@ final class MySQLReadRouter: Sendable {
         self.replicas = configuration.replicas.endpoints.shuffled().map { endpoint in
             Replica(endpoint: endpoint, pool: MySQLConnectionPool(configuration: configuration.forReplica(endpoint)))
         }
-        self.state = Mutex(State(health: Array(repeating: Health(), count: replicas.count)))
+        self.state = Locked(State(health: Array(repeating: Health(), count: replicas.count)))
     }
 
     // MARK: Reading

@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 /// Writes a checkpoint of a ``FileDatastore`` into a temporary file and
 /// publishes it by renaming it to its final name.
@@ -16,7 +15,7 @@ final class FileCheckpointWriter: CheckpointWriter {
     private let io: BlockingIOQueue
 
     /// The open temporary file; `nil` once published or abandoned.
-    private let state: Mutex<Progress?>
+    private let state: Locked<Progress?>
 
     private struct Progress: Sendable {
         var file: FileDescriptor
@@ -31,7 +30,7 @@ final class FileCheckpointWriter: CheckpointWriter {
         self.layout = layout
         self.durable = durable
         self.io = io
-        self.state = Mutex(progress)
+        self.state = Locked(progress)
     }
 
     /// Creates the temporary file of a checkpoint at `updateID` and writes its header.

@@ -1,5 +1,5 @@
-import Glibc
 import Synchronization
+import Glibc
 
 /// The embedded datastore: a change log kept in a directory of append-only
 /// segment files, shared by every process on one machine.
@@ -58,10 +58,10 @@ public final class FileDatastore: Datastore {
 
     /// The descriptor through which `append.lock` is locked; opened on first
     /// use and only used on `serialIO`.
-    private let appendLockFile = Mutex<FileDescriptor?>(nil)
+    private let appendLockFile = Locked<FileDescriptor?>(nil)
 
     /// Appends waiting for the next group commit.
-    private let pendingAppends = Mutex<[PendingAppend]>([])
+    private let pendingAppends = Locked<[PendingAppend]>([])
 
     /// Whether the metadata file was found valid once.
     private let verified = Atomic<Bool>(false)

@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 /// The maintenance lock of a ``FileDatastore``: an exclusive `flock` on
 /// `maintenance.lock`, held through a descriptor of its own.
@@ -9,10 +8,10 @@ import Synchronization
 /// the lock when the holding process dies.
 final class FileMaintenanceLock: DatastoreMaintenanceLock {
     /// The locked descriptor; `nil` once released.
-    private let file: Mutex<FileDescriptor?>
+    private let file: Locked<FileDescriptor?>
 
     private init(file: FileDescriptor) {
-        self.file = Mutex(file)
+        self.file = Locked(file)
     }
 
     /// Takes the lock of `layout` without waiting. Blocks on file I/O.

@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 /// The segment files of one file datastore: reading ranges of records,
 /// finding the end of the log, appending frames, dropping old segments.
@@ -26,7 +25,7 @@ final class SegmentLog: Sendable {
     let options: FileDatastoreOptions
 
     /// What this process knows about the segments.
-    private let catalog: Mutex<SegmentCatalog>
+    private let catalog: Locked<SegmentCatalog>
 
     /// The bytes of frames between two positions remembered in the catalog.
     private static let markInterval = 64 << 10
@@ -47,7 +46,7 @@ final class SegmentLog: Sendable {
     init(layout: FileDatastoreLayout, options: FileDatastoreOptions) {
         self.layout = layout
         self.options = options
-        self.catalog = Mutex(SegmentCatalog(markInterval: Self.markInterval))
+        self.catalog = Locked(SegmentCatalog(markInterval: Self.markInterval))
     }
 
     // MARK: Reading
