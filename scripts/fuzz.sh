@@ -3,6 +3,7 @@
 #
 #   bash scripts/fuzz.sh build                       builds every target into .build-fuzz/fuzzers/
 #   bash scripts/fuzz.sh run TARGET SECONDS [ARG…]   fuzzes TARGET for SECONDS (ARGs go to libFuzzer)
+#   bash scripts/fuzz.sh typecheck                   type-checks every target against the debug build (the test command)
 #   bash scripts/fuzz.sh ci [RUNS]                   builds, then runs every target RUNS (default 1000) executions, seed 1
 #   bash scripts/fuzz.sh seeds [TARGET…]             rewrites the committed seed corpus Fuzz/Corpus/TARGET
 #   bash scripts/fuzz.sh reproduce TARGET FILE…      runs TARGET once on each FILE (a finding)
@@ -24,7 +25,7 @@ release=$build_path/release
 targets=(log-record segment checkpoint snapshot state-file store-url hex-text)
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -60,26 +61,40 @@ build() {
     done
 }
 
+# Type-checks every target against the debug build's modules (`swift build --build-tests` first):
+# what the test command runs, so that a target cannot stop compiling unnoticed, in seconds.
+typecheck() {
+    local debug=.build/debug maps=() map target
+    while IFS= read -r -d '' map; do maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
+        find Sources "$debug/" -mindepth 2 -maxdepth 2 -name module.modulemap -print0
+        find .build/checkouts -path '*/Sources/*/include/module.modulemap' ! -path '*/Benchmarks/*' -print0)
+    for target in "${targets[@]}"; do
+        swiftc -typecheck -swift-version 6 -parse-as-library -module-name "Fuzz_${target//-/_}" \
+            -I "$debug/Modules" -I /usr/include/mariadb "${maps[@]}" "Fuzz/Targets/$target.swift" Fuzz/Support/*.swift
+    done
+    echo "fuzz.sh: every target type-checks (${targets[*]})"
+}
+
 run() {
     local target=$1 seconds=$2
     shift 2
     known_target "$target"
     local corpus=${corpus_root:-$build_path/corpus}/$target findings=$build_path/findings/$target log=$build_path/logs/$target.$(date +%s).log
     mkdir -p "$corpus" "$findings" "$build_path/logs"
-    local status=0
+    local status=0 started=$SECONDS
     # The Swift runtime's backtracer would run inside AddressSanitizer; libFuzzer reports the trap.
     export SWIFT_BACKTRACE=enable=no
     # -timeout: one input running 10 s is a hang. -rss_limit_mb: a decoder that buffers what damaged
     # lengths promise would exceed it. Leaks are reported at the end of each input that leaked.
     "$build_path/fuzzers/$target" "$corpus" "Fuzz/Corpus/$target" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$findings/" "$@" > "$log" 2>&1 || status=$?
-    local executions rate added
+    local executions rate added elapsed=$((SECONDS - started))
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$seconds" "${executions:-0}" "${rate:-0}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "${executions:-0}" "${rate:-0}" \
         "$(find "$corpus" -type f | wc -l)" "$status" >> "$build_path/runs.tsv"
-    echo "$target: ${executions:-?} executions in ${seconds}s (${rate:-?}/s), corpus $(find "$corpus" -type f | wc -l) inputs (+${added:-?}), exit $status, log $log"
+    echo "$target: ${executions:-?} executions in ${elapsed}s (${rate:-?}/s), corpus $(find "$corpus" -type f | wc -l) inputs (+${added:-?}), exit $status, log $log"
     if [ "$status" != 0 ]; then
         grep -E "ERROR|Fatal error|SUMMARY|artifact|Test unit written" "$log" | head -20 >&2
         return "$status"
@@ -98,6 +113,7 @@ seeds() {
 
 case "${1:-}" in
 build) build ;;
+typecheck) typecheck ;;
 run) [ $# -ge 3 ] || usage; run "${@:2}" ;;
 ci)
     # The test command's check: every target builds, and runs a fixed number of executions with a
