@@ -55,6 +55,17 @@ final class HelperProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// A helper still running when its test lets go of it (a test that
+    /// failed or threw before waiting for it) is killed, so that no helper
+    /// outlives the test that started it: a follower or an updater left
+    /// waiting for a stop file in a deleted folder would run forever.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
     var processIdentifier: Int32 { process.processIdentifier }
 
     /// Sends `signal` (e.g. `SIGKILL`) to the process.
