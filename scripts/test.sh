@@ -65,20 +65,15 @@ read -r -a swiftpm_flags <<<"${WHYCACHE_TEST_SWIFTPM_FLAGS:-}"
 swift build ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --build-tests
 swift test ${swiftpm_flags[@]+"${swiftpm_flags[@]}"} --skip-build "$@"
 
-# The DocC documentation builds without a warning (about ten seconds; not a test filter either).
-if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
+# What follows is not a test filter, so it runs only for the whole suite (no arguments; the
+# sanitizer runs always pass a filter):
+# - the DocC documentation builds without a warning (about ten seconds);
+# - the fuzz targets still compile against the code they fuzz (docs/RELIABILITY.md, "Fuzzing"; a few
+#   seconds; their fixed-seed run, `bash scripts/fuzz.sh ci`, is a separate check: its sanitized
+#   release build alone takes about four minutes);
+# - the short run of the fault-injection harness (docs/RELIABILITY.md), with its own MariaDB server.
+if [ $# -eq 0 ]; then
     bash scripts/docs.sh >/dev/null
-fi
-
-# The fuzz targets still compile against the code they fuzz (docs/RELIABILITY.md, "Fuzzing"; a few
-# seconds). Their fixed-seed run, `bash scripts/fuzz.sh ci`, is a separate check: its sanitized
-# release build alone takes about four minutes.
-if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
     bash scripts/fuzz.sh typecheck
-fi
-
-# The short run of the fault-injection harness (docs/RELIABILITY.md), with its own MariaDB server;
-# skipped when the tests were filtered (arguments given), as the harness is not a test filter.
-if [ $# -eq 0 ] && [ -z "${WHYCACHE_TEST_SWIFTPM_FLAGS:-}" ]; then
     WHYCACHE_SOAK_SKIP_BUILD=1 bash scripts/soak.sh --ci
 fi

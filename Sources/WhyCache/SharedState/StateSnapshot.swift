@@ -162,32 +162,22 @@ public final class StateSnapshot: @unchecked Sendable {
     /// The entries in `range` as arrays, in ascending key order.
     public func entries(in range: KeyRange = .all) throws(StateFileError) -> [(key: [UInt8], value: [UInt8])] {
         var result: [(key: [UInt8], value: [UInt8])] = []
-        try collect(in: range) { key, value in result.append((Array(key), Array(value))) }
+        try visitEntries(in: range) { key, value in result.append((Array(key), Array(value))); return true }
         return result
     }
 
     /// The keys in `range`, in ascending order.
     public func keys(in range: KeyRange = .all) throws(StateFileError) -> [[UInt8]] {
         var result: [[UInt8]] = []
-        try collect(in: range) { key, _ in result.append(Array(key)) }
+        try visitEntries(in: range) { key, _ in result.append(Array(key)); return true }
         return result
     }
 
     /// The values in `range`, in ascending order of their keys.
     public func values(in range: KeyRange = .all) throws(StateFileError) -> [[UInt8]] {
         var result: [[UInt8]] = []
-        try collect(in: range) { _, value in result.append(Array(value)) }
+        try visitEntries(in: range) { _, value in result.append(Array(value)); return true }
         return result
-    }
-
-    /// Calls `body` with every entry in `range`, in ascending key order.
-    private func collect(
-        in range: KeyRange, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
-    ) throws(StateFileError) {
-        var cursor = try trieCursor(in: range)
-        while try cursor.next() {
-            body(cursor.currentKey, cursor.currentValue)
-        }
     }
 
     @usableFromInline
