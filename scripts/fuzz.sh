@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 build_path=.build-fuzz
 release=$build_path/release
-targets=(log-record segment checkpoint snapshot state-file store-url hex-text)
+targets=(log-record segment checkpoint snapshot state-header store-url hex-text log-replay checkpoint-replay snapshot-restore state-file)
 
 usage() {
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2

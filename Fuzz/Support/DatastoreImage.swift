@@ -58,7 +58,7 @@ struct DatastoreImage {
     /// Empties `directory` (creating it if needed) and writes the files into it.
     func write(to directory: String) {
         Scratch.remove(directory)
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        Scratch.createDirectory(directory)
         for (name, bytes) in files { Scratch.write(bytes, to: "\(directory)/\(name)") }
     }
 

@@ -46,6 +46,11 @@ enum Scratch {
         Array(FileManager.default.contents(atPath: path) ?? Data())
     }
 
+    /// Creates the folder `path` and any missing parents.
+    static func createDirectory(_ path: String) {
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
     /// Deletes the file or folder at `path`, if any.
     static func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
@@ -79,7 +84,7 @@ func runBlocking<Value: Sendable>(_ operation: @escaping @Sendable () async -> V
 /// that the committed corpus (Fuzz/Corpus) is what real files look like.
 func writeSeedsIfAsked(_ seeds: () -> [[UInt8]]) {
     guard let directory = ProcessInfo.processInfo.environment["WHYCACHE_FUZZ_WRITE_SEEDS"] else { return }
-    try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    Scratch.createDirectory(directory)
     for (index, seed) in seeds().enumerated() {
         Scratch.write(seed, to: "\(directory)/seed-\(index)")
     }

@@ -1,102 +1,107 @@
-// Fuzz target: the checkpoint files of a file datastore (docs/FORMAT.md §3.7),
-// read by everything that reads them: the input is a datastore directory
-// (``DatastoreImage``) written to a scratch folder; a new `FileDatastore`
-// finds its latest checkpoint and pages through it, removes the history the
-// checkpoint covers, a `SharedCache` rebuilds a fresh state file from it
-// (`update()`), and a `HistoryRewriter` folds it into a new checkpoint.
+// Fuzz target: one checkpoint file of a file datastore (docs/FORMAT.md §3.7)
+// through `CheckpointFile`, the code that finds, describes and pages through
+// checkpoints: the header, the footer and every frame. The input is the file;
+// it is written into an otherwise empty datastore folder under the name its
+// header gives it (its update id), or as the checkpoint of id 1 when it has
+// no valid header. The `checkpoint-replay` target drives whole datastores
+// through the cache and the history rewriter; this one runs far more inputs
+// per second.
 //
-// Every failure must be a typed error (`DatastoreError`, `CacheError`),
-// never a trap.
+// Every failure must be a `DatastoreError`, never a trap. Beyond that:
+// - how the file is cut into reads does not change what it holds: paging
+//   through it reading 4 KiB at a time and reading 1 MiB gives the same
+//   payloads, or both refuse it;
+// - a checkpoint read to its end holds as many payloads as its footer says,
+//   each a frame's intact bytes.
 
-import Foundation
 @testable import WhyCache
 
-/// The datastore's folder, the state file that replays it, and the rewriter's scratch folder.
-let directory = Scratch.path("log")
-let statePath = Scratch.path("state")
-let rewriteScratch = Scratch.path("rewrite")
-
-/// Small pages, so that paging through a checkpoint is exercised.
-let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
-
-/// A small state file for the cache and the rewriter.
-let configuration: SharedCache.Configuration = {
-    var configuration = SharedCache.Configuration()
-    configuration.stateFileOptions.readerSlotCount = 1
-    configuration.stateFileOptions.maximumFileSize = 1 << 24
-    configuration.readPageLimits = limits
-    return configuration
+/// The datastore folder, and how it is laid out.
+let layout: FileDatastoreLayout = {
+    let directory = Scratch.path("log")
+    Scratch.createDirectory(directory)
+    return FileDatastoreLayout(directory: directory)
 }()
 
-/// Reads the checkpoint, removes history, rebuilds and rewrites.
-func exercise() async {
-    guard let store = try? FileDatastore(
-        directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096, readChunkSize: 4096))
-    else { preconditionFailure("valid options were refused") }
-    if let checkpoint = try? await store.latestCheckpoint() {
+/// Small pages, so that paging through the checkpoint is exercised.
+let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
+
+/// The update id the checkpoint file is named after, when its header is valid (else 1).
+func updateID(of bytes: [UInt8]) -> UInt64 {
+    if case .success(let header) = FileHeader.decode(bytes, expecting: .checkpoint) { return header.value }
+    return 1
+}
+
+/// Every payload of `checkpoint`, paging through it with reads of `chunkSize` bytes.
+func payloads(of checkpoint: CheckpointInfo, chunkSize: Int) -> Result<[[UInt8]], DatastoreError> {
+    Result { () throws(DatastoreError) in
+        var payloads: [[UInt8]] = []
         var position = CheckpointPosition.start
-        for _ in 0..<64 {
-            guard let page = try? await store.readCheckpoint(checkpoint, from: position, limits: limits) else { break }
-            for payload in page.payloads {
-                _ = payload.withUnsafeBytes { try? LogRecordView(validating: $0) }
-            }
-            guard let next = page.next else { break }
+        while true {
+            let page = try CheckpointFile.read(checkpoint, in: layout, from: position, limits: limits, chunkSize: chunkSize)
+            payloads += page.payloads
+            guard let next = page.next else { return payloads }
+            precondition(next.index > position.index || position == .start, "paging through a checkpoint does not advance")
             position = next
         }
-        _ = try? await store.removeRecords(through: checkpoint.updateID)
     }
-    Scratch.remove(statePath)
-    if let cache = try? SharedCache(statePath: statePath, datastore: store, configuration: configuration) {
-        _ = try? await cache.update()
-        cache.close()
+}
+
+/// Finds the checkpoint and reads it with two read sizes.
+func check(_ bytes: [UInt8]) {
+    let path = layout.checkpointPath(updateID(of: bytes))
+    Scratch.write(bytes, to: path)
+    defer { Scratch.remove(path) }
+    let found = Result { () throws(DatastoreError) in try CheckpointFile.latest(in: layout) }
+    guard case .success(let checkpoint?) = found else {
+        if case .failure(let error) = found { _ = error.description }
+        return
     }
-    try? FileManager.default.createDirectory(atPath: rewriteScratch, withIntermediateDirectories: true)
-    _ = try? await HistoryRewriter(datastore: store, scratchDirectory: rewriteScratch, configuration: configuration).rewrite(keepingLast: 1)
+    switch (payloads(of: checkpoint, chunkSize: 4096), payloads(of: checkpoint, chunkSize: 1 << 20)) {
+    case (.success(let small), .success(let large)):
+        precondition(small == large, "the read size changed the payloads")
+        precondition(UInt64(small.count) == checkpoint.recordCount, "a checkpoint read to its end holds another number of payloads")
+        for payload in small { _ = payload.withUnsafeBytes { try? LogRecordView(validating: $0) } }
+    case (.failure(let error), .failure):
+        _ = error.description
+    case (.success, .failure(let error)), (.failure(let error), .success):
+        preconditionFailure("the checkpoint reads with one read size and is refused with the other: \(error)")
+    }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let image = DatastoreImage(Array(UnsafeBufferPointer(start: data, count: size)))
-    for variant in [image, image.repaired] {
-        variant.write(to: directory)
-        runBlocking { await exercise() }
-    }
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    var repaired = bytes
+    ChecksumRepair.datastoreFile(&repaired)
+    for variant in repaired == bytes ? [bytes] : [bytes, repaired] { check(variant) }
     return 0
 }
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     writeSeedsIfAsked {
-        // Logs of 3 and 8 records whose history through the second last was rewritten into a
-        // checkpoint (removed from the segments), and a checkpoint of 3 payloads published
-        // without removing anything.
-        var seeds = [3, 8].map { count in
+        // Checkpoints of 0, 1, 3 and 12 payloads (some of 1,500 bytes, so that the last spans
+        // several 4 KiB reads), written by FileDatastore's checkpoint writer.
+        [0, 1, 3, 12].map { count in
+            let directory = Scratch.path("seed-log")
             Scratch.remove(directory)
-            return runBlocking {
-                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096))
+            let updateID = UInt64(count + 2)
+            runBlocking {
+                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never))
                 try! await store.createIfMissing()
-                for index in 0..<count {
-                    _ = try! await store.append(encodedRecord([("key/\(index % 5)", "value \(index)"), ("n", "\(index)")]))
+                for index in 0..<updateID {
+                    _ = try! await store.append(encodedRecord([("n", "\(index)")]))
                 }
-                try! FileManager.default.createDirectory(atPath: rewriteScratch, withIntermediateDirectories: true)
-                _ = try! await HistoryRewriter(datastore: store, scratchDirectory: rewriteScratch, configuration: configuration)
-                    .rewrite(keepingLast: 1)
-                return DatastoreImage.capture(directory)
+                let writer = try! await store.beginCheckpoint(at: updateID)
+                for index in 0..<count {
+                    let value = String(repeating: "v", count: index % 4 == 3 ? 1500 : 5)
+                    try! await writer.append(encodedRecord([("key/\(index)", value)]))
+                }
+                _ = try! await writer.publish()
             }
+            return Scratch.read(FileDatastoreLayout(directory: directory).checkpointPath(updateID))
         }
-        Scratch.remove(directory)
-        seeds.append(runBlocking {
-            let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never))
-            try! await store.createIfMissing()
-            _ = try! await store.append(encodedRecord([("a", "1")]))
-            let writer = try! await store.beginCheckpoint(at: 1)
-            for payload in [encodedRecord([("a", "1")]), encodedRecord([("b", "2"), ("c", "")]), encodedRecord([("d", "4")])] {
-                try! await writer.append(payload)
-            }
-            _ = try! await writer.publish()
-            return DatastoreImage.capture(directory)
-        })
-        return seeds
     }
     return 0
 }

@@ -1,79 +1,106 @@
-// Fuzz target: the segment files of a file datastore (docs/FORMAT.md §3.2–3.5),
-// read the way a machine reads its log: the input is a datastore directory
-// (``DatastoreImage``) written to a scratch folder; a new `FileDatastore`
-// finds the end of the log, pages through the records, hands them to a
-// `SharedCache` whose `update()` applies them to a fresh state file, and
-// appends a record (which truncates a torn tail, or refuses a damaged log).
+// Fuzz target: one segment file of a file datastore (docs/FORMAT.md §3.3–3.5)
+// through `SegmentLog`, the code that finds the end of the log and reads its
+// records: the header, the frames and their checksums, and the decision
+// between a torn tail and damage. The input is the file; it is written into
+// an otherwise empty datastore folder under the name its header gives it
+// (the first id), or as the segment of id 1 when it has no valid header.
+// The `log-replay` target drives whole datastores (several segments,
+// checkpoints) through the cache; this one runs far more inputs per second.
 //
-// Every failure must be a typed error (`DatastoreError`, `CacheError`),
-// never a trap.
+// Every failure must be a `DatastoreError`, never a trap. Beyond that:
+// - how the file is cut into reads does not change what is found: a log
+//   that reads 4 KiB at a time and one that reads 1 MiB find the same end,
+//   or both refuse the file;
+// - when the end is found, every record before it reads back, in order,
+//   with consecutive ids, each one a valid log record's frame.
 
 @testable import WhyCache
 
-/// The datastore's folder and the state file that replays it.
-let directory = Scratch.path("log")
-let statePath = Scratch.path("state")
+/// The datastore folder, and how it is laid out.
+let layout: FileDatastoreLayout = {
+    let directory = Scratch.path("log")
+    Scratch.createDirectory(directory)
+    return FileDatastoreLayout(directory: directory)
+}()
 
-/// Small pages, so that paging and the segment walk's positions are exercised.
+/// Small pages, so that paging through the records is exercised.
 let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
 
-/// Reads, replays and appends to the datastore in `directory`.
-func exercise() async {
-    guard let store = try? FileDatastore(
-        directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096, readChunkSize: 4096))
-    else { preconditionFailure("valid options were refused") }
-    let latest = try? await store.latestUpdateID()
-    _ = try? await store.firstRetainedUpdateID()
-    var after: UInt64 = 0
-    for _ in 0..<64 {
-        guard let page = try? await store.readPage(after: after, through: nil, limits: limits), let last = page.entries.last else { break }
-        for entry in page.entries {
-            _ = entry.payload.withUnsafeBytes { try? LogRecordView(validating: $0) }
+/// The id the segment file is named after, when its header is valid (else 1).
+func firstID(of bytes: [UInt8]) -> UInt64 {
+    if case .success(let header) = FileHeader.decode(bytes, expecting: .segment), header.value >= 1 { return header.value }
+    return 1
+}
+
+/// Finds the end of the segment with two read sizes, then reads every record before it.
+func check(_ bytes: [UInt8]) {
+    let path = layout.segmentPath(firstID(of: bytes))
+    Scratch.write(bytes, to: path)
+    defer { Scratch.remove(path) }
+    let logs = [4096, 1 << 20].map {
+        SegmentLog(layout: layout, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096, readChunkSize: $0))
+    }
+    let tails = logs.map { log in Result { () throws(DatastoreError) in try log.tail() } }
+    switch (tails[0], tails[1]) {
+    case (.success(let small), .success(let large)):
+        precondition(
+            small.segment == large.segment && small.offset == large.offset && small.nextID == large.nextID
+                && small.hasTornBytes == large.hasTornBytes,
+            "the read size changed where the log ends")
+        readAll(through: small, from: logs[0])
+    case (.failure(let error), .failure):
+        _ = error.description
+    case (.success, .failure(let error)), (.failure(let error), .success):
+        preconditionFailure("the log ends with one read size and is refused with the other: \(error)")
+    }
+}
+
+/// Reads the records of `log` up to `tail`, a page at a time.
+func readAll(through tail: SegmentLog.Tail, from log: SegmentLog) {
+    var after = tail.segment - 1
+    while after + 1 < tail.nextID {
+        let page: [LogEntry]
+        do {
+            page = try log.read(after: after, through: tail.nextID - 1, limits: limits).entries
+        } catch {
+            preconditionFailure("a record before the end of the log does not read back: \(error)")
         }
-        after = last.updateID
+        precondition(!page.isEmpty, "a page before the end of the log is empty")
+        for entry in page {
+            precondition(entry.updateID == after + 1, "the records do not carry consecutive ids")
+            _ = entry.payload.withUnsafeBytes { try? LogRecordView(validating: $0) }
+            after = entry.updateID
+        }
     }
-    if let latest, latest > 0 {
-        _ = try? await store.readPage(after: latest - 1, through: latest, limits: limits)
-    }
-    Scratch.remove(statePath)
-    var configuration = SharedCache.Configuration()
-    configuration.stateFileOptions.readerSlotCount = 1
-    configuration.stateFileOptions.maximumFileSize = 1 << 24
-    configuration.readPageLimits = limits
-    configuration.coalescesWrites = false
-    if let cache = try? SharedCache(statePath: statePath, datastore: store, configuration: configuration) {
-        _ = try? await cache.update()
-        _ = try? await cache.set(Array("fuzz".utf8), forKey: Array("k".utf8))
-        cache.close()
-    }
-    _ = try? await store.readRecords(after: 0, through: nil, limits: limits)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let image = DatastoreImage(Array(UnsafeBufferPointer(start: data, count: size)))
-    for variant in [image, image.repaired] {
-        variant.write(to: directory)
-        runBlocking { await exercise() }
-    }
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    var repaired = bytes
+    ChecksumRepair.datastoreFile(&repaired)
+    for variant in repaired == bytes ? [bytes] : [bytes, repaired] { check(variant) }
     return 0
 }
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     writeSeedsIfAsked {
-        // Logs of 0, 1, 3 and 12 records; the last spans three segments of 4 KiB.
-        [0, 1, 3, 12].map { count in
+        // The segments of logs of 0, 1, 3 and 12 records (some of 1,500 bytes, so that the last
+        // spans several 4 KiB reads), written by FileDatastore: every segment of each.
+        [0, 1, 3, 12].flatMap { count in
+            let directory = Scratch.path("seed-log")
             Scratch.remove(directory)
             runBlocking {
-                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096))
+                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 8192))
                 try! await store.createIfMissing()
                 for index in 0..<count {
                     let value = String(repeating: "v", count: index % 4 == 3 ? 1500 : 5)
                     _ = try! await store.append(encodedRecord([("key/\(index)", value)]))
                 }
             }
-            return DatastoreImage.capture(directory)
+            let seedLayout = FileDatastoreLayout(directory: directory)
+            return try! seedLayout.segmentIDs().map { Scratch.read(seedLayout.segmentPath($0)) }
         }
     }
     return 0

@@ -105,7 +105,9 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
         var certificateAuthorityPath: String?
         var socket: String?
         for parameter in queryPart.split(separator: "&") where !parameter.isEmpty {
-            let pair = parameter.split(separator: "=", maxSplits: 1)
+            // Empty pieces are kept: `=x` has an empty name, `table=` an empty value.
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard !pair[0].isEmpty else { throw .malformed("the query parameter \"\(parameter)\" has no name") }
             guard pair.count == 2, let value = String(pair[1]).removingPercentEncoding, !value.isEmpty else {
                 throw .malformed("the query parameter \(pair[0]) needs a value")
             }

@@ -3,8 +3,8 @@ import Testing
 import WhyCache
 
 /// Command lines the tool refuses (exit status 2) before anything is
-/// written: arguments that are not UTF-8 text, prefixes no key can have, a
-/// snapshot that would replace a state file.
+/// written: arguments that are not UTF-8 text, prefixes no key can have,
+/// malformed store URLs, a snapshot that would replace a state file.
 @Suite struct ToolInputTests {
     /// Two keys that differ only in an invalid byte (`k\xff`, `k\xfe`) would
     /// both become `k\u{FFFD}`: the tool refuses them and points to `--hex`;
@@ -45,6 +45,23 @@ import WhyCache
             }
             let fits = String(repeating: "p", count: WhyCacheLimits.maximumKeyLength)
             #expect(try ToolRunner.run(["keys", "--prefix", fits, "--state", "\(directory)/state"]).status == 0)
+        }
+    }
+
+    /// A `--store` URL with a query parameter that has no name or no value
+    /// is a usage error that says which, never a crash (a fuzz finding:
+    /// `?=` once trapped the URL parser).
+    @Test func queryParametersWithoutANameOrAValueAreUsageErrors() throws {
+        try withTemporaryDirectory { directory in
+            let cases = [
+                ("mysql://u@h:3306/app?=", "has no name"), ("mysql://u@h/app?table=t&=x", "has no name"),
+                ("mysql://u@h/app?table=", "table needs a value"), ("mysql://u@h/app?table", "table needs a value"),
+            ]
+            for (url, message) in cases {
+                let result = try ToolRunner.run(["stat", "--store", url, "--state", "\(directory)/state"])
+                #expect(result.status == 2, "\(url): \(result.errors)")
+                #expect(result.errors.contains(message), "\(url): \(result.errors)")
+            }
         }
     }
 
