@@ -103,22 +103,27 @@ enum CheckpointFile {
         var scanner = try FrameScanner(file: file, offset: start, nextID: position.index + 1, end: end, chunkSize: chunkSize)
         var payloads: [[UInt8]] = []
         var bytes = 0
-        while payloads.count < limits.maximumCount && bytes < limits.maximumBytes {
+        while payloads.count < limits.maximumCount && bytes < limits.maximumBytes && scanner.offset < end {
             switch try scanner.next(wantPayload: true) {
             case .frame(_, _, _, _, let payload):
                 let payload = payload ?? []
                 payloads.append(payload)
                 bytes += payload.count
             case .end:
-                guard scanner.nextID - 1 == checkpoint.recordCount else {
-                    throw .corruptRecord(location: path, updateID: checkpoint.updateID, reason: "the footer promises \(checkpoint.recordCount) payloads, the file holds \(scanner.nextID - 1)")
-                }
-                return (payloads, nil)
+                break
             case .invalid(let reason, _):
                 throw .corruptRecord(location: "\(path) at byte \(scanner.offset)", updateID: checkpoint.updateID, reason: reason)
             }
         }
-        let next = CheckpointPosition(index: scanner.nextID - 1, offset: UInt64(scanner.offset))
-        return (payloads, scanner.offset == end ? nil : next)
+        guard scanner.offset == end else {
+            return (payloads, CheckpointPosition(index: scanner.nextID - 1, offset: UInt64(scanner.offset)))
+        }
+        // The last page, however full it is: the frames must be the ones the footer counts.
+        guard scanner.nextID - 1 == checkpoint.recordCount else {
+            throw .corruptRecord(
+                location: path, updateID: checkpoint.updateID,
+                reason: "the footer promises \(checkpoint.recordCount) payloads, the file holds \(scanner.nextID - 1)")
+        }
+        return (payloads, nil)
     }
 }
