@@ -101,7 +101,11 @@ final class GzipDecompressor {
 
     private let owner: ZStream
     private var stream: UnsafeMutablePointer<z_stream> { owner.stream }
-    /// Compressed bytes pulled from the source; `input[inputStart..<inputEnd]` are not consumed yet.
+    /// The most compressed bytes pulled from the source at a time.
+    private static let largestReadSize = 256 << 10
+    /// Compressed bytes pulled from the source; `input[inputStart..<inputEnd]`
+    /// are not consumed yet. It starts at ``SnapshotFormat/firstReadSize``
+    /// bytes and doubles after each pull that filled it, up to ``largestReadSize``.
     private var input: [UInt8]
     private var inputStart = 0
     private var inputEnd: Int
@@ -113,7 +117,7 @@ final class GzipDecompressor {
     ///
     /// - Throws: ``SnapshotError/compression(reason:)`` when zlib cannot start.
     init(firstBytes: [UInt8]) throws(SnapshotError) {
-        input = firstBytes + [UInt8](repeating: 0, count: max(0, (256 << 10) - firstBytes.count))
+        input = firstBytes + [UInt8](repeating: 0, count: max(0, SnapshotFormat.firstReadSize - firstBytes.count))
         inputEnd = firstBytes.count
         owner = try ZStream(name: "inflateInit2", start: { whycache_inflate_init_gzip($0) }, end: { inflateEnd($0) })
     }
@@ -130,6 +134,11 @@ final class GzipDecompressor {
     ) throws(SnapshotError) -> Outcome {
         while true {
             if inputStart == inputEnd, !sourceEnded {
+                if inputEnd == input.count, input.count < Self.largestReadSize {
+                    // The last pull filled the buffer, so the source has more
+                    // ready: take more at a time (short streams stay small).
+                    input.append(contentsOf: repeatElement(0, count: input.count))
+                }
                 let count = try input.withUnsafeMutableBytesTyped { (buffer) throws(SnapshotError) in try pull(buffer) }
                 inputStart = 0
                 inputEnd = count

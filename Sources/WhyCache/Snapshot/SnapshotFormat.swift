@@ -51,7 +51,12 @@ enum SnapshotFormat {
     static let gzipMagic: [UInt8] = [0x1F, 0x8B]
 
     /// The size of the buffer between the stream and a sink or source: the
-    /// most a writer holds besides one zlib stream, and the least a reader
-    /// holds (it grows to the largest header or value it meets).
+    /// most a writer holds besides one zlib stream, and what a reader's
+    /// buffer grows to once a stream needs more than one read (and beyond,
+    /// to the largest header or value it meets).
     static let bufferSize = 1 << 20
+
+    /// The size of a reader's buffer before its first read: small streams
+    /// (a prefix's few keys) never allocate the whole ``bufferSize``.
+    static let firstReadSize = 64 << 10
 }

@@ -5,15 +5,19 @@
 /// Invariants: `buffer[start..<end]` holds the bytes read from the source and
 /// not consumed yet; `offset` counts the bytes consumed, and `checksum`
 /// covers exactly those that were consumed with `checksummed: true`. The
-/// buffer starts at ``SnapshotFormat/bufferSize`` bytes and grows only to
-/// hold the largest single item asked for (a header of at most 16 MiB, a
-/// value of at most 64 MiB), so memory stays bounded.
+/// buffer starts at ``SnapshotFormat/firstReadSize`` bytes, doubles after
+/// every read that filled it up to ``SnapshotFormat/bufferSize``, and beyond that
+/// grows, by doubling as the bytes arrive, only to hold the largest single
+/// item asked for (a header of at most 16 MiB, a value of at most 64 MiB),
+/// so memory stays bounded.
 final class SnapshotInput {
     private let source: SnapshotByteSource
-    private var buffer = [UInt8](repeating: 0, count: SnapshotFormat.bufferSize)
+    private var buffer = [UInt8](repeating: 0, count: SnapshotFormat.firstReadSize)
     private var start = 0
     private var end = 0
     private var sourceEnded = false
+    /// Whether the last read took all the room the buffer had.
+    private var lastReadFilledBuffer = false
 
     /// The checksum of the bytes consumed so far.
     private(set) var checksum = CRC32C()
@@ -86,12 +90,17 @@ final class SnapshotInput {
 
     /// Reads from the source until `count` bytes are buffered past `start`;
     /// false when the input ends first (everything left is buffered then).
+    ///
+    /// The buffer grows only by doubling, and only when a read took all the
+    /// room it had (the source has more ready: a file or a fast pipe) or the
+    /// bytes already read fill it: an item whose
+    /// damaged length promises 64 MiB costs memory in proportion to the
+    /// bytes that actually arrive before the input ends, not to the promise.
     private func fill(_ count: Int) throws(SnapshotError) -> Bool {
         while end - start < count {
             if sourceEnded { return false }
-            if buffer.count - start < count {
-                // Make room: move the unconsumed bytes to the front, then
-                // grow the buffer if even that is not enough.
+            if buffer.count - start < count && start > 0 {
+                // Make room: move the unconsumed bytes to the front.
                 let remaining = end - start
                 buffer.withUnsafeMutableBytes { whole in
                     // A memmove: the ranges may overlap.
@@ -100,16 +109,22 @@ final class SnapshotInput {
                 }
                 start = 0
                 end = remaining
-                if buffer.count < count {
-                    let size = (count + SnapshotFormat.bufferSize - 1) / SnapshotFormat.bufferSize * SnapshotFormat.bufferSize
-                    buffer.append(contentsOf: repeatElement(0, count: size - buffer.count))
-                }
             }
+            if end == buffer.count || (lastReadFilledBuffer && buffer.count < SnapshotFormat.bufferSize) {
+                // Full of unconsumed bytes (start is 0 then, and the item is
+                // longer than the buffer), or a source with more ready than
+                // the last read could take: double, towards full-size reads
+                // or the item's size.
+                let size = min(buffer.count * 2, max(count, SnapshotFormat.bufferSize))
+                buffer.append(contentsOf: repeatElement(0, count: size - buffer.count))
+            }
+            let room = buffer.count - end
             let read = try buffer.withUnsafeMutableBytesTyped { (whole) throws(SnapshotError) in
                 try source.read(into: UnsafeMutableRawBufferPointer(rebasing: whole[end...]))
             }
             end += read
             sourceEnded = read == 0
+            lastReadFilledBuffer = read == room
             refills += 1
         }
         return true
