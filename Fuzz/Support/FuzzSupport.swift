@@ -51,8 +51,10 @@ enum Scratch {
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    /// Deletes the file or folder at `path`, if any.
+    /// Deletes the file or folder at `path`, if any (a file with one
+    /// system call: most targets remove one per input).
     static func remove(_ path: String) {
+        guard unlink(path) != 0, errno != ENOENT else { return }
         try? FileManager.default.removeItem(atPath: path)
     }
 }
