@@ -57,7 +57,7 @@ import WhyCacheTestSupport
         var rewrites = 0
         if let rewriting {
             while writers.contains(where: { $0.process.isRunning }) {
-                let rewrite = try HelperProcess(
+                let rewrite = try await HelperProcess(
                     ["rewrite-history", "--through", "latest", "--scratch", directory] + rewriting.arguments,
                     executable: ToolRunner.executable, environment: rewriting.environment
                 ).finish()
@@ -72,7 +72,7 @@ import WhyCacheTestSupport
             }
         }
         for (index, writer) in writers.enumerated() {
-            let result = writer.finish()
+            let result = await writer.finish()
             #expect(result.status == 0, "writer \(index): \(result.errors)")
             #expect(result.lines.last?.hasPrefix("done 2000 ") == true)
         }
@@ -80,7 +80,7 @@ import WhyCacheTestSupport
         let latest = try await store.latestUpdateID()
         #expect(latest >= 8_000)
         for (index, updater) in updaters.enumerated() {
-            let result = updater.finish()
+            let result = await updater.finish()
             #expect(result.status == 0, "updater \(index): \(result.errors)")
             #expect(result.lines.last?.hasSuffix(" \(latest)") == true, "updater \(index) ended at \(result.lines)")
         }
@@ -126,13 +126,13 @@ import WhyCacheTestSupport
             var printed: [[String]] = [[], []]
             for (number, writer) in writers.enumerated() {
                 for _ in 0..<Int.random(in: 1...30, using: &generator) {
-                    if let line = writer.readLine() { printed[number].append(line) }
+                    if let line = await writer.readLine() { printed[number].append(line) }
                 }
             }
             usleep(UInt32.random(in: 0...5_000, using: &generator))
             for writer in writers { writer.send(SIGKILL) }
             for (number, writer) in writers.enumerated() {
-                let result = writer.finish()
+                let result = await writer.finish()
                 #expect(result.status == -SIGKILL, "round \(round): \(result.errors)")
                 // Lines printed before the kill are acknowledged writes.
                 for line in printed[number] + result.lines {
@@ -179,7 +179,7 @@ import WhyCacheTestSupport
             var positions: [UInt64] = []
             for round in 0..<8 {
                 let updater = try HelperProcess(["cache-update", directory + "/log", machine, "400"])
-                _ = updater.readLine { $0 == "started" }
+                _ = await updater.readLine { $0 == "started" }
                 // Kill soon after the update has committed something, however
                 // slowly the machine runs it (a fixed delay missed every
                 // update on a loaded machine).
@@ -191,7 +191,7 @@ import WhyCacheTestSupport
                 }
                 usleep(UInt32.random(in: 0...20_000, using: &generator))
                 updater.send(SIGKILL)
-                updater.finish()
+                await updater.finish()
 
                 let file = try SharedStateFile.open(at: machine)
                 let keyCount = try file.verify()
@@ -220,7 +220,7 @@ import WhyCacheTestSupport
             let cache = try CacheFixture.makeCache(directory, store)
             for round in 0..<5 {
                 let id = try await cache.set(bytes("value-\(round)"), forKey: bytes("shared"))
-                let lines = try HelperProcess.run(["cache-get", directory + "/log", directory + "/state", "shared"])
+                let lines = try await HelperProcess.run(["cache-get", directory + "/log", directory + "/state", "shared"])
                 #expect(lines == ["value value-\(round)", "at \(id)"])
             }
         }

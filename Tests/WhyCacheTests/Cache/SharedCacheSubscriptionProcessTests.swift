@@ -17,7 +17,7 @@ import WhyCache
             let prefixBytes = prefixes.map(bytes)
             let toolArguments = ["--store", "file://\(log)", "--state", directory + "/tool"]
             // The tool creates its state file subscribed; later runs keep its prefixes.
-            let created = try ToolRunner.run(["update"] + toolArguments + prefixes.flatMap { ["--prefix", $0] })
+            let created = try await ToolRunner.run(["update"] + toolArguments + prefixes.flatMap { ["--prefix", $0] })
             #expect(created.status == 0, "\(created.errors)")
 
             let stopFile = directory + "/stop"
@@ -29,21 +29,21 @@ import WhyCache
                 HelperProcess(["cache-writer", log, directory + "/subscribed-writer", "\(Self.seed + 2)", "1500", "300"] + prefixes),
             ]
             while writers.contains(where: { $0.process.isRunning }) {
-                let run = try ToolRunner.run(["update"] + toolArguments)
+                let run = try await ToolRunner.run(["update"] + toolArguments)
                 #expect(run.status == 0, "\(run.errors)")
                 usleep(50_000)
             }
             for (index, writer) in writers.enumerated() {
-                let result = writer.finish()
+                let result = await writer.finish()
                 #expect(result.status == 0, "writer \(index): \(result.errors)")
                 #expect(result.lines.last?.hasPrefix("done 1500 ") == true, "writer \(index): \(result.lines.suffix(2))")
             }
             _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
             let latest = try await store.latestUpdateID()
-            let result = updater.finish()
+            let result = await updater.finish()
             #expect(result.status == 0, "updater: \(result.errors)")
             #expect(result.lines.last?.hasSuffix(" \(latest)") == true, "updater ended at \(result.lines)")
-            #expect(try ToolRunner.run(["update"] + toolArguments).lines == ["\(latest)"])
+            #expect(try await ToolRunner.run(["update"] + toolArguments).lines == ["\(latest)"])
 
             let all = try await CacheFixture.replay(store)
             let expected = all.filter { entry in prefixBytes.contains { entry.key.starts(with: $0) } }
@@ -59,7 +59,7 @@ import WhyCache
                 let file = try SharedStateFile.open(at: path)
                 #expect(file.subscribedPrefixes == prefixBytes, "\(name)")
                 #expect(try file.verify() == expected.count, "\(name)")
-                let verify = try ToolRunner.run(["verify", "--store", "file://\(log)", "--state", path])
+                let verify = try await ToolRunner.run(["verify", "--store", "file://\(log)", "--state", path])
                 #expect(verify.lines == ["equal at update \(latest): \(expected.count) keys"], "\(name): \(verify.errors)")
             }
             let everything = try SharedCache(statePath: directory + "/all", datastore: store)
@@ -68,10 +68,10 @@ import WhyCache
 
             // Other prefixes are refused, by another process and by the tool,
             // and the file stays as it is.
-            let other = try HelperProcess(["cache-updater", log, directory + "/follower", stopFile, "k3"]).finish()
+            let other = try await HelperProcess(["cache-updater", log, directory + "/follower", stopFile, "k3"]).finish()
             #expect(other.status == 1 && other.errors.contains("but the cache is configured for the keys under \"k3\""),
                     "\(other.status) \(other.errors)")
-            let refused = try ToolRunner.run(["update", "--prefix", "k3"] + toolArguments)
+            let refused = try await ToolRunner.run(["update", "--prefix", "k3"] + toolArguments)
             #expect(refused.status == 3)
             #expect(refused.errors.contains(#"subscribes to the keys under "k1", "k25", but the cache is configured for the keys under "k3""#),
                     "\(refused.errors)")

@@ -60,7 +60,7 @@ import WhyCacheTestSupport
                 let operations: [LogOperation] = [.set(key: bytes("k\(index % 7)"), value: bytes("v\(index)"))]
                 records.append((try await store.append(try LogRecord(operations).encoded()), operations))
             }
-            let updated = try HelperProcess.run(["cache-update", directory + "/log", directory + "/state", "1000"])
+            let updated = try await HelperProcess.run(["cache-update", directory + "/log", directory + "/state", "1000"])
             #expect(updated.last == "updated 20 20")
             #expect(try await collect(20, from: stream) == expected(records))
         }

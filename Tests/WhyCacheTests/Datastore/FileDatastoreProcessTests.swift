@@ -13,7 +13,7 @@ import WhyCache
             let perProcess = 150
             let helpers = try (0..<4).map { try HelperProcess(["datastore-append", directory, "p\($0)", String(perProcess), "always"]) }
             for helper in helpers {
-                let result = helper.finish()
+                let result = await helper.finish()
                 #expect(result.status == 0, "helper failed: \(result.errors)")
             }
             let entries = try await Fixture.allRecords(store)
@@ -40,11 +40,11 @@ import WhyCache
             var acknowledged: UInt64 = 0
             for round in 0..<10 {
                 let helper = try HelperProcess(["datastore-append-forever", directory, "k\(round)", "150000"])
-                let first = helper.readLine { $0.hasPrefix("appended ") }
+                let first = await helper.readLine { $0.hasPrefix("appended ") }
                 #expect(first != nil, "the appender never appended")
                 usleep(UInt32.random(in: 0...30_000))
                 helper.send(SIGKILL)
-                let result = helper.finish()
+                let result = await helper.finish()
                 #expect(result.status == -SIGKILL)
                 let lines = [first].compactMap { $0 } + result.lines
                 for line in lines where line.hasPrefix("appended ") {

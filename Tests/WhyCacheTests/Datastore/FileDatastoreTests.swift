@@ -82,7 +82,7 @@ import WhyCache
             }
             #expect(try Fixture.segmentPaths(directory).count == segments.count - segments.count / 2)
             defer { try? FileManager.default.removeItem(atPath: directory + "-state") }
-            let result = try ToolRunner.run(["set", "k", "v", "--store", "file://\(directory)", "--state", directory + "-state"])
+            let result = try await ToolRunner.run(["set", "k", "v", "--store", "file://\(directory)", "--state", directory + "-state"])
             #expect(result.status == 3, "\(result.lines) \(result.errors)")
             #expect(result.lines.isEmpty)
         }

@@ -38,10 +38,9 @@ import WhyCacheTestSupport
         var killed = 0
         for (round, step) in (steps + steps).enumerated() {
             let rewrite = try HelperProcess(arguments, executable: tool)
-            _ = rewrite.readLine { $0.contains(step) }
-            usleep(UInt32.random(in: 0...(round < 3 ? 2_000 : 20_000), using: &generator))
-            rewrite.send(SIGKILL)
-            if rewrite.finish().status == -SIGKILL { killed += 1 }
+            let delay = UInt32.random(in: 0...(round < 3 ? 2_000 : 20_000), using: &generator)
+            _ = await rewrite.readLine(until: { $0.contains(step) }, thenSend: SIGKILL, after: delay)
+            if await rewrite.finish().status == -SIGKILL { killed += 1 }
             // Whatever the rewrite had done, a machine that starts now and
             // one that is behind both reach the log's state.
             let fresh = try CacheFixture.makeCache(directory, store, name: "fresh-\(round)")
@@ -50,7 +49,7 @@ import WhyCacheTestSupport
             fresh.close()
         }
         #expect(killed >= 3, "only \(killed) of 6 rewrites were still running when killed")
-        let finished = try HelperProcess(arguments, executable: tool).finish()
+        let finished = try await HelperProcess(arguments, executable: tool).finish()
         #expect(finished.status == 0, "\(finished.errors)")
         #expect(try await store.firstRetainedUpdateID() == limit + 1)
         try await middle.update()

@@ -184,7 +184,7 @@ struct PrivateMariaDB {
             let id = try await again.append(try LogRecord([.set(key: bytes("k"), value: bytes("after"))]).encoded())
             #expect(try waitFor("after"), "follow did not catch up after the server came back")
             follower.send(SIGTERM)
-            let result = follower.finish()
+            let result = await follower.finish()
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.errors.contains("failures_in_a_row=1 retry_in=0.2 seconds"), "\(result.errors)")
             #expect(result.errors.contains("failures_in_a_row=3 retry_in=0.4 seconds"), "\(result.errors)")

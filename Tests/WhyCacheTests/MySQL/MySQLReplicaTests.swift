@@ -103,7 +103,7 @@ enum MySQLTestReplicas {
                 try HelperProcess(["cache-writer", spec, directory + "/writer-\(index)", "\(Self.seed + UInt64(index))", "600", "200"])
             }
             for (index, writer) in writers.enumerated() {
-                let result = writer.finish()
+                let result = await writer.finish()
                 #expect(result.status == 0, "writer \(index): \(result.errors)")
             }
             // The stop file names the end of the log: a follower reading
@@ -112,7 +112,7 @@ enum MySQLTestReplicas {
             #expect(latest == 1_800)
             _ = FileManager.default.createFile(atPath: stopFile, contents: Data("\(latest)\n".utf8))
             for (index, follower) in followers.enumerated() {
-                let result = follower.finish()
+                let result = await follower.finish()
                 #expect(result.status == 0, "follower \(index): \(result.errors)")
                 #expect(result.lines.last == "followed \(latest) \(latest) \(latest)", "follower \(index): \(result.lines.suffix(2))")
                 // Polls went to the replicas. (How many depends on how far
@@ -199,7 +199,7 @@ enum MySQLTestReplicas {
 
             for (tag, writer) in writers {
                 writer.send(SIGKILL)
-                let result = writer.finish()
+                let result = await writer.finish()
                 #expect(result.status == -SIGKILL, "writer \(tag) stopped by itself: \(result.errors)")
                 for line in result.lines { note(line, of: tag) }
             }

@@ -91,7 +91,7 @@ final class SwitchableDatastore: Datastore {
         try await withUpdater { updater, _, metrics, directory in
             let options = ["--store", "file://\(directory)/log", "--state", directory + "/writer-state"]
             for round in 0..<3 {
-                let written = try ToolRunner.run(["set", "greeting", "hello \(round)"] + options)
+                let written = try await ToolRunner.run(["set", "greeting", "hello \(round)"] + options)
                 let id = try #require(written.lines.first.flatMap { UInt64($0) }, "\(written.errors)")
                 try await updater.waitUntilApplied(through: id)
                 #expect(try updater.cache.value(forKey: bytes("greeting")) == bytes("hello \(round)"))

@@ -116,7 +116,7 @@ import WhyCache
             }
 
             followers[killed].helper.send(SIGKILL)
-            #expect(followers[killed].helper.finish().status == -SIGKILL)
+            #expect(await followers[killed].helper.finish().status == -SIGKILL)
             let survivors = followers.indices.filter { $0 != killed }
             // Rounds ended by each survivor once the poller was gone: the
             // round after the next one starts after its death.
@@ -152,7 +152,7 @@ import WhyCache
             }
             for index in survivors {
                 try followers[index].helper.send(line: "quit")
-                let result = followers[index].helper.finish()
+                let result = await followers[index].helper.finish()
                 #expect(result.status == 0, "process \(index): \(result.errors)")
             }
         }

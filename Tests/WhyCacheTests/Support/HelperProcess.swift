@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import WhyCache
 
 /// A running `whycache-test-helper` process: a real, separate process that a
 /// test starts, reads from, waits for, or kills.
@@ -131,10 +132,59 @@ final class HelperProcess: @unchecked Sendable {
         return (status, lines, errorText)
     }
 
+    // MARK: Waiting from async tests
+
+    /// Where the async forms below wait: dispatch threads, never Swift's
+    /// cooperative pool. That pool has one thread per core (two on a 2-core
+    /// machine); an async test blocked on a helper's pipe would hold one,
+    /// and tests running beside it whose own tasks need the pool (the
+    /// election tests' pollers, the coalescers) would stall behind it.
+    private static let waiting = BlockingIOQueue(label: "HelperProcess.waiting", concurrent: true)
+
+    /// ``readLine(until:)``, waiting off the cooperative pool.
+    func readLine(until predicate: @escaping @Sendable (String) -> Bool = { _ in true }) async -> String? {
+        await Self.waiting.run { self.readLine(until: predicate) }
+    }
+
+    /// Reads stdout until a line satisfies `predicate`, then sleeps `delay`
+    /// microseconds and sends `signal`, all on the waiting thread: the
+    /// signal follows the helper's output as closely as a blocking read
+    /// would, with no hop back to the cooperative pool in between (what a
+    /// test that kills a short-lived process at one of its steps needs).
+    /// Returns the line; at end of output, nil, and no signal is sent.
+    func readLine(
+        until predicate: @escaping @Sendable (String) -> Bool, thenSend signal: Int32, after delay: UInt32
+    ) async -> String? {
+        await Self.waiting.run {
+            guard let line = self.readLine(until: predicate) else { return nil }
+            usleep(delay)
+            self.send(signal)
+            return line
+        }
+    }
+
+    /// ``readErrorLine(until:)``, waiting off the cooperative pool.
+    func readErrorLine(until predicate: @escaping @Sendable (String) -> Bool = { _ in true }) async -> String? {
+        await Self.waiting.run { self.readErrorLine(until: predicate) }
+    }
+
+    /// ``finish()``, waiting off the cooperative pool.
+    @discardableResult
+    func finish() async -> (status: Int32, lines: [String], errors: String) {
+        await Self.waiting.run { self.finish() }
+    }
+
     /// Runs the helper to completion and expects exit status 0; returns its stdout lines.
     static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
         let helper = try HelperProcess(arguments)
         let result = helper.finish()
+        #expect(result.status == 0, "helper \(arguments) failed: \(result.errors)", sourceLocation: sourceLocation)
+        return result.lines
+    }
+
+    /// ``run(_:sourceLocation:)`` for async tests: waits off the cooperative pool.
+    static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String] {
+        let result = try await HelperProcess(arguments).finish()
         #expect(result.status == 0, "helper \(arguments) failed: \(result.errors)", sourceLocation: sourceLocation)
         return result.lines
     }

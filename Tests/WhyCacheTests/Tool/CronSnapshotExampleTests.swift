@@ -45,7 +45,7 @@ import WhyCache
             var publishedIDs: [UInt64] = []
             for round in 1...3 {
                 try await write(round: round, to: store)
-                #expect(try ToolRunner.run(["update", "--store", log, "--state", publisherState]).status == 0)
+                #expect(try await ToolRunner.run(["update", "--store", log, "--state", publisherState]).status == 0)
                 let cron = try run("snapshot-to-blobs.sh", publisher)
                 #expect(cron.status == 0, "\(cron.errors)")
                 let id = try await store.latestUpdateID()

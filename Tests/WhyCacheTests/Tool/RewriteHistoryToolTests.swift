@@ -17,7 +17,7 @@ import WhyCache
             let behind = try CacheFixture.makeCache(directory, store, name: "behind")
             let tool = HelperProcess.builtExecutable("whycache-tool")
             let url = "file://\(directory)/log"
-            let result = try HelperProcess(
+            let result = try await HelperProcess(
                 ["rewrite-history", "--store", url, "--through", "90", "--scratch", directory], executable: tool
             ).finish()
             #expect(result.status == 0, "\(result.errors)")
@@ -29,17 +29,17 @@ import WhyCache
             try await behind.update()
             try CacheFixture.expectContents(behind, equal: Dictionary(uniqueKeysWithValues: (90..<100).map { (bytes("k\($0 % 10)"), bytes("v\($0)")) }))
 
-            let latest = try HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
+            let latest = try await HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
             #expect(latest.status == 0, "\(latest.errors)")
             #expect(try await store.firstRetainedUpdateID() == 101)
 
             let busy = try await store.acquireMaintenanceLock()
-            let refused = try HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
+            let refused = try await HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
             #expect(refused.status == 3)
             #expect(refused.errors.contains("maintenance lock"))
             await busy.release()
 
-            let bad = try HelperProcess(["rewrite-history", "--store", url, "--through", "soon"], executable: tool).finish()
+            let bad = try await HelperProcess(["rewrite-history", "--store", url, "--through", "soon"], executable: tool).finish()
             #expect(bad.status == 2, "\(bad.errors)")
         }
     }
@@ -52,13 +52,13 @@ import WhyCache
             let store = try await CacheFixture.makeStore(directory)
             let tool = HelperProcess.builtExecutable("whycache-tool")
             let url = "file://\(directory)/log"
-            let latest = try HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
+            let latest = try await HelperProcess(["rewrite-history", "--store", url, "--through", "latest", "--scratch", directory], executable: tool).finish()
             #expect(latest.status == 0, "\(latest.errors)")
             #expect(latest.lines == ["the log is empty: nothing to rewrite"])
             #expect(try await store.latestUpdateID() == 0)
             #expect(try await store.firstRetainedUpdateID() == 1)
 
-            let explicit = try HelperProcess(["rewrite-history", "--store", url, "--through", "1", "--scratch", directory], executable: tool).finish()
+            let explicit = try await HelperProcess(["rewrite-history", "--store", url, "--through", "1", "--scratch", directory], executable: tool).finish()
             #expect(explicit.status == 3, "\(explicit.errors)")
             #expect(explicit.errors.contains("the log is empty"), "\(explicit.errors)")
         }

@@ -33,36 +33,36 @@ import WhyCache
             let store = try await CacheFixture.makeStore(directory)
             let log = "file://\(directory)/log"
             let writer = try HelperProcess(["cache-set-forever", directory + "/log", directory + "/a", "w"])
-            _ = writer.readLine { $0.hasPrefix("set 300 ") }
+            _ = await writer.readLine { $0.hasPrefix("set 300 ") }
             var restored: [UInt64] = []
             for (round, compression) in [[], ["--gzip"], ["--gzip", "--level", "1"]].enumerated() {
                 let file = "\(directory)/snapshot-\(round)"
                 // Through a pipe, as cron would run it.
                 let tool = ToolRunner.executable.path
-                let shell = try HelperProcess(["-c", "'\(tool)' snapshot --state '\(directory)/a' --out - \(compression.joined(separator: " ")) > '\(file)'"],
+                let shell = try await HelperProcess(["-c", "'\(tool)' snapshot --state '\(directory)/a' --out - \(compression.joined(separator: " ")) > '\(file)'"],
                                               executable: URL(fileURLWithPath: "/bin/sh")).finish()
                 #expect(shell.status == 0, "\(shell.errors)")
-                let restore = try ToolRunner.run(["restore", "--from", file, "--state", "\(directory)/copy-\(round)"])
+                let restore = try await ToolRunner.run(["restore", "--from", file, "--state", "\(directory)/copy-\(round)"])
                 #expect(restore.status == 0, "\(restore.errors)")
                 let id = try #require(restoredID(restore.lines), "\(restore.lines)")
                 restored.append(id)
                 #expect(try contents(of: "\(directory)/copy-\(round)") == (try await CacheFixture.replay(store, through: id)))
                 // The next snapshot comes after a write that returned after this one's id.
-                let later = writer.readLine { line in line.split(separator: " ").last.flatMap { UInt64($0) }.map { $0 > id } ?? false }
+                let later = await writer.readLine { line in line.split(separator: " ").last.flatMap { UInt64($0) }.map { $0 > id } ?? false }
                 #expect(later != nil, "the writer stopped")
             }
             writer.send(SIGKILL)
-            writer.finish()
+            await writer.finish()
             #expect(restored == restored.sorted() && Set(restored).count == 3, "\(restored)")
 
             // A snapshot file appears complete or not at all, and stdin works too.
-            let written = try ToolRunner.run(["snapshot", "--state", directory + "/a", "--out", directory + "/file.snapshot", "--gzip"])
+            let written = try await ToolRunner.run(["snapshot", "--state", directory + "/a", "--out", directory + "/file.snapshot", "--gzip"])
             #expect(written.status == 0, "\(written.errors)")
             #expect(written.lines.first?.hasPrefix("snapshot at update ") == true, "\(written.lines)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".partial.") }.isEmpty)
-            let fromStdin = try ToolRunner.run(["restore", "--from", "-", "--state", directory + "/stdin"], input: directory + "/file.snapshot")
+            let fromStdin = try await ToolRunner.run(["restore", "--from", "-", "--state", directory + "/stdin"], input: directory + "/file.snapshot")
             #expect(fromStdin.status == 0, "\(fromStdin.errors)")
-            #expect(try ToolRunner.run(["verify", "--store", log, "--state", directory + "/stdin"]).status == 0)
+            #expect(try await ToolRunner.run(["verify", "--store", log, "--state", directory + "/stdin"]).status == 0)
         }
     }
 
@@ -71,14 +71,14 @@ import WhyCache
             let store = try await CacheFixture.makeStore(directory)
             let log = "file://\(directory)/log"
             try await writeGroups(store, 1..<201)
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/source"]).lines == ["200"])
-            #expect(try ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/at-200"]).status == 0)
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/source"]).lines == ["200"])
+            #expect(try await ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/at-200"]).status == 0)
             try await writeGroups(store, 201..<301)
-            #expect(try ToolRunner.run(["update", "--through", "100", "--store", log, "--state", directory + "/host"]).lines == ["100"])
+            #expect(try await ToolRunner.run(["update", "--through", "100", "--store", log, "--state", directory + "/host"]).lines == ["100"])
 
             let reader = try HelperProcess(["cache-group-reader", directory + "/log", directory + "/host", directory + "/go-update", directory + "/stop"])
-            #expect(reader.readLine() == "ready")
-            let restore = try ToolRunner.run(["restore", "--from", directory + "/at-200", "--state", directory + "/host"])
+            #expect(await reader.readLine() == "ready")
+            let restore = try await ToolRunner.run(["restore", "--from", directory + "/at-200", "--state", directory + "/host"])
             #expect(restore.status == 0, "\(restore.errors)")
             #expect(restore.lines == ["restored update 200: 50 keys into \(directory)/host"])
             usleep(100_000)  // the reader keeps reading the file it has open
@@ -87,19 +87,19 @@ import WhyCache
             _ = FileManager.default.createFile(atPath: directory + "/go-update", contents: nil)
             var updated = false
             for _ in 0..<400 where !updated {
-                let stat = try ToolRunner.run(["stat", "--json", "--state", directory + "/host"])
+                let stat = try await ToolRunner.run(["stat", "--json", "--state", directory + "/host"])
                 let state = (try? JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])?["state"] as? [String: Any]
                 updated = state?["updateID"] as? Int == 300
                 if !updated { usleep(25_000) }
             }
             #expect(updated, "the reader did not update the restored file")
             _ = FileManager.default.createFile(atPath: directory + "/stop", contents: nil)
-            let result = reader.finish()
+            let result = await reader.finish()
             #expect(result.status == 0, "\(result.errors)")
             let words = result.lines.last?.split(separator: " ") ?? []
             #expect(words.first == "ok" && words.count == 4, "\(result.lines)")
             #expect(words.count == 4 && words[2] == "100" && words[3] == "300", "\(result.lines)")
-            #expect(try ToolRunner.run(["verify", "--store", log, "--state", directory + "/host"]).lines == ["equal at update 300: 50 keys"])
+            #expect(try await ToolRunner.run(["verify", "--store", log, "--state", directory + "/host"]).lines == ["equal at update 300: 50 keys"])
         }
     }
 
@@ -108,20 +108,20 @@ import WhyCache
             let store = try await CacheFixture.makeStore(directory)
             let log = "file://\(directory)/log"
             try await writeGroups(store, 1..<101)
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/source"]).lines == ["100"])
-            #expect(try ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/at-100"]).status == 0)
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/source"]).lines == ["100"])
+            #expect(try await ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/at-100"]).status == 0)
             try await writeGroups(store, 101..<251)
             let _ = try await store.append(try LogRecord([.delete(key: bytes("n5"))]).encoded())
-            let rewrite = try ToolRunner.run(["rewrite-history", "--store", log, "--through", "200", "--scratch", directory])
+            let rewrite = try await ToolRunner.run(["rewrite-history", "--store", log, "--through", "200", "--scratch", directory])
             #expect(rewrite.status == 0, "\(rewrite.errors)")
             #expect(try await store.firstRetainedUpdateID() == 201)
 
-            #expect(try ToolRunner.run(["restore", "--from", directory + "/at-100", "--state", directory + "/new-host"]).status == 0)
-            #expect(try ToolRunner.run(["get", "n5", "--state", directory + "/new-host"]).lines == ["85"])
-            let update = try ToolRunner.run(["update", "--store", log, "--state", directory + "/new-host"])
+            #expect(try await ToolRunner.run(["restore", "--from", directory + "/at-100", "--state", directory + "/new-host"]).status == 0)
+            #expect(try await ToolRunner.run(["get", "n5", "--state", directory + "/new-host"]).lines == ["85"])
+            let update = try await ToolRunner.run(["update", "--store", log, "--state", directory + "/new-host"])
             #expect(update.lines == ["251"], "\(update.errors)")
-            #expect(try ToolRunner.run(["get", "n5", "--state", directory + "/new-host"]).status == 1)
-            #expect(try ToolRunner.run(["verify", "--store", log, "--state", directory + "/new-host"]).lines == ["equal at update 251: 49 keys"])
+            #expect(try await ToolRunner.run(["get", "n5", "--state", directory + "/new-host"]).status == 1)
+            #expect(try await ToolRunner.run(["verify", "--store", log, "--state", directory + "/new-host"]).lines == ["equal at update 251: 49 keys"])
             #expect(try contents(of: directory + "/new-host")[bytes("g3")] == bytes("250"))
         }
     }
@@ -131,12 +131,12 @@ import WhyCache
             let store = try await CacheFixture.makeStore(directory)
             let log = "file://\(directory)/log"
             try await writeGroups(store, 1..<61)
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/state"]).lines == ["60"])
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/state"]).lines == ["60"])
             for (name, flags) in [("plain", [String]()), ("gzip", ["--gzip"])] {
-                #expect(try ToolRunner.run(["snapshot", "--state", directory + "/state", "--out", "\(directory)/\(name)"] + flags).status == 0)
+                #expect(try await ToolRunner.run(["snapshot", "--state", directory + "/state", "--out", "\(directory)/\(name)"] + flags).status == 0)
             }
             try await writeGroups(store, 61..<81)
-            #expect(try ToolRunner.run(["update", "--through", "30", "--store", log, "--state", directory + "/host"]).lines == ["30"])
+            #expect(try await ToolRunner.run(["update", "--through", "30", "--store", log, "--state", directory + "/host"]).lines == ["30"])
             let before = try Data(contentsOf: URL(fileURLWithPath: directory + "/host"))
 
             for name in ["plain", "gzip"] {
@@ -149,7 +149,7 @@ import WhyCache
                 for (what, bytes) in damaged {
                     let path = "\(directory)/\(name)-damaged"
                     try bytes.write(to: URL(fileURLWithPath: path))
-                    let refused = try ToolRunner.run(["restore", "--from", path, "--state", directory + "/host"])
+                    let refused = try await ToolRunner.run(["restore", "--from", path, "--state", directory + "/host"])
                     #expect(refused.status == 3, "\(name), \(what): \(refused.status) \(refused.errors)")
                     #expect(!refused.errors.isEmpty)
                     #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/host")) == before, "\(name), \(what) changed the state file")
@@ -158,13 +158,13 @@ import WhyCache
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".restoring.") }.isEmpty)
 
             // A newer state is kept unless --force says otherwise.
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/newer"]).lines == ["80"])
-            let older = try ToolRunner.run(["restore", "--from", directory + "/plain", "--state", directory + "/newer"])
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/newer"]).lines == ["80"])
+            let older = try await ToolRunner.run(["restore", "--from", directory + "/plain", "--state", directory + "/newer"])
             #expect(older.status == 3)
             #expect(older.errors.contains("80"), "\(older.errors)")
-            let forced = try ToolRunner.run(["restore", "--from", directory + "/plain", "--state", directory + "/newer", "--force"])
+            let forced = try await ToolRunner.run(["restore", "--from", directory + "/plain", "--state", directory + "/newer", "--force"])
             #expect(forced.status == 0, "\(forced.errors)")
-            #expect(try ToolRunner.run(["restore", "--from", directory + "/gzip", "--state", directory + "/host"]).lines.first?.hasPrefix("restored update 60") == true)
+            #expect(try await ToolRunner.run(["restore", "--from", directory + "/gzip", "--state", directory + "/host"]).lines.first?.hasPrefix("restored update 60") == true)
         }
     }
 }

@@ -63,35 +63,35 @@ import WhyCache
             }
             let prefixes = [bytes("g"), bytes("n1")]
             let expected = try await CacheFixture.replay(store).filter { entry in prefixes.contains { entry.key.starts(with: $0) } }
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/source", "--prefix", "n1", "--prefix", "g"]).lines == ["120"])
-            let snapshot = try ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/snapshot", "--gzip"])
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/source", "--prefix", "n1", "--prefix", "g"]).lines == ["120"])
+            let snapshot = try await ToolRunner.run(["snapshot", "--state", directory + "/source", "--out", directory + "/snapshot", "--gzip"])
             #expect(snapshot.status == 0, "\(snapshot.errors)")
 
             // Onto an empty path: the file gets the snapshot's prefixes.
-            let restored = try ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/copy"])
+            let restored = try await ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/copy"])
             #expect(restored.lines == ["restored update 120: \(expected.count) keys into \(directory)/copy"], "\(restored.errors)")
             #expect(try statState(directory + "/copy")?["subscribedPrefixes"] as? [String] == ["g", "n1"])
             _ = try await store.append(try LogRecord([.set(key: bytes("n15"), value: bytes("late")), .set(key: bytes("z"), value: [])]).encoded())
-            #expect(try ToolRunner.run(["update", "--store", log, "--state", directory + "/copy"]).lines == ["121"])
-            #expect(try ToolRunner.run(["get", "n15", "--state", directory + "/copy"]).lines == ["late"])
-            #expect(try ToolRunner.run(["get", "z", "--state", directory + "/copy"]).status == 1)
+            #expect(try await ToolRunner.run(["update", "--store", log, "--state", directory + "/copy"]).lines == ["121"])
+            #expect(try await ToolRunner.run(["get", "n15", "--state", directory + "/copy"]).lines == ["late"])
+            #expect(try await ToolRunner.run(["get", "z", "--state", directory + "/copy"]).status == 1)
             let later = try await CacheFixture.replay(store).filter { entry in prefixes.contains { entry.key.starts(with: $0) } }
-            #expect(try ToolRunner.run(["verify", "--store", log, "--state", directory + "/copy"]).lines == ["equal at update 121: \(later.count) keys"])
+            #expect(try await ToolRunner.run(["verify", "--store", log, "--state", directory + "/copy"]).lines == ["equal at update 121: \(later.count) keys"])
             // Asked for with --prefix, in another order: the same.
-            #expect(try ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/asked", "--prefix", "n1", "--prefix", "g"]).status == 0)
+            #expect(try await ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/asked", "--prefix", "n1", "--prefix", "g"]).status == 0)
 
             // Onto a file with other prefixes, or none: refused (3), the file untouched.
-            #expect(try ToolRunner.run(["update", "--through", "10", "--store", log, "--state", directory + "/plain"]).lines == ["10"])
-            #expect(try ToolRunner.run(["update", "--through", "10", "--store", log, "--state", directory + "/other", "--prefix", "g"]).lines == ["10"])
+            #expect(try await ToolRunner.run(["update", "--through", "10", "--store", log, "--state", directory + "/plain"]).lines == ["10"])
+            #expect(try await ToolRunner.run(["update", "--through", "10", "--store", log, "--state", directory + "/other", "--prefix", "g"]).lines == ["10"])
             for name in ["plain", "other"] {
                 let before = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)"))
-                let refused = try ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", "\(directory)/\(name)", "--force"])
+                let refused = try await ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", "\(directory)/\(name)", "--force"])
                 #expect(refused.status == 3, "\(name): \(refused.errors)")
                 #expect(refused.errors.contains(#"the snapshot holds the keys under "g", "n1", but the state file subscribes to"#), "\(refused.errors)")
                 #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")) == before, "\(name) changed")
             }
             // --prefix that differs from the snapshot's, onto an empty path.
-            let asked = try ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/new", "--prefix", "g"])
+            let asked = try await ToolRunner.run(["restore", "--from", directory + "/snapshot", "--state", directory + "/new", "--prefix", "g"])
             #expect(asked.status == 3, "\(asked.errors)")
             #expect(!FileManager.default.fileExists(atPath: directory + "/new"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".restoring.") }.isEmpty)

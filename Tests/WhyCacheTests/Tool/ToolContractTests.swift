@@ -15,6 +15,21 @@ struct ToolRunner {
         try HelperProcess(arguments, executable: executable, environment: environment, input: input).finish()
     }
 
+    /// ``run(_:environment:input:)`` for async tests: waits off Swift's
+    /// cooperative pool (see ``HelperProcess``).
+    @discardableResult
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil
+    ) async throws -> (status: Int32, lines: [String], errors: String) {
+        try await HelperProcess(arguments, executable: executable, environment: environment, input: input).finish()
+    }
+
+    /// ``runOnTerminal(_:)`` for async tests: waits off Swift's cooperative pool.
+    static func runOnTerminal(_ command: String) async throws -> (status: Int32, output: String) {
+        let result = try await HelperProcess(["-qec", command, "/dev/null"], executable: URL(fileURLWithPath: "/usr/bin/script")).finish()
+        return (result.status, result.lines.joined(separator: "\n") + result.errors)
+    }
+
     /// Starts `whycache-tool arguments…` and returns the running process.
     static func start(_ arguments: [String]) throws -> HelperProcess {
         try HelperProcess(arguments, executable: executable)
@@ -160,12 +175,12 @@ struct ToolRunner {
     @Test func statReportsTheStateAndTheLogAsJSON() async throws {
         try await withTemporaryDirectory { directory in
             let options = options(directory)
-            try ToolRunner.run(["init-store"] + options)
-            for index in 0..<5 { try ToolRunner.run(["set", "k\(index)", "v"] + options) }
+            try await ToolRunner.run(["init-store"] + options)
+            for index in 0..<5 { try await ToolRunner.run(["set", "k\(index)", "v"] + options) }
             let store = try await FileDatastore.open(directory: directory + "/log")
             _ = try await store.append(try LogRecord([.set(key: bytes("late"), value: bytes("v"))]).encoded())
 
-            let stat = try ToolRunner.run(["stat", "--json"] + options)
+            let stat = try await ToolRunner.run(["stat", "--json"] + options)
             #expect(stat.status == 0, "\(stat.errors)")
             #expect(stat.lines.count == 1)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])
@@ -180,9 +195,9 @@ struct ToolRunner {
             #expect(log["store"] as? String == "file://\(directory)/log")
             #expect(object["lag"] as? Int == 1)
 
-            let text = try ToolRunner.run(["stat"] + options)
+            let text = try await ToolRunner.run(["stat"] + options)
             #expect(text.lines.contains("lag:                1 update ids"), "\(text.lines)")
-            let stateOnly = try ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
+            let stateOnly = try await ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
             let stateObject = try JSONSerialization.jsonObject(with: Data(stateOnly.lines.joined().utf8)) as? [String: Any]
             #expect(stateObject?["log"] == nil && stateObject?["state"] != nil)
         }
@@ -195,7 +210,7 @@ struct ToolRunner {
             for index in 0..<300 {
                 _ = try await store.append(try LogRecord([.set(key: bytes("k\(index % 100)"), value: bytes("v\(index)"))]).encoded())
             }
-            let equal = try ToolRunner.run(["verify"] + options)
+            let equal = try await ToolRunner.run(["verify"] + options)
             #expect(equal.status == 0, "\(equal.errors)")
             #expect(equal.lines == ["equal at update 300: 100 keys"])
 
@@ -206,7 +221,7 @@ struct ToolRunner {
                 _ = try transaction.removeValue(forKey: bytes("k7"))
                 try transaction.setValue(bytes("extra"), forKey: bytes("k70x"))
             }
-            let differs = try ToolRunner.run(["verify"] + options)
+            let differs = try await ToolRunner.run(["verify"] + options)
             #expect(differs.status == 1)
             #expect(differs.lines == [
                 #"value differs: key "k5", state value "tampered", log value "v205""#,
@@ -222,21 +237,21 @@ struct ToolRunner {
     @Test func followKeepsTheStateCurrentAndStopsOnSIGTERM() async throws {
         try await withTemporaryDirectory { directory in
             let options = options(directory)
-            try ToolRunner.run(["init-store"] + options)
+            try await ToolRunner.run(["init-store"] + options)
             let follower = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
             let store = try await FileDatastore.open(directory: directory + "/log")
             let id = try await store.append(try LogRecord([.set(key: bytes("pushed"), value: bytes("by the log"))]).encoded())
             var seen = false
             for _ in 0..<400 where !seen {
-                seen = try ToolRunner.run(["get", "pushed"] + options).lines == ["by the log"]
+                seen = try await ToolRunner.run(["get", "pushed"] + options).lines == ["by the log"]
                 if !seen { usleep(25_000) }
             }
             #expect(seen, "follow did not apply update \(id)")
-            let stat = try ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
+            let stat = try await ToolRunner.run(["stat", "--json", "--state", directory + "/state"])
             let state = (try JSONSerialization.jsonObject(with: Data(stat.lines.joined().utf8)) as? [String: Any])?["state"] as? [String: Any]
             #expect(state?["liveReaders"] as? Int == 1, "the follower holds the state open: \(stat.lines)")
             follower.send(SIGTERM)
-            let result = follower.finish()
+            let result = await follower.finish()
             #expect(result.status == 0, "\(result.errors)")
             #expect(result.errors.contains("update_id=\(id)") && result.errors.contains("applied the log"), "\(result.errors)")
             #expect(result.errors.hasSuffix("stopped\n"), "\(result.errors)")
@@ -249,7 +264,7 @@ struct ToolRunner {
     @Test func followElectsOnePollerPerStateFile() async throws {
         try await withTemporaryDirectory { directory in
             let options = options(directory)
-            try ToolRunner.run(["init-store"] + options)
+            try await ToolRunner.run(["init-store"] + options)
             let first = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
             let second: HelperProcess
             // A process that never logs what a read below waits for is
@@ -261,23 +276,23 @@ struct ToolRunner {
             defer { watchdog.cancel() }
             do {
                 defer { if first.process.isRunning { first.send(SIGKILL) } }
-                #expect(first.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
+                #expect(await first.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
                 second = try ToolRunner.start(["follow", "--interval", "0.05"] + options)
                 started.withLock { $0.append(second) }
-                #expect(second.readErrorLine { $0.contains("following another process's poller") } != nil)
+                #expect(await second.readErrorLine { $0.contains("following another process's poller") } != nil)
                 first.send(SIGTERM)
-                let stopped = first.finish()
+                let stopped = await first.finish()
                 #expect(stopped.status == 0, "\(stopped.errors)")
                 #expect(!stopped.errors.contains("following"), "\(stopped.errors)")
             }
             defer { if second.process.isRunning { second.send(SIGKILL) } }
-            #expect(second.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
+            #expect(await second.readErrorLine { $0.contains("polling the log for the processes of this state file") } != nil)
             let store = try await FileDatastore.open(directory: directory + "/log")
             let id = try await store.append(try LogRecord([.set(key: bytes("after"), value: bytes("takeover"))]).encoded())
-            #expect(second.readErrorLine { $0.contains("update_id=\(id)") && $0.contains("applied the log") } != nil)
-            #expect(try ToolRunner.run(["get", "after"] + options).lines == ["takeover"])
+            #expect(await second.readErrorLine { $0.contains("update_id=\(id)") && $0.contains("applied the log") } != nil)
+            #expect(try await ToolRunner.run(["get", "after"] + options).lines == ["takeover"])
             second.send(SIGTERM)
-            let result = second.finish()
+            let result = await second.finish()
             #expect(result.status == 0, "\(result.errors)")
         }
     }

@@ -56,15 +56,15 @@ import WhyCache
             }
             let options = options(directory)
             let command = ([ToolRunner.executable.path, "update"] + options).map { "'\($0)'" }.joined(separator: " ")
-            let terminal = try ToolRunner.runOnTerminal(command)
+            let terminal = try await ToolRunner.runOnTerminal(command)
             #expect(terminal.status == 0, "\(terminal.output)")
             #expect(terminal.output.contains("update: applying the log ["), "\(terminal.output)")
             #expect(terminal.output.contains("100%  12,000/12,000 ids"), "\(terminal.output)")
             #expect(terminal.output.contains("\(count)"), "\(terminal.output)")
-            #expect(try ToolRunner.run(["get", "k499"] + options).lines == ["v11999"])
+            #expect(try await ToolRunner.run(["get", "k499"] + options).lines == ["v11999"])
 
             // Without a terminal: the id only, nothing on stderr.
-            let quiet = try ToolRunner.run(["update"] + ["--store", "file://\(directory)/log", "--state", directory + "/other"])
+            let quiet = try await ToolRunner.run(["update"] + ["--store", "file://\(directory)/log", "--state", directory + "/other"])
             #expect(quiet.status == 0, "\(quiet.errors)")
             #expect(quiet.lines == ["\(count)"])
             #expect(quiet.errors.isEmpty, "\(quiet.errors)")

@@ -31,31 +31,31 @@ import WhyCache
     @Test func setAndDeleteWithoutAStateFileWriteOnlyTheLog() async throws {
         try await withTemporaryDirectory { directory in
             let store = store(directory)
-            #expect(try ToolRunner.run(["init-store"] + store).status == 0)
-            let set = try ToolRunner.run(["set", "flag/a", "on"] + store)
+            #expect(try await ToolRunner.run(["init-store"] + store).status == 0)
+            let set = try await ToolRunner.run(["set", "flag/a", "on"] + store)
             #expect(set.status == 0, "\(set.errors)")
             #expect(set.lines == ["1"])
-            #expect(try ToolRunner.run(["set", "flag/b", "off"] + store).lines == ["2"])
-            let delete = try ToolRunner.run(["delete", "flag/a", "never-set"] + store)
+            #expect(try await ToolRunner.run(["set", "flag/b", "off"] + store).lines == ["2"])
+            let delete = try await ToolRunner.run(["delete", "flag/a", "never-set"] + store)
             #expect(delete.status == 0, "\(delete.errors)")
             #expect(delete.lines == ["3"])
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["log"], "a state file was created")
             #expect(try await latestUpdateID(directory) == 3)
 
             let host = ["--state", directory + "/host"]
-            #expect(try ToolRunner.run(["update"] + store + host).lines == ["3"])
-            #expect(try ToolRunner.run(["get", "flag/b"] + host).lines == ["off"])
-            #expect(try ToolRunner.run(["get", "flag/a"] + host).status == 1)
+            #expect(try await ToolRunner.run(["update"] + store + host).lines == ["3"])
+            #expect(try await ToolRunner.run(["get", "flag/b"] + host).lines == ["off"])
+            #expect(try await ToolRunner.run(["get", "flag/a"] + host).status == 1)
 
             // With --state, read-your-writes without an update.
-            #expect(try ToolRunner.run(["set", "flag/c", "on"] + store + host).lines == ["4"])
-            #expect(try ToolRunner.run(["get", "flag/c"] + host).lines == ["on"])
-            #expect(try ToolRunner.run(["delete", "flag/c"] + store + host).lines == ["5"])
-            #expect(try ToolRunner.run(["get", "flag/c"] + host).status == 1)
+            #expect(try await ToolRunner.run(["set", "flag/c", "on"] + store + host).lines == ["4"])
+            #expect(try await ToolRunner.run(["get", "flag/c"] + host).lines == ["on"])
+            #expect(try await ToolRunner.run(["delete", "flag/c"] + store + host).lines == ["5"])
+            #expect(try await ToolRunner.run(["get", "flag/c"] + host).status == 1)
 
             // --prefix describes a state file: without --state it is a usage error.
             for arguments in [["set", "flag/d", "x", "--prefix", "flag/"], ["delete", "flag/b", "--prefix", "flag/"]] {
-                let refused = try ToolRunner.run(arguments + store)
+                let refused = try await ToolRunner.run(arguments + store)
                 #expect(refused.status == 2, "\(arguments): \(refused.errors)")
                 #expect(refused.errors.contains("--prefix"), "\(refused.errors)")
             }
@@ -111,19 +111,19 @@ import WhyCache
     @Test func badValueFilesAreRefusedBeforeWriting() async throws {
         try await withTemporaryDirectory { directory in
             let store = store(directory)
-            #expect(try ToolRunner.run(["init-store"] + store).status == 0)
+            #expect(try await ToolRunner.run(["init-store"] + store).status == 0)
             let tooLarge = directory + "/too-large.bin"
             #expect(FileManager.default.createFile(atPath: tooLarge, contents: nil))
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tooLarge))
             try handle.truncate(atOffset: UInt64(WhyCacheLimits.maximumValueLength) + 1)
             try handle.close()
 
-            let oversized = try ToolRunner.run(["set", "k", "--value-file", tooLarge] + store)
+            let oversized = try await ToolRunner.run(["set", "k", "--value-file", tooLarge] + store)
             #expect(oversized.status == 2, "\(oversized.errors)")
             #expect(oversized.errors.contains("64 MiB"), "\(oversized.errors)")
-            let both = try ToolRunner.run(["set", "k", "v", "--value-file", tooLarge] + store)
+            let both = try await ToolRunner.run(["set", "k", "v", "--value-file", tooLarge] + store)
             #expect(both.status == 2, "\(both.errors)")
-            let missing = try ToolRunner.run(["set", "k", "--value-file", directory + "/absent"] + store)
+            let missing = try await ToolRunner.run(["set", "k", "--value-file", directory + "/absent"] + store)
             #expect(missing.status == 3, "\(missing.errors)")
             #expect(missing.errors.contains("absent"), "\(missing.errors)")
             #expect(try await latestUpdateID(directory) == 0)
@@ -136,7 +136,7 @@ import WhyCache
     @Test func fromJSONSetsAndDeletesKeysInOrder() async throws {
         try await withTemporaryDirectory { directory in
             let store = store(directory)
-            #expect(try ToolRunner.run(["init-store"] + store).status == 0)
+            #expect(try await ToolRunner.run(["init-store"] + store).status == 0)
             let input = directory + "/changes.jsonl"
             let lines = [
                 #"{"key": "user/1", "value": "ada"}"#,
@@ -149,12 +149,12 @@ import WhyCache
             ]
             try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
 
-            let set = try ToolRunner.run(["set", "--from-json", input] + store)
+            let set = try await ToolRunner.run(["set", "--from-json", input] + store)
             #expect(set.status == 0, "\(set.errors)")
             #expect(set.lines == ["1"])
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["changes.jsonl", "log"])
             let host = directory + "/host"
-            #expect(try ToolRunner.run(["update", "--state", host] + store).lines == ["1"])
+            #expect(try await ToolRunner.run(["update", "--state", host] + store).lines == ["1"])
             #expect(try value(bytes("user/1"), in: host) == bytes("ada lovelace"))
             #expect(try value(bytes("user/2"), in: host) == bytes(#"grace "amazing" hopper"#))
             #expect(try value(bytes("user/3"), in: host) == nil)
@@ -163,17 +163,17 @@ import WhyCache
             // From stdin, and with --state: read-your-writes.
             let more = directory + "/more.jsonl"
             try (#"{"key": "user/4", "value": "four"}"# + "\n").write(toFile: more, atomically: true, encoding: .utf8)
-            let fromStdin = try HelperProcess(
+            let fromStdin = try await HelperProcess(
                 ["set", "--from-json", "-", "--state", host] + store, executable: ToolRunner.executable, input: more
             ).finish()
             #expect(fromStdin.status == 0, "\(fromStdin.errors)")
             #expect(fromStdin.lines == ["2"])
-            #expect(try ToolRunner.run(["get", "user/4", "--state", host]).lines == ["four"])
+            #expect(try await ToolRunner.run(["get", "user/4", "--state", host]).lines == ["four"])
 
             // An empty input writes nothing and prints the log's latest id.
             let empty = directory + "/empty.jsonl"
             try "\n \n".write(toFile: empty, atomically: true, encoding: .utf8)
-            #expect(try ToolRunner.run(["set", "--from-json", empty] + store).lines == ["2"])
+            #expect(try await ToolRunner.run(["set", "--from-json", empty] + store).lines == ["2"])
             #expect(try await latestUpdateID(directory) == 2)
         }
     }
@@ -183,20 +183,20 @@ import WhyCache
     @Test func fromJSONSplitsALargeInputIntoRecords() async throws {
         try await withTemporaryDirectory { directory in
             let store = store(directory)
-            #expect(try ToolRunner.run(["init-store"] + store).status == 0)
+            #expect(try await ToolRunner.run(["init-store"] + store).status == 0)
             let filler = String(repeating: "v", count: 1000)
             let input = directory + "/many.jsonl"
             let text = (0..<3000).map { #"{"key": "k\#($0)", "value": "\#($0)\#(filler)"}"# }.joined(separator: "\n") + "\n"
             try text.write(toFile: input, atomically: true, encoding: .utf8)
 
-            let set = try ToolRunner.run(["set", "--from-json", input] + store)
+            let set = try await ToolRunner.run(["set", "--from-json", input] + store)
             #expect(set.status == 0, "\(set.errors)")
             let latest = try await latestUpdateID(directory)
             #expect(latest >= 3, "3 MB of keys should need at least 3 records of 1 MiB")
             #expect(set.lines == [String(latest)])
             let host = directory + "/host"
-            #expect(try ToolRunner.run(["update", "--state", host] + store).lines == [String(latest)])
-            #expect(try ToolRunner.run(["keys", "--state", host]).lines.count == 3000)
+            #expect(try await ToolRunner.run(["update", "--state", host] + store).lines == [String(latest)])
+            #expect(try await ToolRunner.run(["keys", "--state", host]).lines.count == 3000)
             for index in [0, 1234, 2999] {
                 #expect(try value(bytes("k\(index)"), in: host) == bytes("\(index)\(filler)"))
             }
@@ -209,7 +209,7 @@ import WhyCache
     @Test func aBadJSONLineWritesNothing() async throws {
         try await withTemporaryDirectory { directory in
             let store = store(directory)
-            #expect(try ToolRunner.run(["init-store"] + store).status == 0)
+            #expect(try await ToolRunner.run(["init-store"] + store).status == 0)
             let good = #"{"key": "good", "value": "v"}"#
             let goodHex = #"{"key": "676f6f64", "value": "76"}"#
             let bad: [(line: String, hex: Bool, says: String)] = [
@@ -237,7 +237,7 @@ import WhyCache
                 let good = item.hex ? goodHex : good
                 try [good, good, item.line, good].joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
                 let arguments = ["set", "--from-json", input, "--state", directory + "/state"] + (item.hex ? ["--hex"] : []) + store
-                let result = try ToolRunner.run(arguments)
+                let result = try await ToolRunner.run(arguments)
                 #expect(result.status == 2, "\(item.line): \(result.status) \(result.errors)")
                 #expect(result.errors.contains("--from-json line 3"), "\(item.line): \(result.errors)")
                 #expect(result.errors.contains(item.says), "\(item.line): \(result.errors)")
@@ -246,14 +246,14 @@ import WhyCache
             // Bytes that are not UTF-8, given raw in the line.
             let raw = directory + "/raw.jsonl"
             try Data(Array(#"{"key": "k"#.utf8) + [0xFF] + Array(#"", "value": "v"}"#.utf8)).write(to: URL(fileURLWithPath: raw))
-            let notUTF8 = try ToolRunner.run(["set", "--from-json", raw] + store)
+            let notUTF8 = try await ToolRunner.run(["set", "--from-json", raw] + store)
             #expect(notUTF8.status == 2, "\(notUTF8.errors)")
             #expect(notUTF8.errors.contains("line 1") && notUTF8.errors.contains("--hex"), "\(notUTF8.errors)")
 
             // KEY or --value-file next to --from-json.
             let input = directory + "/bad0.jsonl"
-            #expect(try ToolRunner.run(["set", "k", "--from-json", input] + store).status == 2)
-            #expect(try ToolRunner.run(["set", "--value-file", input, "--from-json", input] + store).status == 2)
+            #expect(try await ToolRunner.run(["set", "k", "--from-json", input] + store).status == 2)
+            #expect(try await ToolRunner.run(["set", "--value-file", input, "--from-json", input] + store).status == 2)
 
             #expect(try await latestUpdateID(directory) == 0)
             #expect(!FileManager.default.fileExists(atPath: directory + "/state"), "a refused write created the state file")
