@@ -1,6 +1,6 @@
-// Fuzz target: the header page of a shared-state file (docs/FORMAT.md §1.1
-// and §1.2) through `MappedFile.validateHeader`, the check every process
-// makes before it maps a file: magic, format version, checksum, creation
+// Fuzz target: the header page of a shared-state file (docs/FORMAT.md §1.2,
+// with the prefix block) through `StateFileHeader(validating:…)`, the check
+// every process makes before it maps a file: magic, format version, checksum, creation
 // flags, geometry against the file's size, and the subscribed-prefix block.
 // The `state-file` target opens, reads, verifies and writes whole files;
 // this one runs far more inputs per second.
@@ -21,15 +21,14 @@ func check(_ header: [UInt8], fileSize: Int) {
     var page = Array(header.prefix(FileLayout.headerSize))
     page += repeatElement(0, count: FileLayout.headerSize - page.count)
     let validated = Result { () throws(StateFileError) in
-        try MappedFile.validateHeader(page, readCount: readCount, fileSize: fileSize, path: "fuzz")
+        try StateFileHeader(validating: page, readCount: readCount, fileSize: fileSize, path: "fuzz")
     }
     switch validated {
-    case .success(let subscription):
-        let mapSize = page.loadLittleEndian(UInt64.self, at: FileLayout.mapSizeOffset)
-        let heapStart = page.loadLittleEndian(UInt64.self, at: FileLayout.heapStartOffset)
-        precondition(heapStart <= mapSize && UInt64(fileSize) <= mapSize, "a valid header allows a file its mapping does not cover")
-        precondition(fileSize >= Int(heapStart) + FileLayout.commitRecordSize, "a valid header's file lacks its first commit record")
-        precondition(KeyPrefixes(canonicalizing: subscription.prefixes) == subscription, "valid prefixes are not canonical")
+    case .success(let header):
+        precondition(header.heapStart <= header.mapSize && fileSize <= header.mapSize, "a valid header allows a file its mapping does not cover")
+        precondition(fileSize >= header.heapStart + FileLayout.commitRecordSize, "a valid header's file lacks its first commit record")
+        precondition(header.heapStart == FileLayout.heapStart(readerSlotCount: header.readerSlotCount), "a valid header's heap is misplaced")
+        precondition(KeyPrefixes(canonicalizing: header.subscription.prefixes) == header.subscription, "valid prefixes are not canonical")
     case .failure(let error):
         _ = error.description
     }

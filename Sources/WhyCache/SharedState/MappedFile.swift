@@ -61,9 +61,7 @@ final class MappedFile: @unchecked Sendable {
     ///
     /// - Precondition: `options` were validated (``SharedStateFile/Options/problem``).
     private static func create(path: String, options: SharedStateFile.Options) throws(StateFileError) {
-        let subscription = KeyPrefixes(canonicalizing: options.subscribedPrefixes)
-        let slots = options.readerSlotCount
-        let heapStart = FileLayout.heapStart(readerSlotCount: slots)
+        let heapStart = FileLayout.heapStart(readerSlotCount: options.readerSlotCount)
         // Errors name `path`, the file the caller asked for: the temporary
         // name below is an implementation detail (and shares its directory).
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
@@ -79,23 +77,7 @@ final class MappedFile: @unchecked Sendable {
 
         var header = [UInt8](repeating: 0, count: initialSize)
         header.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: FileLayout.magic.littleEndian, toByteOffset: FileLayout.magicOffset, as: UInt64.self)
-            let version = subscription.isEverything ? FileLayout.plainFormatVersion : FileLayout.subscribedFormatVersion
-            raw.storeBytes(of: version.littleEndian, toByteOffset: FileLayout.formatVersionOffset, as: UInt32.self)
-            raw.storeBytes(of: UInt32(slots).littleEndian, toByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)
-            raw.storeBytes(of: UInt64(options.maximumFileSize).littleEndian, toByteOffset: FileLayout.mapSizeOffset, as: UInt64.self)
-            raw.storeBytes(of: UInt64(heapStart).littleEndian, toByteOffset: FileLayout.heapStartOffset, as: UInt64.self)
-            var generator = SystemRandomNumberGenerator()
-            raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset, as: UInt64.self)
-            raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset + 8, as: UInt64.self)
-            var flags: UInt32 = (options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0) | FileLayout.creationFlagTaggedFreeLists
-            if !subscription.isEverything {
-                flags |= FileLayout.creationFlagSubscribed
-                writePrefixBlock(subscription.prefixes, into: raw)
-            }
-            raw.storeBytes(of: flags.littleEndian, toByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self)
-            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self)
+            StateFileHeader.write(for: options, into: raw)
             raw.storeBytes(of: UInt64(heapStart).littleEndian, toByteOffset: FileLayout.currentCommitOffset, as: UInt64.self)
             raw.storeBytes(of: UInt64(initialSize).littleEndian, toByteOffset: FileLayout.bumpOffset, as: UInt64.self)
             // The first commit record: transaction 1, update id 0, empty tree.
@@ -114,28 +96,6 @@ final class MappedFile: @unchecked Sendable {
         }
     }
 
-    /// Writes the subscribed-prefix block (docs/FORMAT.md section 1.2) into
-    /// the header page of a file being created.
-    ///
-    /// - Precondition: `prefixes` is canonical, non-empty and within the
-    ///   limits of ``FileLayout/maximumSubscribedPrefixCount`` and
-    ///   ``FileLayout/maximumSubscribedPrefixBytes``.
-    private static func writePrefixBlock(_ prefixes: [[UInt8]], into raw: UnsafeMutableRawBufferPointer) {
-        var offset = FileLayout.prefixEntriesOffset
-        for prefix in prefixes {
-            raw.storeBytes(of: UInt16(prefix.count).littleEndian, toByteOffset: offset, as: UInt16.self)
-            offset += FileLayout.prefixLengthSize
-            UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + prefix.count]).copyBytes(from: prefix)
-            offset += prefix.count
-        }
-        raw.storeBytes(of: UInt32(prefixes.count).littleEndian, toByteOffset: FileLayout.prefixCountOffset, as: UInt32.self)
-        raw.storeBytes(
-            of: UInt32(offset - FileLayout.prefixEntriesOffset).littleEndian, toByteOffset: FileLayout.prefixEntriesLengthOffset,
-            as: UInt32.self)
-        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[FileLayout.prefixBlockOffset..<offset]))
-        raw.storeBytes(of: checksum.littleEndian, toByteOffset: offset, as: UInt32.self)
-    }
-
     /// Maps an open state file after validating its header.
     private init(path: String, descriptor fd: Int32) throws(StateFileError) {
         var info = stat()
@@ -145,24 +105,16 @@ final class MappedFile: @unchecked Sendable {
             throw .systemCallFailed(call: "fstat", path: path, errno: code)
         }
         let size = Int(info.st_size)
-        var header = [UInt8](repeating: 0, count: FileLayout.headerSize)
-        let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        let subscription: KeyPrefixes
+        var bytes = [UInt8](repeating: 0, count: FileLayout.headerSize)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let header: StateFileHeader
         do {
-            subscription = try MappedFile.validateHeader(header, readCount: got, fileSize: size, path: path)
+            header = try StateFileHeader(validating: bytes, readCount: got, fileSize: size, path: path)
         } catch {
             Glibc.close(fd)
             throw error
         }
-        let fields = header.withUnsafeBytes { raw in
-            (
-                slots: Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self))),
-                mapSize: Int(UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.mapSizeOffset, as: UInt64.self))),
-                heapStart: Int(UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.heapStartOffset, as: UInt64.self))),
-                flags: UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self))
-            )
-        }
-        let mapped = mmap(nil, fields.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)
+        let mapped = mmap(nil, header.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)
         guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
             let code = errno
             Glibc.close(fd)
@@ -171,111 +123,13 @@ final class MappedFile: @unchecked Sendable {
         self.path = path
         self.descriptor = fd
         self.base = mapped
-        self.mapSize = fields.mapSize
-        self.heapStart = fields.heapStart
-        self.readerSlotCount = fields.slots
-        self.durable = fields.flags & FileLayout.creationFlagDurable != 0
-        self.taggedFreeLists = fields.flags & FileLayout.creationFlagTaggedFreeLists != 0
-        self.subscription = subscription
+        self.mapSize = header.mapSize
+        self.heapStart = header.heapStart
+        self.readerSlotCount = header.readerSlotCount
+        self.durable = header.durable
+        self.taggedFreeLists = header.taggedFreeLists
+        self.subscription = header.subscription
         self.knownSize = ManagedAtomic(size)
-    }
-
-    /// Checks the immutable header — magic, version, checksum, creation
-    /// flags and geometry — and the subscribed-prefix block; returns the
-    /// keys the file keeps.
-    static func validateHeader(_ header: [UInt8], readCount: Int, fileSize: Int, path: String) throws(StateFileError) -> KeyPrefixes {
-        guard readCount >= 8, fileSize >= 8 else { throw .notAStateFile(path: path) }
-        return try header.withUnsafeBytes { raw in
-            Result { () throws(StateFileError) in try validateHeader(raw, readCount: readCount, fileSize: fileSize, path: path) }
-        }.get()
-    }
-
-    private static func validateHeader(
-        _ raw: UnsafeRawBufferPointer, readCount: Int, fileSize: Int, path: String
-    ) throws(StateFileError) -> KeyPrefixes {
-            guard UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.magicOffset, as: UInt64.self)) == FileLayout.magic else {
-                throw .notAStateFile(path: path)
-            }
-            guard readCount >= FileLayout.headerSize, fileSize >= FileLayout.headerSize else {
-                throw .truncated(path: path, size: fileSize, required: FileLayout.headerSize)
-            }
-            let version = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.formatVersionOffset, as: UInt32.self))
-            let stored = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.headerChecksumOffset, as: UInt32.self))
-            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<FileLayout.checksummedHeaderLength]))
-            let known = FileLayout.oldestFormatVersion...FileLayout.newestFormatVersion
-            guard stored == actual else {
-                // A different version may lay the header out differently; say so first.
-                if !known.contains(version) {
-                    throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.newestFormatVersion)
-                }
-                throw .corrupted(path: path, reason: "header checksum mismatch")
-            }
-            guard known.contains(version) else {
-                throw .unsupportedFormatVersion(path: path, found: version, supported: FileLayout.newestFormatVersion)
-            }
-            let flags = UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.creationFlagsOffset, as: UInt32.self))
-            guard flags & ~FileLayout.knownCreationFlags == 0 else {
-                throw .unsupportedCreationFlags(path: path, flags: flags)
-            }
-            let subscribed = flags & FileLayout.creationFlagSubscribed != 0
-            guard subscribed == (version == FileLayout.subscribedFormatVersion) else {
-                throw .corrupted(path: path, reason: "creation flags 0x\(String(flags, radix: 16)) do not match format version \(version)")
-            }
-            let slots = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.readerSlotCountOffset, as: UInt32.self)))
-            let mapSize = UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.mapSizeOffset, as: UInt64.self))
-            let heapStart = UInt64(littleEndian: raw.load(fromByteOffset: FileLayout.heapStartOffset, as: UInt64.self))
-            guard slots >= 1, slots <= FileLayout.maximumReaderSlotCount,
-                heapStart == UInt64(FileLayout.heapStart(readerSlotCount: slots)),
-                mapSize >= heapStart, mapSize <= UInt64(SharedStateFile.Options.largestMaximumFileSize)
-            else {
-                throw .corrupted(path: path, reason: "impossible header geometry")
-            }
-            guard fileSize >= Int(heapStart) + FileLayout.commitRecordSize else {
-                throw .truncated(path: path, size: fileSize, required: Int(heapStart) + FileLayout.commitRecordSize)
-            }
-            guard fileSize <= Int(mapSize) else {
-                throw .corrupted(path: path, reason: "file is larger than its maximum size")
-            }
-            return subscribed ? try readPrefixBlock(raw, path: path) : .everything
-    }
-
-    /// Reads and checks the subscribed-prefix block of a header page: its
-    /// bounds before its checksum, its checksum before its entries, and then
-    /// that the entries fill it exactly and are canonical and within the limits.
-    private static func readPrefixBlock(_ raw: UnsafeRawBufferPointer, path: String) throws(StateFileError) -> KeyPrefixes {
-        func damaged(_ reason: String) -> StateFileError { .corrupted(path: path, reason: "subscribed prefixes: \(reason)") }
-        let count = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.prefixCountOffset, as: UInt32.self)))
-        let entriesLength = Int(UInt32(littleEndian: raw.load(fromByteOffset: FileLayout.prefixEntriesLengthOffset, as: UInt32.self)))
-        let maximumEntriesLength = FileLayout.maximumSubscribedPrefixCount * FileLayout.prefixLengthSize
-            + FileLayout.maximumSubscribedPrefixBytes
-        guard (1...FileLayout.maximumSubscribedPrefixCount).contains(count), entriesLength <= maximumEntriesLength else {
-            throw damaged("impossible count \(count) or length \(entriesLength)")
-        }
-        let end = FileLayout.prefixEntriesOffset + entriesLength
-        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end, as: UInt32.self))
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[FileLayout.prefixBlockOffset..<end])) else {
-            throw damaged("checksum mismatch")
-        }
-        var prefixes: [[UInt8]] = []
-        var offset = FileLayout.prefixEntriesOffset
-        for _ in 0..<count {
-            guard offset + FileLayout.prefixLengthSize <= end else { throw damaged("the entries overrun the block") }
-            let length = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
-            offset += FileLayout.prefixLengthSize
-            guard length >= 1, KeyPrefixes.lengthProblem(length) == nil, offset + length <= end else {
-                throw damaged("impossible prefix length \(length)")
-            }
-            prefixes.append(Array(raw[offset..<offset + length]))
-            offset += length
-        }
-        guard offset == end, offset - FileLayout.prefixEntriesOffset - count * FileLayout.prefixLengthSize
-            <= FileLayout.maximumSubscribedPrefixBytes
-        else {
-            throw damaged("the entries do not fill the block")
-        }
-        let subscription = KeyPrefixes(canonicalizing: prefixes)
-        guard subscription.prefixes == prefixes else { throw damaged("not sorted, or one starts another") }
-        return subscription
     }
 
     deinit {
@@ -482,45 +336,4 @@ final class MappedFile: @unchecked Sendable {
     /// `F_OFD_SETLK` (Linux): a byte-range lock owned by the open file
     /// description, released when the process that holds it dies.
     private static let ofdSetLock: Int32 = 37
-}
-
-/// Wall-clock time in nanoseconds since 1970 (for commit timestamps and lag).
-func wallClockNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}
-
-/// The identity of the current boot of this machine, used to notice that a
-/// commit made without `fsync` may not have survived a restart.
-struct BootID: Hashable {
-    var high: UInt64
-    var low: UInt64
-
-    static let zero = BootID(high: 0, low: 0)
-
-    /// Read once from `/proc/sys/kernel/random/boot_id` (a UUID); zero when
-    /// unavailable, which disables the check.
-    static let current: BootID = {
-        let fd = Glibc.open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .zero }
-        defer { Glibc.close(fd) }
-        var text = [UInt8](repeating: 0, count: 64)
-        let count = text.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return .zero }
-        var digits: [UInt8] = []
-        for byte in text[0..<count] {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digits.append(byte - UInt8(ascii: "a") + 10)
-            default: continue
-            }
-        }
-        guard digits.count == 32 else { return .zero }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        for digit in digits[0..<16] { high = high << 4 | UInt64(digit) }
-        for digit in digits[16..<32] { low = low << 4 | UInt64(digit) }
-        return BootID(high: high, low: low)
-    }()
 }

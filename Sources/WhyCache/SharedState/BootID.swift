@@ -1,0 +1,42 @@
+import Glibc
+
+/// Wall-clock time in nanoseconds since 1970 (for commit timestamps and lag).
+func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+/// The identity of the current boot of this machine, used to notice that a
+/// commit made without `fsync` may not have survived a restart.
+struct BootID: Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    static let zero = BootID(high: 0, low: 0)
+
+    /// Read once from `/proc/sys/kernel/random/boot_id` (a UUID); zero when
+    /// unavailable, which disables the check.
+    static let current: BootID = {
+        let fd = Glibc.open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .zero }
+        defer { Glibc.close(fd) }
+        var text = [UInt8](repeating: 0, count: 64)
+        let count = text.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return .zero }
+        var digits: [UInt8] = []
+        for byte in text[0..<count] {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digits.append(byte - UInt8(ascii: "a") + 10)
+            default: continue
+            }
+        }
+        guard digits.count == 32 else { return .zero }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for digit in digits[0..<16] { high = high << 4 | UInt64(digit) }
+        for digit in digits[16..<32] { low = low << 4 | UInt64(digit) }
+        return BootID(high: high, low: low)
+    }()
+}
