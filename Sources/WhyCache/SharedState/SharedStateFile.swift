@@ -1,4 +1,3 @@
-import CWhyCacheSupport
 import Glibc
 
 /// An ordered map from byte-string keys to byte-string values, plus the log
@@ -23,79 +22,6 @@ import Glibc
 ///
 /// See docs/FORMAT.md for the file format and its crash-safety argument.
 public final class SharedStateFile: Sendable {
-    /// How to open or create a state file.
-    public struct Options: Sendable {
-        /// Whether ``SharedStateFile/open(at:options:)`` creates a missing file. Default: true.
-        public var createIfMissing = true
-        /// The largest size the file may reach, fixed when the file is created;
-        /// each process reserves this much address space once, so that growth
-        /// never remaps. Default: 64 GiB.
-        public var maximumFileSize = 64 << 30
-        /// How many threads (across all processes) may read at the same
-        /// instant; fixed when the file is created. Default: 1024.
-        public var readerSlotCount = FileLayout.defaultReaderSlotCount
-        /// What a committed transaction survives; fixed when the file is created.
-        public var durability = Durability.processCrash
-        /// Permission bits for a new file. Default: 0o644.
-        public var permissions: mode_t = 0o644
-        /// The key prefixes a new file subscribes to: it keeps only the keys
-        /// that start with one of them, and a transaction refuses any other
-        /// key (``StateFileError/keyOutsideSubscription(path:)``). Empty (the
-        /// default), or containing an empty prefix: every key.
-        ///
-        /// Fixed when the file is created and stored in its header, so that
-        /// every process that opens the file applies the same filter; opening
-        /// an existing file ignores this value (``SharedStateFile/subscribedPrefixes``
-        /// tells what the file holds, and ``SharedCache`` refuses a file whose
-        /// prefixes differ from its configuration). Stored in canonical form:
-        /// sorted, without duplicates and without a prefix that another one
-        /// starts. At most ``maximumSubscribedPrefixCount`` prefixes of
-        /// ``maximumSubscribedPrefixBytes`` bytes together, in that form, each
-        /// at most ``WhyCacheLimits/maximumKeyLength`` bytes, else
-        /// ``StateFileError/invalidOptions(reason:)``.
-        public var subscribedPrefixes: [[UInt8]] = []
-
-        /// The largest allowed ``maximumFileSize``: 64 TiB.
-        public static let largestMaximumFileSize = 1 << 46
-        /// The most prefixes ``subscribedPrefixes`` may hold (in canonical form): 64.
-        public static let maximumSubscribedPrefixCount = FileLayout.maximumSubscribedPrefixCount
-        /// The most bytes the prefixes of ``subscribedPrefixes`` may hold
-        /// together (in canonical form): 1536.
-        public static let maximumSubscribedPrefixBytes = FileLayout.maximumSubscribedPrefixBytes
-
-        /// The guarantee a commit gives.
-        public enum Durability: Sendable, Hashable {
-            /// Commits survive the crash of any process, not of the machine: no
-            /// `fsync`. After a restart of the machine the file refuses to open
-            /// (``StateFileError/notDurableAcrossRestart(path:)``) and is rebuilt
-            /// from the log. The right choice for a cache in `/dev/shm` or tmpfs.
-            case processCrash
-            /// Every commit is flushed with `fdatasync` before and after it is
-            /// published, so it also survives an operating-system crash.
-            case systemCrash
-        }
-
-        /// The default options.
-        public init() {}
-
-        /// Why these options cannot be used, or nil.
-        var problem: String? {
-            guard readerSlotCount >= 1, readerSlotCount <= FileLayout.maximumReaderSlotCount,
-                maximumFileSize >= 1 << 20, maximumFileSize <= Options.largestMaximumFileSize
-            else {
-                return "reader slots must be 1...\(FileLayout.maximumReaderSlotCount) and the maximum file size 1 MiB...64 TiB"
-            }
-            if let problem = subscribedPrefixes.lazy.compactMap({ KeyPrefixes.lengthProblem($0.count) }).first { return problem }
-            let canonical = KeyPrefixes.canonical(subscribedPrefixes)
-            let bytes = canonical.reduce(0) { $0 + $1.count }
-            guard canonical.count <= Options.maximumSubscribedPrefixCount, bytes <= Options.maximumSubscribedPrefixBytes else {
-                return "\(canonical.count) subscribed prefixes of \(bytes) bytes exceed the limits of "
-                    + "\(Options.maximumSubscribedPrefixCount) prefixes and \(Options.maximumSubscribedPrefixBytes) bytes"
-            }
-            return nil
-        }
-    }
-
     /// The path the file was opened at.
     public let path: String
     let mapped: MappedFile
@@ -122,150 +48,6 @@ public final class SharedStateFile: Sendable {
             throw .notDurableAcrossRestart(path: path)
         }
         return file
-    }
-
-    /// Discards the state file at `path`: marks it retired, so that processes
-    /// that still have it open can notice (``isRetired``), and unlinks it.
-    /// Those processes keep reading the old contents safely until they reopen.
-    /// Removing a file that does not exist is not an error.
-    ///
-    /// Every file this unlinks is marked first, even when other processes
-    /// replace the file at `path` at the same moment: the file at the path is
-    /// marked, then moved aside by `rename` (which takes whatever file the
-    /// path names at that instant), and a file moved aside that was not the
-    /// one marked is marked too before it is unlinked. A remover that dies
-    /// after marking leaves a retired file at the path; whoever opens it next
-    /// finds it retired and finishes the removal.
-    public static func remove(at path: String) throws(StateFileError) {
-        markRetired(at: path)
-        let aside = "\(path).removing.\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
-        guard rename(path, aside) == 0 else {
-            if errno == ENOENT { return }
-            throw .systemCallFailed(call: "rename", path: path, errno: errno)
-        }
-        markRetired(at: aside)
-        if unlink(aside) != 0 && errno != ENOENT {
-            throw .systemCallFailed(call: "unlink", path: aside, errno: errno)
-        }
-    }
-
-    /// Puts the state file at `replacement` in place of the one at `path`,
-    /// atomically, and marks the file it displaces retired, so that the
-    /// processes that have that one open move to the new file at their next
-    /// reopen check (``isRetired``). The displaced file is then unlinked.
-    ///
-    /// The file at `path` is marked first, then exchanged with `replacement`
-    /// in one `renameat2(RENAME_EXCHANGE)`, and the file that the exchange
-    /// displaced — the one marked, or one that a concurrent install put there
-    /// in between — is marked too before it is unlinked. When nothing is at
-    /// `path`, a plain `rename` moves the replacement in. An installer that
-    /// dies after marking leaves a retired file at `path`, which the next
-    /// opener removes (see ``remove(at:)``).
-    ///
-    /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)``.
-    public static func install(_ replacement: String, at path: String) throws(StateFileError) {
-        markRetired(at: path)
-        if whycache_exchange_paths(replacement, path) != 0 {
-            guard errno == ENOENT else { throw .systemCallFailed(call: "renameat2", path: path, errno: errno) }
-            guard rename(replacement, path) == 0 else { throw .systemCallFailed(call: "rename", path: path, errno: errno) }
-            return
-        }
-        markRetired(at: replacement)
-        if unlink(replacement) != 0 && errno != ENOENT {
-            throw .systemCallFailed(call: "unlink", path: replacement, errno: errno)
-        }
-    }
-
-    /// What ``SharedStateFile/install(_:at:unlessNewerThan:requiringPrefixes:)`` did.
-    package enum GuardedInstallOutcome: Sendable, Hashable {
-        /// The replacement is now the file at the path.
-        case installed
-        /// The file at the path holds an initialized state at this newer
-        /// update id; it was kept and the replacement was left where it is.
-        case keptNewer(updateID: UInt64)
-        /// The file at the path subscribes to other key prefixes (these); it
-        /// was kept and the replacement was left where it is.
-        case keptOtherPrefixes([[UInt8]])
-    }
-
-    /// Installs the state file at `replacement` at `path` (as
-    /// ``install(_:at:)``) unless the state file there is initialized and at
-    /// an update id above `updateID` (when given): the readers of `path` then
-    /// never move backwards, even when several processes install at once.
-    /// With `prefixes`, a usable file at `path` that subscribes to other
-    /// prefixes (canonical form) is kept too.
-    ///
-    /// The check and the exchange happen while this process holds the
-    /// writer lock of the file at `path`, so nobody commits to it in
-    /// between; and a file found retired once the lock is held (another
-    /// process installed over it meanwhile) is let go and the file now at
-    /// `path` is checked instead. A missing or unusable file at `path` is
-    /// replaced. Blocks while another process holds the writer lock: call it
-    /// off the cooperative thread pool.
-    ///
-    /// - Throws: ``StateFileError`` when the file at `path` is not a state
-    ///   file (it is never replaced) or the exchange fails.
-    package static func install(
-        _ replacement: String, at path: String, unlessNewerThan updateID: UInt64?, requiringPrefixes prefixes: [[UInt8]]? = nil
-    ) throws(StateFileError) -> GuardedInstallOutcome {
-        while true {
-            var options = Options()
-            options.createIfMissing = false
-            let current: SharedStateFile
-            do {
-                current = try open(at: path, options: options)
-            } catch {
-                if case .systemCallFailed("open", _, ENOENT) = error {
-                    try install(replacement, at: path)
-                    return .installed
-                }
-                guard error.marksUnusableStateFile else { throw error }
-                try install(replacement, at: path)
-                return .installed
-            }
-            let lock: WriteTransaction
-            do {
-                lock = try current.beginWrite()
-            } catch {
-                // Damaged beyond what opening checks: replaced like any unusable file.
-                guard error.marksUnusableStateFile else { throw error }
-                try install(replacement, at: path)
-                return .installed
-            }
-            defer { lock.abandon() }
-            if current.isRetired { continue }
-            if let prefixes, current.subscribedPrefixes != prefixes {
-                return .keptOtherPrefixes(current.subscribedPrefixes)
-            }
-            if let updateID, lock.isInitialized && lock.baseUpdateID > updateID {
-                return .keptNewer(updateID: lock.baseUpdateID)
-            }
-            try install(replacement, at: path)
-            return .installed
-        }
-    }
-
-    /// Sets the retired mark of the state file at `path`, if it is one.
-    private static func markRetired(at path: String) {
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { Glibc.close(fd) }
-        var magic: UInt64 = 0
-        guard pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic else { return }
-        var one = UInt64(1).littleEndian
-        _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
-    }
-
-    /// Whether this file was discarded or replaced by ``remove(at:)``; a
-    /// process that sees this should reopen the path.
-    public var isRetired: Bool {
-        mapped.atomicWord(at: FileLayout.retiredOffset).load(ordering: .relaxed) != 0
-    }
-
-    /// Marks this file as retired without unlinking it (used when another file
-    /// replaces it by rename).
-    public func markRetired() {
-        mapped.atomicWord(at: FileLayout.retiredOffset).store(1, ordering: .sequentiallyConsistent)
     }
 
     /// The key prefixes the file subscribes to, in canonical form (sorted,
@@ -422,18 +204,7 @@ public final class SharedStateFile: Sendable {
         do {
             let offset = Int(mapped.atomicWord(at: FileLayout.currentCommitOffset).load(ordering: .sequentiallyConsistent))
             let commit = try CommitRecord(at: offset, in: mapped)
-            let boot = BootID.current
-            let writerBoot = BootID(
-                high: mapped.word(at: FileLayout.writerBootIDOffset), low: mapped.word(at: FileLayout.writerBootIDOffset + 8))
-            if mapped.word(at: FileLayout.writerDirtyOffset) != 0 || writerBoot != boot {
-                // The previous writer died mid-transaction (or could not clean
-                // up), or the machine restarted since the allocator state was
-                // last trusted (see `FileLayout.writerBootIDOffset`).
-                try SpaceAllocator.recover(file: mapped, commit: commit, commitOffset: offset)
-                mapped.setWord(boot.high, at: FileLayout.writerBootIDOffset)
-                mapped.setWord(boot.low, at: FileLayout.writerBootIDOffset + 8)
-            }
-            try SpaceAllocator.checkWriterArea(file: mapped, commit: commit)
+            try SpaceAllocator.prepareWriterArea(file: mapped, commit: commit, commitOffset: offset)
             let transaction = commit.transaction + 1
             mapped.setWord(transaction, at: FileLayout.writerDirtyOffset)
             var allocator = SpaceAllocator(file: mapped, transaction: transaction)
@@ -520,36 +291,4 @@ public final class SharedStateFile: Sendable {
 struct WriterLockToken: Sendable {
     /// The descriptor whose `flock` is the lock.
     let descriptor: Int32
-}
-
-/// Counters describing a state file at one moment.
-public struct StateFileStatistics: Sendable, Hashable, Codable {
-    /// The update id of the current state.
-    public var updateID: UInt64
-    /// The number of keys in the current state.
-    public var keyCount: Int
-    /// The number of the last committed transaction.
-    public var transaction: UInt64
-    /// The size of the file in bytes.
-    public var fileSize: Int
-    /// The bytes of the heap carved into blocks so far.
-    public var heapBytes: Int
-    /// Bytes on the free lists, ready for reuse.
-    public var freeBytes: Int
-    /// Bytes replaced by committed transactions that wait until no reader can see them.
-    public var retiredBytes: Int
-    /// Reader slots held by processes (live, or dead and not yet reclaimed).
-    public var readerSlotsInUse: Int
-    /// The number of live processes that hold reader slots: the processes
-    /// reading this file now, or that read it and still have it open.
-    public var liveReaderProcesses: Int
-    /// The number of reader slots in the file.
-    public var readerSlotCount: Int
-    /// The largest size the file may reach.
-    public var maximumFileSize: Int
-    /// When the current state was committed (nanoseconds since 1970).
-    public var commitTimeNanoseconds: UInt64
-    /// Whether the current state was built from a change log (see
-    /// `WriteTransaction/markInitialized()`).
-    public var isInitialized: Bool
 }

@@ -246,6 +246,24 @@ struct SpaceAllocator {
 
     // MARK: Recovery
 
+    /// Makes the writer area of `file` fit for a transaction that follows
+    /// `commit` (at `commitOffset`), under the writer lock: rebuilds the
+    /// allocator's lists (``recover(file:commit:commitOffset:)``) when the
+    /// previous writer died mid-transaction (or could not clean up), or when
+    /// the machine restarted since they were last trusted (see
+    /// `FileLayout.writerBootIDOffset`), then checks the words it will use
+    /// (``checkWriterArea(file:commit:)``).
+    static func prepareWriterArea(file: MappedFile, commit: CommitRecord, commitOffset: Int) throws(StateFileError) {
+        let boot = BootID.current
+        let writerBoot = BootID(high: file.word(at: FileLayout.writerBootIDOffset), low: file.word(at: FileLayout.writerBootIDOffset + 8))
+        if file.word(at: FileLayout.writerDirtyOffset) != 0 || writerBoot != boot {
+            try recover(file: file, commit: commit, commitOffset: commitOffset)
+            file.setWord(boot.high, at: FileLayout.writerBootIDOffset)
+            file.setWord(boot.low, at: FileLayout.writerBootIDOffset + 8)
+        }
+        try checkWriterArea(file: file, commit: commit)
+    }
+
     /// Rebuilds the free lists and retire lists from the last published commit.
     ///
     /// Live blocks are: the commit record, every node and leaf its tree

@@ -1,0 +1,149 @@
+import CWhyCacheSupport
+import Glibc
+
+// Discarding and replacing a state file under the processes that read it.
+extension SharedStateFile {
+    /// Discards the state file at `path`: marks it retired, so that processes
+    /// that still have it open can notice (``isRetired``), and unlinks it.
+    /// Those processes keep reading the old contents safely until they reopen.
+    /// Removing a file that does not exist is not an error.
+    ///
+    /// Every file this unlinks is marked first, even when other processes
+    /// replace the file at `path` at the same moment: the file at the path is
+    /// marked, then moved aside by `rename` (which takes whatever file the
+    /// path names at that instant), and a file moved aside that was not the
+    /// one marked is marked too before it is unlinked. A remover that dies
+    /// after marking leaves a retired file at the path; whoever opens it next
+    /// finds it retired and finishes the removal.
+    public static func remove(at path: String) throws(StateFileError) {
+        markRetired(at: path)
+        let aside = "\(path).removing.\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        guard rename(path, aside) == 0 else {
+            if errno == ENOENT { return }
+            throw .systemCallFailed(call: "rename", path: path, errno: errno)
+        }
+        markRetired(at: aside)
+        if unlink(aside) != 0 && errno != ENOENT {
+            throw .systemCallFailed(call: "unlink", path: aside, errno: errno)
+        }
+    }
+
+    /// Puts the state file at `replacement` in place of the one at `path`,
+    /// atomically, and marks the file it displaces retired, so that the
+    /// processes that have that one open move to the new file at their next
+    /// reopen check (``isRetired``). The displaced file is then unlinked.
+    ///
+    /// The file at `path` is marked first, then exchanged with `replacement`
+    /// in one `renameat2(RENAME_EXCHANGE)`, and the file that the exchange
+    /// displaced — the one marked, or one that a concurrent install put there
+    /// in between — is marked too before it is unlinked. When nothing is at
+    /// `path`, a plain `rename` moves the replacement in. An installer that
+    /// dies after marking leaves a retired file at `path`, which the next
+    /// opener removes (see ``remove(at:)``).
+    ///
+    /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)``.
+    public static func install(_ replacement: String, at path: String) throws(StateFileError) {
+        markRetired(at: path)
+        if whycache_exchange_paths(replacement, path) != 0 {
+            guard errno == ENOENT else { throw .systemCallFailed(call: "renameat2", path: path, errno: errno) }
+            guard rename(replacement, path) == 0 else { throw .systemCallFailed(call: "rename", path: path, errno: errno) }
+            return
+        }
+        markRetired(at: replacement)
+        if unlink(replacement) != 0 && errno != ENOENT {
+            throw .systemCallFailed(call: "unlink", path: replacement, errno: errno)
+        }
+    }
+
+    /// What ``SharedStateFile/install(_:at:unlessNewerThan:requiringPrefixes:)`` did.
+    package enum GuardedInstallOutcome: Sendable, Hashable {
+        /// The replacement is now the file at the path.
+        case installed
+        /// The file at the path holds an initialized state at this newer
+        /// update id; it was kept and the replacement was left where it is.
+        case keptNewer(updateID: UInt64)
+        /// The file at the path subscribes to other key prefixes (these); it
+        /// was kept and the replacement was left where it is.
+        case keptOtherPrefixes([[UInt8]])
+    }
+
+    /// Installs the state file at `replacement` at `path` (as
+    /// ``install(_:at:)``) unless the state file there is initialized and at
+    /// an update id above `updateID` (when given): the readers of `path` then
+    /// never move backwards, even when several processes install at once.
+    /// With `prefixes`, a usable file at `path` that subscribes to other
+    /// prefixes (canonical form) is kept too.
+    ///
+    /// The check and the exchange happen while this process holds the
+    /// writer lock of the file at `path`, so nobody commits to it in
+    /// between; and a file found retired once the lock is held (another
+    /// process installed over it meanwhile) is let go and the file now at
+    /// `path` is checked instead. A missing or unusable file at `path` is
+    /// replaced. Blocks while another process holds the writer lock: call it
+    /// off the cooperative thread pool.
+    ///
+    /// - Throws: ``StateFileError`` when the file at `path` is not a state
+    ///   file (it is never replaced) or the exchange fails.
+    package static func install(
+        _ replacement: String, at path: String, unlessNewerThan updateID: UInt64?, requiringPrefixes prefixes: [[UInt8]]? = nil
+    ) throws(StateFileError) -> GuardedInstallOutcome {
+        while true {
+            var options = Options()
+            options.createIfMissing = false
+            let current: SharedStateFile
+            do {
+                current = try open(at: path, options: options)
+            } catch {
+                if case .systemCallFailed("open", _, ENOENT) = error {
+                    try install(replacement, at: path)
+                    return .installed
+                }
+                guard error.marksUnusableStateFile else { throw error }
+                try install(replacement, at: path)
+                return .installed
+            }
+            let lock: WriteTransaction
+            do {
+                lock = try current.beginWrite()
+            } catch {
+                // Damaged beyond what opening checks: replaced like any unusable file.
+                guard error.marksUnusableStateFile else { throw error }
+                try install(replacement, at: path)
+                return .installed
+            }
+            defer { lock.abandon() }
+            if current.isRetired { continue }
+            if let prefixes, current.subscribedPrefixes != prefixes {
+                return .keptOtherPrefixes(current.subscribedPrefixes)
+            }
+            if let updateID, lock.isInitialized && lock.baseUpdateID > updateID {
+                return .keptNewer(updateID: lock.baseUpdateID)
+            }
+            try install(replacement, at: path)
+            return .installed
+        }
+    }
+
+    /// Sets the retired mark of the state file at `path`, if it is one.
+    private static func markRetired(at path: String) {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var magic: UInt64 = 0
+        guard pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic else { return }
+        var one = UInt64(1).littleEndian
+        _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
+    }
+
+    /// Whether this file was discarded or replaced by ``remove(at:)``; a
+    /// process that sees this should reopen the path.
+    public var isRetired: Bool {
+        mapped.atomicWord(at: FileLayout.retiredOffset).load(ordering: .relaxed) != 0
+    }
+
+    /// Marks this file as retired without unlinking it (used when another file
+    /// replaces it by rename).
+    public func markRetired() {
+        mapped.atomicWord(at: FileLayout.retiredOffset).store(1, ordering: .sequentiallyConsistent)
+    }
+}
