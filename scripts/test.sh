@@ -13,10 +13,15 @@ bash scripts/install-dependencies.sh --server
 # up when the tests start, and two replicas of it, each on its own free port in its own fresh folder.
 # The EXIT trap stops them (the replicas first, then the primary) and deletes the folders however this
 # script ends (tests failed, build failed, Ctrl-C); it does not change the script's exit status.
+# Tests that start servers of their own (a server killed mid-append, one that is down at start) make
+# them in folders under $WHYCACHE_TEST_SERVER_ROOT and stop them themselves; the trap also kills any
+# that a crashed or killed test run left behind there.
 mariadb_script="$PWD/scripts/mariadb-server.sh"
 mariadb_dir=
 replica_dirs=()
 replica_ports=()
+server_root=$(mktemp -d)
+export WHYCACHE_TEST_SERVER_ROOT="$server_root"
 stop_servers() {
     local dir
     for dir in ${replica_dirs[@]+"${replica_dirs[@]}"} "$mariadb_dir"; do
@@ -24,6 +29,10 @@ stop_servers() {
         "$mariadb_script" stop "$dir" || true
         rm -rf "$dir" || true
     done
+    for dir in "$server_root"/*/server; do
+        [ -d "$dir" ] && { "$mariadb_script" kill "$dir" || true; }
+    done
+    rm -rf "$server_root" || true
 }
 trap stop_servers EXIT
 mariadb_dir=$(mktemp -d)

@@ -24,8 +24,7 @@ import WhyCacheMySQL
     /// log; the server is frozen in the middle of their requests and then
     /// killed, so that requests die on it at every stage; then it restarts.
     @Test func aServerKilledInTheMiddleOfAppendsLosesNothingAcknowledged() async throws {
-        let directory = "/tmp/wc-db-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try PrivateMariaDB.makeFolder()
         let server = try PrivateMariaDB(directory: directory + "/server")
         defer {
             try? server.send(SIGCONT)

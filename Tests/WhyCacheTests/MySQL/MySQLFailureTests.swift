@@ -10,6 +10,17 @@ struct PrivateMariaDB {
     let port: Int
     private let script: String
 
+    /// A new, empty folder for a test's own server and files: under
+    /// `WHYCACHE_TEST_SERVER_ROOT` (the test command's, which kills any
+    /// server a crashed run left there), else under `/tmp`. Short, because a
+    /// server's socket path must fit in 108 bytes.
+    static func makeFolder() throws -> String {
+        let root = ProcessInfo.processInfo.environment["WHYCACHE_TEST_SERVER_ROOT"] ?? "/tmp"
+        let directory = root + "/wc-db-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     /// A server in `directory` on a free port; not started yet.
     init(directory: String) throws {
         self.directory = directory
@@ -95,8 +106,7 @@ struct PrivateMariaDB {
 @Suite(.serialized) struct MySQLFailureTests {
     /// Runs `body` with a private server that is stopped and deleted afterwards.
     private func withPrivateServer(_ body: (PrivateMariaDB, String) async throws -> Void) async throws {
-        let directory = "/tmp/wc-db-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try PrivateMariaDB.makeFolder()
         let server = try PrivateMariaDB(directory: directory + "/server")
         defer {
             try? server.stop()
