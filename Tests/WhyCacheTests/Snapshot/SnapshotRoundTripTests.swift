@@ -71,6 +71,24 @@ import WhyCacheTestSupport
 
     /// Restores commit every few keys (bounded transactions); the state is
     /// the same.
+    /// Values larger than the reader's first buffer (64 KiB), than its
+    /// full-size buffer (1 MiB) and than the gzip reader's largest read,
+    /// between small entries: the reader's buffer grows as the bytes arrive,
+    /// whether the source hands out all it is asked for (the buffer doubles
+    /// towards full-size reads) or a few kilobytes at a time (it grows only
+    /// for the large values).
+    @Test(arguments: compressions)
+    func valuesLargerThanEveryBufferRoundTrip(compression: SnapshotCompression) throws {
+        var generator = SeededGenerator(seed: 64)
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        for (index, size) in [10, 70_000, 5, 1_300_000, 0, 3_000_001, 9].enumerated() {
+            entries.append((bytes("k\(index)"), (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }))
+        }
+        let writer = SnapshotWriter(compression: compression)
+        try roundTrip(entries, updateID: 3, writer: writer)
+        try roundTrip(entries, updateID: 3, writer: writer, source: { randomChunkSource($0, seed: 5, maximum: 9000) })
+    }
+
     @Test func restoreInSmallTransactions() throws {
         let entries = (0..<1000).map { (key: bytes("key-\($0)"), value: bytes("value-\($0)")) }
         var restorer = SnapshotRestorer()
