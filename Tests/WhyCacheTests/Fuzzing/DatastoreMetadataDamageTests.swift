@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WhyCache
 
-/// Findings of the `segment` fuzz target (docs/RELIABILITY.md, "Fuzzing"):
+/// Findings of the `log-replay` fuzz target (docs/RELIABILITY.md, "Fuzzing"):
 /// the `datastore.meta` file of a file datastore (docs/FORMAT.md §3.4).
 @Suite struct DatastoreMetadataDamageTests {
     /// A valid `datastore.meta` whose removedThrough is `value`.

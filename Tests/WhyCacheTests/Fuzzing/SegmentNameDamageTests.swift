@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WhyCache
 
-/// Findings of the `segment` and `checkpoint` fuzz targets
+/// Findings of the `log-replay` and `checkpoint-replay` fuzz targets
 /// (docs/RELIABILITY.md, "Fuzzing"): segment files whose names (and headers)
 /// put their ids at the ends of the id space (docs/FORMAT.md §3.5).
 @Suite struct SegmentNameDamageTests {
