@@ -160,7 +160,13 @@ import WhyCache
     /// next transaction, which waits (2 s, longer than the gather wait) to
     /// delete the old record of its key while a fourth append queues.
     @Test func theCallersOfATransactionShareTheNextOne() async throws {
-        let store = try await MySQLTestServer.makeStore { $0.appendGatherWait = .seconds(1) }
+        // The appends wait on rows this test holds for as long as its task
+        // takes, which on a loaded 2-core machine can exceed the default 30 s
+        // read timeout (they then failed with "lost connection", error 2013).
+        let store = try await MySQLTestServer.makeStore {
+            $0.appendGatherWait = .seconds(1)
+            $0.readTimeout = .seconds(300)
+        }
         let table = store.configuration.table.name
         func record(_ key: String) throws -> [UInt8] {
             try LogRecord([.set(key: bytes(key), value: bytes("v"))]).encoded()

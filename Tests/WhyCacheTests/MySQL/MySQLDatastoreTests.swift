@@ -19,7 +19,12 @@ import WhyCache
     /// id while the slow one is open, and afterwards the reader has read
     /// every id exactly once, in order, the slow one included.
     @Test func aSlowAppenderHoldsLaterAppendsBackAndNoReaderSkipsIt() async throws {
-        let configuration = try MySQLTestServer.configuration()
+        var configuration = try MySQLTestServer.configuration()
+        // The others' appends wait on the counter row for as long as this
+        // test's task takes to let the slow one commit, which on a loaded
+        // 2-core machine can exceed the default 30 s read timeout (they then
+        // failed with "lost connection", MySQL error 2013).
+        configuration.readTimeout = .seconds(300)
         let store = try MySQLDatastore(configuration: configuration)
         try await store.createIfMissing()
         let before = try await store.append(contentsOf: (0..<5).map { Array("early \($0)".utf8) })
@@ -35,7 +40,7 @@ import WhyCache
                     slowID.store(ids[0], ordering: .releasing)
                     // Hold the transaction (and the counter row) open; bounded
                     // so that a failing test cannot hang the suite.
-                    for _ in 0..<6_000 where !mayCommit.load(ordering: .acquiring) {
+                    for _ in 0..<30_000 where !mayCommit.load(ordering: .acquiring) {
                         Thread.sleep(forTimeInterval: 0.01)
                     }
                     return ids[0]
