@@ -186,8 +186,12 @@ import WhyCache
         try await WriteCoalescingTests.waitUntil("the first append's transaction waits for the counter row") {
             store.appender.queue == (appends: 0, workers: 1)
         }
+        // The writers come back with their second appends within the gather
+        // wait only if a thread runs them at once: on Dispatch threads, not
+        // the cooperative pool that other tests may hold for seconds.
+        let executor = DispatchTaskExecutor(label: "theCallersOfATransactionShareTheNextOne.writers")
         let writers = ["shared", "c", "d"].map { key in
-            Task { [try await store.append(record(key)), try await store.append(record(key + "/2"))] }
+            Task(executorPreference: executor) { [try await store.append(record(key)), try await store.append(record(key + "/2"))] }
         }
         try await WriteCoalescingTests.waitUntil("three appends queue behind it") { store.appender.queue.appends == 3 }
         let requestsBefore = store.statistics().primaryRequests
