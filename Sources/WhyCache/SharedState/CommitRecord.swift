@@ -57,7 +57,7 @@ struct CommitRecord: Equatable {
             throw .corrupted(path: file.path, reason: "commit pointer \(offset) is outside the file")
         }
         let block = UnsafeRawBufferPointer(start: file.base + offset, count: FileLayout.commitRecordSize)
-        func get(_ at: Int) -> UInt64 { UInt64(littleEndian: block.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        func get(_ at: Int) -> UInt64 { Self.field(at, of: UnsafeRawPointer(file.base + offset)) }
         let magic = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitMagicOffset, as: UInt32.self))
         let stored = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: FileLayout.commitChecksumOffset, as: UInt32.self))
         guard magic == FileLayout.commitMagic,
@@ -84,6 +84,19 @@ struct CommitRecord: Equatable {
         guard keyCount <= (heapEnd - UInt64(file.heapStart)) / 8 else {
             throw .corrupted(path: file.path, reason: "commit record at \(offset) counts \(keyCount) keys, more than its heap can hold")
         }
+    }
+
+    /// The 64-bit field at byte `offset` of the commit record that starts at
+    /// `record` (`FileLayout.commit*Offset`): the one decoder of the record's
+    /// fields, used by ``init(at:in:)`` and by the read path
+    /// (`ReaderTable.pin()`), which takes the fields of a record validated
+    /// once without building a `CommitRecord`.
+    ///
+    /// - Precondition: `record` points at a whole commit record in mapped
+    ///   memory, 8-byte aligned, and `offset` is one of its 8-byte fields.
+    @inline(__always)
+    static func field(_ offset: Int, of record: UnsafeRawPointer) -> UInt64 {
+        UInt64(littleEndian: record.load(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// The applied-record checksum of the commit record in `block` (see

@@ -131,15 +131,16 @@ final class ReaderTable: @unchecked Sendable {
             lastValidatedCommit.store(offset, ordering: .relaxed)
         }
         let record = UnsafeRawPointer(file.base + start)
+        func field(_ offset: Int) -> UInt64 { CommitRecord.field(offset, of: record) }
         return Pin(
             entry: entry, slot: slot, commitOffset: start,
-            transaction: record.load(fromByteOffset: FileLayout.commitTransactionOffset, as: UInt64.self),
-            updateID: record.load(fromByteOffset: FileLayout.commitUpdateIDOffset, as: UInt64.self),
-            root: record.load(fromByteOffset: FileLayout.commitRootOffset, as: UInt64.self),
-            keyCount: record.load(fromByteOffset: FileLayout.commitKeyCountOffset, as: UInt64.self),
-            heapEnd: Int(truncatingIfNeeded: record.load(fromByteOffset: FileLayout.commitHeapEndOffset, as: UInt64.self)),
-            time: record.load(fromByteOffset: FileLayout.commitTimeOffset, as: UInt64.self),
-            flags: record.load(fromByteOffset: FileLayout.commitFlagsOffset, as: UInt64.self))
+            transaction: field(FileLayout.commitTransactionOffset),
+            updateID: field(FileLayout.commitUpdateIDOffset),
+            root: field(FileLayout.commitRootOffset),
+            keyCount: field(FileLayout.commitKeyCountOffset),
+            heapEnd: Int(truncatingIfNeeded: field(FileLayout.commitHeapEndOffset)),
+            time: field(FileLayout.commitTimeOffset),
+            flags: field(FileLayout.commitFlagsOffset))
     }
 
     /// Takes an idle local entry, starting at a position derived from the
