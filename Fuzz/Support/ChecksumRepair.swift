@@ -9,6 +9,15 @@
 /// Recomputes the checksums of the WhyCache formats in place. Every function
 /// leaves bytes it cannot interpret as they are, and never reads outside them.
 enum ChecksumRepair {
+    /// Calls `body` with `bytes` as they are, then, when `repair` changes
+    /// them, with the repaired copy: how each target reads its input twice.
+    static func eachVariant(of bytes: [UInt8], repairedBy repair: (inout [UInt8]) -> Void, _ body: ([UInt8]) -> Void) {
+        var repaired = bytes
+        repair(&repaired)
+        body(bytes)
+        if repaired != bytes { body(repaired) }
+    }
+
     /// Stores the CRC-32C of `bytes[range]` little-endian at `offset`, when both lie inside `bytes`.
     static func store(checksumOf range: Range<Int>, at offset: Int, in bytes: inout [UInt8]) {
         guard range.lowerBound >= 0, range.upperBound <= bytes.count, offset >= 0, offset + 4 <= bytes.count else { return }

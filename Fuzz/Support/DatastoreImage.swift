@@ -62,6 +62,19 @@ struct DatastoreImage {
         for (name, bytes) in files { Scratch.write(bytes, to: "\(directory)/\(name)") }
     }
 
+    /// Writes the image of the input `data`/`size` into `directory` and runs
+    /// `exercise` on it, then does the same with its checksums repaired:
+    /// how the pipeline targets read their input twice.
+    static func exerciseEachVariant(
+        of data: UnsafePointer<UInt8>, count size: Int, in directory: String, _ exercise: @escaping @Sendable () async -> Void
+    ) {
+        let image = DatastoreImage(Array(UnsafeBufferPointer(start: data, count: size)))
+        for variant in [image, image.repaired] {
+            variant.write(to: directory)
+            runBlocking { await exercise() }
+        }
+    }
+
     /// These files with every checksum recomputed (``ChecksumRepair``).
     var repaired: DatastoreImage {
         var copy = self
@@ -74,3 +87,27 @@ struct DatastoreImage {
         return magics.first { bytes[index..<index + 8].elementsEqual($0.1) }?.0
     }
 }
+
+extension FileHeader {
+    /// The value a datastore file of `kind` in `bytes` is named after (a
+    /// segment's first id, a checkpoint's update id) when its header is
+    /// valid and the value at least 1; else 1, so that every input has a
+    /// name the datastore looks for.
+    static func fuzzedName(of bytes: [UInt8], expecting kind: Kind) -> UInt64 {
+        if case .success(let header) = decode(bytes, expecting: kind), header.value >= 1 { return header.value }
+        return 1
+    }
+}
+
+extension Scratch {
+    /// A new empty datastore folder in the scratch directory, as a layout.
+    static func datastoreLayout() -> FileDatastoreLayout {
+        let directory = path("log")
+        createDirectory(directory)
+        return FileDatastoreLayout(directory: directory)
+    }
+}
+
+/// Small pages (three records or 1 KiB), so that paging through segments
+/// and checkpoints, and the positions of the segment walk, are exercised.
+let smallPages = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)

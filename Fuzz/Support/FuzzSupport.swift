@@ -97,3 +97,21 @@ func writeSeedsIfAsked(_ seeds: () -> [[UInt8]]) {
 func encodedRecord(_ pairs: [(String, String)]) -> [UInt8] {
     try! LogRecord(pairs.map { .set(key: Array($0.0.utf8), value: Array($0.1.utf8)) }).encoded()
 }
+
+/// The record a seed log holds at `index`: a `set` of `key/<index>`, whose
+/// value is 1,500 bytes long at every fourth index (so that a log of a dozen
+/// records spans several 4 KiB reads) and 5 bytes otherwise.
+func seedRecord(_ index: Int) -> [UInt8] {
+    encodedRecord([("key/\(index)", String(repeating: "v", count: index % 4 == 3 ? 1500 : 5))])
+}
+
+/// Writes a new file-datastore log of `count` seed records (``seedRecord(_:)``)
+/// with segments of `segmentSize` bytes into `directory`, replacing what it held.
+func writeSeedLog(records count: Int, segmentSize: Int, in directory: String) {
+    Scratch.remove(directory)
+    runBlocking {
+        let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: segmentSize))
+        try! await store.createIfMissing()
+        for index in 0..<count { _ = try! await store.append(seedRecord(index)) }
+    }
+}

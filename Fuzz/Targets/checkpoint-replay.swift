@@ -16,15 +16,13 @@ let directory = Scratch.path("log")
 let statePath = Scratch.path("state")
 let rewriteScratch = Scratch.path("rewrite")
 
-/// Small pages, so that paging through a checkpoint is exercised.
-let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
 
 /// A small state file for the cache and the rewriter.
 let configuration: SharedCache.Configuration = {
     var configuration = SharedCache.Configuration()
     configuration.stateFileOptions.readerSlotCount = 1
     configuration.stateFileOptions.maximumFileSize = 1 << 24
-    configuration.readPageLimits = limits
+    configuration.readPageLimits = smallPages
     return configuration
 }()
 
@@ -36,7 +34,7 @@ func exercise() async {
     if let checkpoint = try? await store.latestCheckpoint() {
         var position = CheckpointPosition.start
         for _ in 0..<64 {
-            guard let page = try? await store.readCheckpoint(checkpoint, from: position, limits: limits) else { break }
+            guard let page = try? await store.readCheckpoint(checkpoint, from: position, limits: smallPages) else { break }
             for payload in page.payloads {
                 _ = payload.withUnsafeBytes { try? LogRecordView(validating: $0) }
             }
@@ -56,11 +54,7 @@ func exercise() async {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let image = DatastoreImage(Array(UnsafeBufferPointer(start: data, count: size)))
-    for variant in [image, image.repaired] {
-        variant.write(to: directory)
-        runBlocking { await exercise() }
-    }
+    DatastoreImage.exerciseEachVariant(of: data, count: size, in: directory, exercise)
     return 0
 }
 

@@ -17,20 +17,8 @@
 @testable import WhyCache
 
 /// The datastore folder, and how it is laid out.
-let layout: FileDatastoreLayout = {
-    let directory = Scratch.path("log")
-    Scratch.createDirectory(directory)
-    return FileDatastoreLayout(directory: directory)
-}()
+let layout = Scratch.datastoreLayout()
 
-/// Small pages, so that paging through the checkpoint is exercised.
-let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
-
-/// The update id the checkpoint file is named after, when its header is valid (else 1).
-func updateID(of bytes: [UInt8]) -> UInt64 {
-    if case .success(let header) = FileHeader.decode(bytes, expecting: .checkpoint) { return header.value }
-    return 1
-}
 
 /// Every payload of `checkpoint`, paging through it with reads of `chunkSize` bytes.
 func payloads(of checkpoint: CheckpointInfo, chunkSize: Int) -> Result<[[UInt8]], DatastoreError> {
@@ -38,7 +26,7 @@ func payloads(of checkpoint: CheckpointInfo, chunkSize: Int) -> Result<[[UInt8]]
         var payloads: [[UInt8]] = []
         var position = CheckpointPosition.start
         while true {
-            let page = try CheckpointFile.read(checkpoint, in: layout, from: position, limits: limits, chunkSize: chunkSize)
+            let page = try CheckpointFile.read(checkpoint, in: layout, from: position, limits: smallPages, chunkSize: chunkSize)
             payloads += page.payloads
             guard let next = page.next else { return payloads }
             precondition(next.index > position.index || position == .start, "paging through a checkpoint does not advance")
@@ -49,7 +37,7 @@ func payloads(of checkpoint: CheckpointInfo, chunkSize: Int) -> Result<[[UInt8]]
 
 /// Finds the checkpoint and reads it with two read sizes.
 func check(_ bytes: [UInt8]) {
-    let path = layout.checkpointPath(updateID(of: bytes))
+    let path = layout.checkpointPath(FileHeader.fuzzedName(of: bytes, expecting: .checkpoint))
     Scratch.write(bytes, to: path)
     defer { Scratch.remove(path) }
     let found = Result { () throws(DatastoreError) in try CheckpointFile.latest(in: layout) }
@@ -71,10 +59,7 @@ func check(_ bytes: [UInt8]) {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var repaired = bytes
-    ChecksumRepair.datastoreFile(&repaired)
-    for variant in repaired == bytes ? [bytes] : [bytes, repaired] { check(variant) }
+    ChecksumRepair.eachVariant(of: Array(UnsafeBufferPointer(start: data, count: size)), repairedBy: ChecksumRepair.datastoreFile, check)
     return 0
 }
 
@@ -85,19 +70,12 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
         // several 4 KiB reads), written by FileDatastore's checkpoint writer.
         [0, 1, 3, 12].map { count in
             let directory = Scratch.path("seed-log")
-            Scratch.remove(directory)
             let updateID = UInt64(count + 2)
+            writeSeedLog(records: count + 2, segmentSize: 64 << 20, in: directory)
             runBlocking {
                 let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never))
-                try! await store.createIfMissing()
-                for index in 0..<updateID {
-                    _ = try! await store.append(encodedRecord([("n", "\(index)")]))
-                }
                 let writer = try! await store.beginCheckpoint(at: updateID)
-                for index in 0..<count {
-                    let value = String(repeating: "v", count: index % 4 == 3 ? 1500 : 5)
-                    try! await writer.append(encodedRecord([("key/\(index)", value)]))
-                }
+                for index in 0..<count { try! await writer.append(seedRecord(index)) }
                 _ = try! await writer.publish()
             }
             return Scratch.read(FileDatastoreLayout(directory: directory).checkpointPath(updateID))

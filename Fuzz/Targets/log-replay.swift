@@ -14,8 +14,6 @@
 let directory = Scratch.path("log")
 let statePath = Scratch.path("state")
 
-/// Small pages, so that paging and the segment walk's positions are exercised.
-let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
 
 /// Reads, replays and appends to the datastore in `directory`.
 func exercise() async {
@@ -26,36 +24,32 @@ func exercise() async {
     _ = try? await store.firstRetainedUpdateID()
     var after: UInt64 = 0
     for _ in 0..<64 {
-        guard let page = try? await store.readPage(after: after, through: nil, limits: limits), let last = page.entries.last else { break }
+        guard let page = try? await store.readPage(after: after, through: nil, limits: smallPages), let last = page.entries.last else { break }
         for entry in page.entries {
             _ = entry.payload.withUnsafeBytes { try? LogRecordView(validating: $0) }
         }
         after = last.updateID
     }
     if let latest, latest > 0 {
-        _ = try? await store.readPage(after: latest - 1, through: latest, limits: limits)
+        _ = try? await store.readPage(after: latest - 1, through: latest, limits: smallPages)
     }
     Scratch.remove(statePath)
     var configuration = SharedCache.Configuration()
     configuration.stateFileOptions.readerSlotCount = 1
     configuration.stateFileOptions.maximumFileSize = 1 << 24
-    configuration.readPageLimits = limits
+    configuration.readPageLimits = smallPages
     configuration.coalescesWrites = false
     if let cache = try? SharedCache(statePath: statePath, datastore: store, configuration: configuration) {
         _ = try? await cache.update()
         _ = try? await cache.set(Array("fuzz".utf8), forKey: Array("k".utf8))
         cache.close()
     }
-    _ = try? await store.readRecords(after: 0, through: nil, limits: limits)
+    _ = try? await store.readRecords(after: 0, through: nil, limits: smallPages)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let image = DatastoreImage(Array(UnsafeBufferPointer(start: data, count: size)))
-    for variant in [image, image.repaired] {
-        variant.write(to: directory)
-        runBlocking { await exercise() }
-    }
+    DatastoreImage.exerciseEachVariant(of: data, count: size, in: directory, exercise)
     return 0
 }
 
@@ -64,15 +58,7 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
     writeSeedsIfAsked {
         // Logs of 0, 1, 3 and 12 records; the last spans three segments of 4 KiB.
         [0, 1, 3, 12].map { count in
-            Scratch.remove(directory)
-            runBlocking {
-                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 4096))
-                try! await store.createIfMissing()
-                for index in 0..<count {
-                    let value = String(repeating: "v", count: index % 4 == 3 ? 1500 : 5)
-                    _ = try! await store.append(encodedRecord([("key/\(index)", value)]))
-                }
-            }
+            writeSeedLog(records: count, segmentSize: 4096, in: directory)
             return DatastoreImage.capture(directory)
         }
     }

@@ -17,24 +17,12 @@
 @testable import WhyCache
 
 /// The datastore folder, and how it is laid out.
-let layout: FileDatastoreLayout = {
-    let directory = Scratch.path("log")
-    Scratch.createDirectory(directory)
-    return FileDatastoreLayout(directory: directory)
-}()
+let layout = Scratch.datastoreLayout()
 
-/// Small pages, so that paging through the records is exercised.
-let limits = DatastorePageLimits(maximumCount: 3, maximumBytes: 1024)
-
-/// The id the segment file is named after, when its header is valid (else 1).
-func firstID(of bytes: [UInt8]) -> UInt64 {
-    if case .success(let header) = FileHeader.decode(bytes, expecting: .segment), header.value >= 1 { return header.value }
-    return 1
-}
 
 /// Finds the end of the segment with two read sizes, then reads every record before it.
 func check(_ bytes: [UInt8]) {
-    let path = layout.segmentPath(firstID(of: bytes))
+    let path = layout.segmentPath(FileHeader.fuzzedName(of: bytes, expecting: .segment))
     Scratch.write(bytes, to: path)
     defer { Scratch.remove(path) }
     let logs = [4096, 1 << 20].map {
@@ -61,7 +49,7 @@ func readAll(through tail: SegmentLog.Tail, from log: SegmentLog) {
     while after + 1 < tail.nextID {
         let page: [LogEntry]
         do {
-            page = try log.read(after: after, through: tail.nextID - 1, limits: limits).entries
+            page = try log.read(after: after, through: tail.nextID - 1, limits: smallPages).entries
         } catch {
             preconditionFailure("a record before the end of the log does not read back: \(error)")
         }
@@ -76,10 +64,7 @@ func readAll(through tail: SegmentLog.Tail, from log: SegmentLog) {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var repaired = bytes
-    ChecksumRepair.datastoreFile(&repaired)
-    for variant in repaired == bytes ? [bytes] : [bytes, repaired] { check(variant) }
+    ChecksumRepair.eachVariant(of: Array(UnsafeBufferPointer(start: data, count: size)), repairedBy: ChecksumRepair.datastoreFile, check)
     return 0
 }
 
@@ -90,15 +75,7 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
         // spans several 4 KiB reads), written by FileDatastore: every segment of each.
         [0, 1, 3, 12].flatMap { count in
             let directory = Scratch.path("seed-log")
-            Scratch.remove(directory)
-            runBlocking {
-                let store = try! FileDatastore(directory: directory, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 8192))
-                try! await store.createIfMissing()
-                for index in 0..<count {
-                    let value = String(repeating: "v", count: index % 4 == 3 ? 1500 : 5)
-                    _ = try! await store.append(encodedRecord([("key/\(index)", value)]))
-                }
-            }
+            writeSeedLog(records: count, segmentSize: 8192, in: directory)
             let seedLayout = FileDatastoreLayout(directory: directory)
             return try! seedLayout.segmentIDs().map { Scratch.read(seedLayout.segmentPath($0)) }
         }

@@ -49,10 +49,7 @@ func exercise() {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var repaired = bytes
-    ChecksumRepair.stateFile(&repaired)
-    for variant in repaired == bytes ? [bytes] : [bytes, repaired] {
+    ChecksumRepair.eachVariant(of: Array(UnsafeBufferPointer(start: data, count: size)), repairedBy: ChecksumRepair.stateFile) { variant in
         Scratch.write(variant, to: statePath)
         exercise()
     }

@@ -39,10 +39,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     guard bytes.count >= 8 else { return 0 }
     let fileSize = Int(truncatingIfNeeded: bytes.loadLittleEndian(UInt64.self, at: 0) & (1 << 48 - 1))
-    let header = Array(bytes[8...])
-    var repaired = header
-    ChecksumRepair.stateFile(&repaired)
-    for variant in repaired == header ? [header] : [header, repaired] { check(variant, fileSize: fileSize) }
+    ChecksumRepair.eachVariant(of: Array(bytes[8...]), repairedBy: ChecksumRepair.stateFile) { check($0, fileSize: fileSize) }
     return 0
 }
 
