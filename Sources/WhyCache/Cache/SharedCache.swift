@@ -55,7 +55,7 @@ import CoreMetrics
 /// A cache is `Sendable`: share one instance between all tasks and threads of
 /// a process. Several instances (in one process or many) may use the same
 /// state file and datastore.
-public final class SharedCache: Sendable {
+public final class SharedCache: Sendable, KeyValueReading {
     /// The path of the shared-state file.
     public let statePath: String
 
@@ -155,67 +155,18 @@ public final class SharedCache: Sendable {
         return result
     }
 
-    /// The value stored under `key`, or nil when the key is absent.
-    ///
-    /// - Throws: ``CacheError/invalidKey(length:)`` for an empty or too long
-    ///   key, ``CacheError/closed(path:)``, or ``CacheError/stateFile(_:)``
-    ///   when the file is damaged.
-    @inlinable
-    public func value(forKey key: some Sequence<UInt8>) throws(CacheError) -> [UInt8]? {
-        try withBorrowedBytes(key) { keyBytes in
-            Result { () throws(CacheError) in
-                try self.withValue(forKeyBytes: keyBytes) { (value) throws(CacheError) in value.map { Array($0) } }
-            }
-        }.get()
-    }
-
-    /// Whether `key` is present.
-    ///
-    /// - Throws: see ``value(forKey:)``.
-    @inlinable
-    public func contains(_ key: some Sequence<UInt8>) throws(CacheError) -> Bool {
-        try withBorrowedBytes(key) { keyBytes in
-            Result { () throws(CacheError) in
-                try self.withValue(forKeyBytes: keyBytes) { (value) throws(CacheError) in value != nil }
-            }
-        }.get()
-    }
-
-    /// Calls `body` with the value under `key` as a buffer in shared memory,
-    /// without copying it, or with nil when the key is absent. The buffer is
+    /// Calls `body` with the value under the borrowed `key` as a buffer in
+    /// shared memory (no copy), or with nil when the key is absent: the read
+    /// every other form goes through (``KeyValueReading``). The buffer is
     /// valid only during the call.
     ///
-    /// - Throws: a ``CacheError`` (see ``value(forKey:)``).
-    @inlinable
+    /// - Parameters:
+    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - body: what to do with the value; it may throw a ``CacheError`` of its own.
+    /// - Throws: ``CacheError/invalidKey(length:)`` for an empty or too long
+    ///   key, ``CacheError/closed(path:)``, ``CacheError/stateFile(_:)`` when
+    ///   the file is damaged, or the error `body` throws.
     public func withValue<Result>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
-    ) throws(CacheError) -> Result {
-        try withBorrowedBytes(key) { keyBytes in
-            Swift.Result { () throws(CacheError) in
-                try self.withValue(forKeyBytes: keyBytes) { (value) throws(CacheError) in body(value) }
-            }
-        }.get()
-    }
-
-    /// Calls a throwing `body` with the value under `key` as a buffer in
-    /// shared memory, without copying it, or with nil when the key is
-    /// absent. The buffer is valid only during the call.
-    ///
-    /// Swift infers a throwing closure's error as `any Error`, so this form
-    /// throws `any Error`; a `body` that does not throw selects the form that
-    /// throws ``CacheError`` only.
-    ///
-    /// - Throws: a ``CacheError`` (see ``value(forKey:)``), or what `body` throws.
-    @inlinable
-    public func withValue<Result, Failure: Error>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
-    ) throws -> Result {
-        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
-    }
-
-    /// The zero-copy lookup every read goes through.
-    @usableFromInline
-    func withValue<Result>(
         forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(CacheError) -> Result
     ) throws(CacheError) -> Result {
         try withStateFile { (file) throws(CacheError) in

@@ -21,7 +21,7 @@ import Glibc
 /// every snapshot taken from it) goes away.
 ///
 /// See docs/FORMAT.md for the file format and its crash-safety argument.
-public final class SharedStateFile: Sendable {
+public final class SharedStateFile: Sendable, KeyValueReading {
     /// The path the file was opened at.
     public let path: String
     let mapped: MappedFile
@@ -76,55 +76,14 @@ public final class SharedStateFile: Sendable {
         return pin.updateID
     }
 
-    /// The value stored under `key` in the current state, or nil.
-    @inlinable
-    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
-        try withBorrowedBytes(key) { bytes in
-            Result { () throws(StateFileError) in
-                try self.withValue(forKeyBytes: bytes) { (value) throws(StateFileError) in value.map { Array($0) } }
-            }
-        }.get()
-    }
-
-    /// Whether `key` is present in the current state.
-    @inlinable
-    public func contains(_ key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
-        try withBorrowedBytes(key) { bytes in
-            Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes) { $0 != nil } }
-        }.get()
-    }
-
-    /// Calls `body` with the value under `key` as a buffer in shared memory
-    /// (no copy) or nil; the buffer is valid only during the call.
+    /// Calls `body` with the value under the borrowed `key` in the current
+    /// state as a buffer in shared memory (no copy), or with nil: the read
+    /// every other form goes through (``KeyValueReading``). The fastest
+    /// read: no allocation.
     ///
-    /// - Throws: a ``StateFileError`` for an invalid key or a damaged file.
-    @inlinable
-    public func withValue<Result>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
-    ) throws(StateFileError) -> Result {
-        try withBorrowedBytes(key) { bytes in
-            Swift.Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes, body) }
-        }.get()
-    }
-
-    /// Calls a throwing `body` with the value under `key` as a buffer in
-    /// shared memory (no copy) or nil; the buffer is valid only during the
-    /// call. Swift infers a throwing closure's error as `any Error`, so this
-    /// form throws `any Error`; a `body` that does not throw selects the
-    /// form that throws ``StateFileError`` only.
-    ///
-    /// - Throws: a ``StateFileError``, or what `body` throws.
-    @inlinable
-    public func withValue<Result, Failure: Error>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
-    ) throws -> Result {
-        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
-    }
-
-    /// Calls `body` with the value under the borrowed `key` as a buffer in
-    /// shared memory (no copy) or nil. The fastest read: no allocation.
-    /// `body` may throw a ``StateFileError`` of its own.
-    ///
+    /// - Parameters:
+    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - body: what to do with the value; it may throw a ``StateFileError`` of its own.
     /// - Throws: a ``StateFileError`` for an invalid key or a damaged file,
     ///   or the one `body` throws.
     public func withValue<Result>(

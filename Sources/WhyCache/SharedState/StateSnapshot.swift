@@ -11,7 +11,7 @@ import Synchronization
 /// closures point into shared memory and are valid only during the call.
 ///
 /// A snapshot may be used from any thread, one at a time per cursor.
-public final class StateSnapshot: @unchecked Sendable {
+public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
     // @unchecked: the pinned state is immutable, and `closed` is atomic:
     // of concurrent `close()` calls exactly one unpins. Reading from one
     // thread while another closes is the caller's error (the pin may be gone
@@ -70,50 +70,6 @@ public final class StateSnapshot: @unchecked Sendable {
     public func close() {
         guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         file.readers.unpin(pin)
-    }
-
-    /// The value stored under `key`, or nil.
-    @inlinable
-    public func value(forKey key: some Sequence<UInt8>) throws(StateFileError) -> [UInt8]? {
-        try withBorrowedBytes(key) { bytes in
-            Result { () throws(StateFileError) in try self.value(forKeyBytes: bytes) }
-        }.get()
-    }
-
-    /// Calls `body` with the value stored under `key` as a buffer in shared
-    /// memory (no copy), or with nil when the key is absent.
-    ///
-    /// - Throws: a ``StateFileError`` for an invalid key, a damaged file or a
-    ///   closed snapshot.
-    @inlinable
-    public func withValue<Result>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) -> Result
-    ) throws(StateFileError) -> Result {
-        try withBorrowedBytes(key) { bytes in
-            Swift.Result { () throws(StateFileError) in try self.withValue(forKeyBytes: bytes) { (value) throws(StateFileError) in body(value) } }
-        }.get()
-    }
-
-    /// Calls a throwing `body` with the value stored under `key` as a buffer
-    /// in shared memory (no copy), or with nil when the key is absent. Swift
-    /// infers a throwing closure's error as `any Error`, so this form throws
-    /// `any Error`; a `body` that does not throw selects the form that throws
-    /// ``StateFileError`` only.
-    ///
-    /// - Throws: a ``StateFileError``, or what `body` throws.
-    @inlinable
-    public func withValue<Result, Failure: Error>(
-        forKey key: some Sequence<UInt8>, _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
-    ) throws -> Result {
-        try withValue(forKey: key) { value in Swift.Result { () throws(Failure) in try body(value) } }.get()
-    }
-
-    /// Whether `key` is present.
-    @inlinable
-    public func contains(_ key: some Sequence<UInt8>) throws(StateFileError) -> Bool {
-        try withBorrowedBytes(key) { bytes in
-            Result { () throws(StateFileError) in try self.lookup(bytes) != nil }
-        }.get()
     }
 
     /// Calls `body` with each key and value in `range`, in ascending key order,
@@ -180,20 +136,16 @@ public final class StateSnapshot: @unchecked Sendable {
         return result
     }
 
-    @usableFromInline
-    func value(forKeyBytes key: UnsafeRawBufferPointer) throws(StateFileError) -> [UInt8]? {
-        try lookup(key).map { Array($0) }
-    }
-
-    @usableFromInline
-    func lookup(_ key: UnsafeRawBufferPointer) throws(StateFileError) -> UnsafeRawBufferPointer? {
-        try checkOpen()
-        try SharedStateFile.validate(key: key)
-        return try reader.lookup(key, root: pin.root)
-    }
-
-    @usableFromInline
-    func withValue<Result>(
+    /// Calls `body` with the value under the borrowed `key` in this
+    /// snapshot's state as a buffer in shared memory (no copy), or with nil:
+    /// the read every other form goes through (``KeyValueReading``).
+    ///
+    /// - Parameters:
+    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - body: what to do with the value; it may throw a ``StateFileError`` of its own.
+    /// - Throws: a ``StateFileError`` for an invalid key, a damaged file or
+    ///   a closed snapshot, or the one `body` throws.
+    public func withValue<Result>(
         forKeyBytes key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws(StateFileError) -> Result
     ) throws(StateFileError) -> Result {
         try checkOpen()
