@@ -71,6 +71,12 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     /// moving. Nothing was compared; try again when the log is quieter.
     case verificationDidNotSettle(rounds: Int)
 
+    /// The cache found one of its own invariants broken (`reason` says
+    /// which): a defect in WhyCache, never the caller's input or a state of
+    /// the file or the log. The operation that found it stopped there;
+    /// please report it with the reason.
+    case internalInconsistency(reason: String)
+
     /// The shared-state file failed.
     case stateFile(StateFileError)
 
@@ -106,6 +112,8 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(path) subscribes to \(KeyPrefixes.describe(held)), but the cache is configured for \(KeyPrefixes.describe(configured))"
         case .verificationDidNotSettle(let rounds):
             "the log kept moving: the state and its replay did not meet at one update id in \(rounds) rounds; nothing was compared"
+        case .internalInconsistency(let reason):
+            "internal inconsistency in the cache (a defect in WhyCache): \(reason)"
         case .stateFile(let error):
             error.description
         case .datastore(let error):

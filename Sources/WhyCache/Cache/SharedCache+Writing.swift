@@ -129,7 +129,7 @@ extension SharedCache {
             }
         }
         guard let outcome = await appendAndApply([validated]).first else {
-            throw .datastore(.invalidRequest(reason: "a write reported no outcome"))
+            throw .internalInconsistency(reason: "a write reported no outcome")
         }
         return try outcome.get()
     }
@@ -158,7 +158,7 @@ extension SharedCache {
         }
         guard ids.count == packing.records.count, let highest = ids.last else {
             let error = CacheError.datastore(
-                .invalidRequest(reason: "the datastore returned \(ids.count) ids for \(packing.records.count) records"))
+                .contractViolated(reason: "the datastore returned \(ids.count) ids for \(packing.records.count) records"))
             return Array(repeating: .failure(error), count: writes.count)
         }
         // Ids increase in append order, so the last record's id is the highest.

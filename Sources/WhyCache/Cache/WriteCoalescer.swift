@@ -176,8 +176,8 @@ final class WriteCoalescer: Sendable {
         // without one fail rather than wait forever.
         func outcome(_ position: Int) -> Result<UInt64, CacheError> {
             guard position < outcomes.count else {
-                return .failure(.datastore(.invalidRequest(
-                    reason: "a flush of \(followers.count + 1) writes reported \(outcomes.count) outcomes")))
+                return .failure(.internalInconsistency(
+                    reason: "a flush of \(followers.count + 1) writes reported \(outcomes.count) outcomes"))
             }
             return outcomes[position]
         }

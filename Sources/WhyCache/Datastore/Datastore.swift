@@ -142,7 +142,7 @@ extension Datastore {
     public func append(_ payload: [UInt8]) async throws(DatastoreError) -> UInt64 {
         let ids = try await append(contentsOf: [payload])
         guard ids.count == 1, let id = ids.first else {
-            throw .invalidRequest(reason: "the datastore assigned \(ids.count) ids to one record")
+            throw .contractViolated(reason: "the datastore assigned \(ids.count) ids to one record")
         }
         return id
     }

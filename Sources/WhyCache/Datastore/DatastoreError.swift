@@ -57,6 +57,13 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The datastore was configured with values it cannot work with.
     case invalidConfiguration(reason: String)
 
+    /// The datastore answered in a way the ``Datastore`` protocol rules out
+    /// (`reason` says how: for example a number of update ids other than
+    /// the number of records appended): a defect in the datastore's
+    /// implementation, not in the request. The records may have been
+    /// appended; nothing was applied on their strength.
+    case contractViolated(reason: String)
+
     /// A human-readable explanation of the error.
     public var description: String {
         switch self {
@@ -92,6 +99,8 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "invalid datastore request: \(reason)"
         case .invalidConfiguration(let reason):
             "invalid datastore configuration: \(reason)"
+        case .contractViolated(let reason):
+            "the datastore broke the Datastore protocol's contract (a defect in its implementation): \(reason)"
         }
     }
 }

@@ -67,7 +67,7 @@ struct LogWrite {
             guard !records.isEmpty else { return try await datastore.latestUpdateID() }
             let ids = try await datastore.append(contentsOf: records)
             guard ids.count == records.count, let last = ids.last else {
-                throw DatastoreError.invalidRequest(reason: "the datastore returned \(ids.count) ids for \(records.count) records")
+                throw DatastoreError.contractViolated(reason: "the datastore returned \(ids.count) ids for \(records.count) records")
             }
             return last
         }

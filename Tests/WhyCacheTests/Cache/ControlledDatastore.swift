@@ -16,6 +16,8 @@ final class ControlledDatastore: Datastore {
         var appendFailures: [DatastoreError] = []
         /// The error every read of records throws while set.
         var readFailure: DatastoreError?
+        /// Whether the next append returns one id fewer than it appended.
+        var dropsAnIDOfNextAppend = false
     }
 
     private let state = Mutex(State())
@@ -55,6 +57,13 @@ final class ControlledDatastore: Datastore {
         state.withLock { $0.appendFailures.append(error) }
     }
 
+    /// Makes the next append go through to the wrapped store but return
+    /// one id fewer than it appended: a datastore that breaks the
+    /// ``Datastore`` protocol's contract.
+    func dropAnIDOfNextAppend() {
+        state.withLock { $0.dropsAnIDOfNextAppend = true }
+    }
+
     /// Makes every read of records throw `error` (nil: read again).
     func failReads(with error: DatastoreError?) {
         state.withLock { $0.readFailure = error }
@@ -83,7 +92,12 @@ final class ControlledDatastore: Datastore {
         case .pass:
             break
         }
-        return try await wrapped.append(contentsOf: payloads)
+        let ids = try await wrapped.append(contentsOf: payloads)
+        let drops = state.withLock { state in
+            defer { state.dropsAnIDOfNextAppend = false }
+            return state.dropsAnIDOfNextAppend
+        }
+        return drops ? Array(ids.dropLast()) : ids
     }
 
     func readRecords(after: UInt64, through: UInt64?, limits: DatastorePageLimits) async throws(DatastoreError) -> [LogEntry] {

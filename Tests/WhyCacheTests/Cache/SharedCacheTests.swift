@@ -483,6 +483,35 @@ import WhyCache
         }
     }
 
+    /// A datastore that returns fewer ids than records it appended breaks
+    /// the protocol's contract: the write fails with `contractViolated`
+    /// (not as the caller's bad request), and the cache applies nothing on
+    /// the strength of the ids it got; its next update finds the record.
+    @Test func aDatastoreThatReturnsTooFewIdsFailsTheWriteAsAContractViolation() async throws {
+        try await withTemporaryDirectory { directory in
+            let controlled = ControlledDatastore(wrapping: try await CacheFixture.makeStore(directory))
+            let cache = try CacheFixture.makeCache(directory, controlled)
+            controlled.dropAnIDOfNextAppend()
+            do throws(CacheError) {
+                _ = try await cache.set(bytes("v"), forKey: bytes("k"))
+                Issue.record("the write succeeded")
+            } catch {
+                guard case .datastore(.contractViolated(let reason)) = error else {
+                    Issue.record("expected contractViolated, got \(error)")
+                    return
+                }
+                #expect(reason.contains("returned 0 ids for 1 records"))
+            }
+            #expect(try cache.updateID() == 0)
+            #expect(try await cache.update().updateID == 1)
+            #expect(try cache.value(forKey: bytes("k")) == bytes("v"))
+            controlled.dropAnIDOfNextAppend()
+            await #expect(throws: DatastoreError.contractViolated(reason: "the datastore assigned 0 ids to one record")) {
+                try await controlled.append(try LogRecord([.set(key: bytes("k"), value: bytes("w"))]).encoded())
+            }
+        }
+    }
+
     @Test func aClosedCacheThrowsClosed() async throws {
         try await withCache { cache, store, directory in
             try await cache.set(bytes("v"), forKey: bytes("k"))

@@ -321,6 +321,7 @@ import WhyCache
             .corruptRecord(location: "/x", updateID: nil, reason: "bad"), .historyRewritten(firstRetainedUpdateID: 5),
             .recordTooLarge(size: 10, maximum: 5), .maintenanceLockHeld, .noCheckpointCovers(updateID: 3),
             .checkpointNotFound(updateID: 3), .invalidRequest(reason: "no"), .invalidConfiguration(reason: "no"),
+            .contractViolated(reason: "no"),
         ]
         for error in errors { #expect(!error.description.isEmpty) }
         #expect(DatastoreError.ioFailure(operation: "open", path: "/x", errno: 2).description.contains("No such file"))
