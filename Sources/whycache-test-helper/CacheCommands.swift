@@ -41,24 +41,15 @@ enum CacheCommands {
         guard spec.hasPrefix("mysql:") else {
             return try FileDatastore(directory: spec, options: FileDatastoreOptions(syncPolicy: .never, segmentSize: 256 << 10))
         }
-        func variable(_ name: String) throws -> String {
-            guard let value = getenv(name) else { throw HelperCommand.UsageError(description: "\(name) is not set") }
-            return String(cString: value)
-        }
-        guard let port = Int(try variable("WHYCACHE_TEST_MYSQL_PORT")) else {
-            throw HelperCommand.UsageError(description: "WHYCACHE_TEST_MYSQL_PORT is not a number")
-        }
         let parts = spec.dropFirst("mysql:".count).split(separator: "+").map(String.init)
         guard let table = parts.first else { throw HelperCommand.UsageError(description: "mysql: needs a table") }
-        var configuration = MySQLConfiguration(
-            endpoint: .tcp(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), port: port),
-            user: try variable("WHYCACHE_TEST_MYSQL_USER"), password: try variable("WHYCACHE_TEST_MYSQL_PASSWORD"),
-            database: try variable("WHYCACHE_TEST_MYSQL_DATABASE"), table: try MySQLIdentifier(table))
+        var configuration = try MySQLConfiguration.testServer(table: table)
         for option in parts.dropFirst() {
             switch option {
             case "replicas":
-                let ports = try variable("WHYCACHE_TEST_MYSQL_REPLICA_PORTS").split(separator: ",").compactMap { Int($0) }
-                configuration.replicas = MySQLReplicaConfiguration.testPolicy(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), ports: ports)
+                let ports = try MySQLConfiguration.testVariable("WHYCACHE_TEST_MYSQL_REPLICA_PORTS").split(separator: ",").compactMap { Int($0) }
+                configuration.replicas = MySQLReplicaConfiguration.testPolicy(
+                    host: try MySQLConfiguration.testVariable("WHYCACHE_TEST_MYSQL_HOST"), ports: ports)
             case "nocompact":
                 configuration.compactsSingleKeyRecords = false
             default:

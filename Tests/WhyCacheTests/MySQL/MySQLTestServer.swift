@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WhyCache
 import WhyCacheMySQL
+import WhyCacheTestSupport
 
 /// The MariaDB server the tests use: the private server that `scripts/test.sh`
 /// starts and describes in `WHYCACHE_TEST_MYSQL_*` variables.
@@ -9,30 +10,14 @@ import WhyCacheMySQL
 /// A MySQL test never skips: without the variables it fails and says how to
 /// run it, so a run that could not reach a server is never counted as passing.
 enum MySQLTestServer {
-    /// Why the MySQL tests cannot run.
-    struct NotConfigured: Error, CustomStringConvertible {
-        let variable: String
-        var description: String {
-            "\(variable) is not set: run the tests with `bash scripts/test.sh`, which starts a private MariaDB server and sets WHYCACHE_TEST_MYSQL_*"
-        }
-    }
-
     /// An environment variable the test command sets.
     static func variable(_ name: String) throws -> String {
-        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { throw NotConfigured(variable: name) }
-        return value
+        try MySQLConfiguration.testVariable(name)
     }
 
     /// A configuration for the test server and a table name no other test uses.
     static func configuration(table: String = uniqueTableName()) throws -> MySQLConfiguration {
-        let port = try variable("WHYCACHE_TEST_MYSQL_PORT")
-        guard let portNumber = Int(port) else { throw NotConfigured(variable: "WHYCACHE_TEST_MYSQL_PORT") }
-        return MySQLConfiguration(
-            endpoint: .tcp(host: try variable("WHYCACHE_TEST_MYSQL_HOST"), port: portNumber),
-            user: try variable("WHYCACHE_TEST_MYSQL_USER"),
-            password: try variable("WHYCACHE_TEST_MYSQL_PASSWORD"),
-            database: try variable("WHYCACHE_TEST_MYSQL_DATABASE"),
-            table: try MySQLIdentifier(table))
+        try MySQLConfiguration.testServer(table: table)
     }
 
     /// A fresh datastore on a table of its own, with its tables created.
