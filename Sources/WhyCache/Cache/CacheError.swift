@@ -71,6 +71,14 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     /// moving. Nothing was compared; try again when the log is quieter.
     case verificationDidNotSettle(rounds: Int)
 
+    /// A scratch file of a build of the state from the log — a sorted run
+    /// that ``HistoryRewriter`` writes under its scratch directory — could
+    /// not be written or read back (`reason`: the system call and its
+    /// error, or what the file held). The build stopped there and its
+    /// scratch files are removed; the log and the state files it serves
+    /// are untouched.
+    case scratchFileFailed(path: String, reason: String)
+
     /// The cache found one of its own invariants broken (`reason` says
     /// which): a defect in WhyCache, never the caller's input or a state of
     /// the file or the log. The operation that found it stopped there;
@@ -112,6 +120,8 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(path) subscribes to \(KeyPrefixes.describe(held)), but the cache is configured for \(KeyPrefixes.describe(configured))"
         case .verificationDidNotSettle(let rounds):
             "the log kept moving: the state and its replay did not meet at one update id in \(rounds) rounds; nothing was compared"
+        case .scratchFileFailed(let path, let reason):
+            "the scratch file \(path) of a build from the log failed: \(reason)"
         case .internalInconsistency(let reason):
             "internal inconsistency in the cache (a defect in WhyCache): \(reason)"
         case .stateFile(let error):
@@ -152,6 +162,11 @@ extension CacheError {
         case .valueTooLong(let length): self = .valueTooLong(length: length)
         default: self = .stateFile(error)
         }
+    }
+
+    /// The cache error for a sorted run (a scratch file) that failed.
+    init(_ error: SortedRunError) {
+        self = .scratchFileFailed(path: error.path, reason: error.description)
     }
 
     /// The cache error for a record that a write could not encode.

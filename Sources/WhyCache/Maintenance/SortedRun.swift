@@ -58,7 +58,7 @@ struct SortedRunWriter {
 
     /// Sorts the gathered operations by key, keeps the latest of each key,
     /// writes them to a new file at `path` and empties the writer.
-    mutating func writeRun(to path: String) throws(StateFileError) {
+    mutating func writeRun(to path: String) throws(SortedRunError) {
         arena.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress else { return }
             // Ties go to the earlier entry, so the last of a run of equal keys
@@ -71,8 +71,8 @@ struct SortedRunWriter {
             }
         }
         let output = try RunFileOutput(path: path)
-        do throws(StateFileError) {
-            try arena.withUnsafeBytesTyped { (bytes) throws(StateFileError) in
+        do throws(SortedRunError) {
+            try arena.withUnsafeBytesTyped { (bytes) throws(SortedRunError) in
                 guard let base = bytes.baseAddress else { return }
                 for index in slots.indices {
                     if index + 1 < slots.count, Self.sameKey(slots[index], slots[index + 1], base: base) { continue }
@@ -98,36 +98,33 @@ struct SortedRunWriter {
 /// Buffered `write(2)` of a new run file.
 private final class RunFileOutput {
     private let path: String
-    private let descriptor: Int32
+    private let file: FileDescriptor<SortedRunError>
     private var buffer: [UInt8] = []
 
-    init(path: String) throws(StateFileError) {
+    init(path: String) throws(SortedRunError) {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
+        file = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
         buffer.reserveCapacity(1 << 20)
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws(StateFileError) {
+    func write(_ bytes: UnsafeRawBufferPointer) throws(SortedRunError) {
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    func close() throws(StateFileError) {
+    func close() throws(SortedRunError) {
         try flush()
-        guard Glibc.close(descriptor) == 0 else { throw .systemCallFailed(call: "close", path: path, errno: errno) }
+        file.close()
     }
 
     /// Closes and deletes the unfinished file.
     func discard() {
-        _ = Glibc.close(descriptor)
+        file.close()
         _ = unlink(path)
     }
 
-    private func flush() throws(StateFileError) {
-        if let code = buffer.withUnsafeBytes({ DescriptorWriting.writeAll($0, to: descriptor) }) {
-            throw .systemCallFailed(call: "write", path: path, errno: code)
-        }
+    private func flush() throws(SortedRunError) {
+        try buffer.withUnsafeBytesTyped { (bytes) throws(SortedRunError) in try file.writeAll(bytes) }
         buffer.removeAll(keepingCapacity: true)
     }
 }
@@ -146,26 +143,25 @@ final class SortedRunReader {
     private(set) var isAtEnd = false
 
     private let path: String
-    private let descriptor: Int32
+    private let file: FileDescriptor<SortedRunError>
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0
     private var endOfFile = false
 
     /// Opens the run at `path` and reads its first entry.
-    init(path: String, order: Int) throws(StateFileError) {
+    init(path: String, order: Int) throws(SortedRunError) {
         self.path = path
         self.order = order
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
+        file = try FileDescriptor.open(path, flags: O_RDONLY)
         buffer = [UInt8](repeating: 0, count: 1 << 20)
         try advance()
     }
 
-    deinit { _ = close(descriptor) }
+    deinit { file.close() }
 
     /// Moves to the next entry, or to the end.
-    func advance() throws(StateFileError) {
+    func advance() throws(SortedRunError) {
         guard try ensure(1) else {
             isAtEnd = true
             return
@@ -190,7 +186,7 @@ final class SortedRunReader {
     }
 
     /// The varint `offset` bytes after `start`, and the offset after it.
-    private func varint(at offset: Int) throws(StateFileError) -> (value: Int, end: Int) {
+    private func varint(at offset: Int) throws(SortedRunError) -> (value: Int, end: Int) {
         let index = start + offset
         guard index <= end else { throw damaged("a truncated entry") }
         var consumed = 0
@@ -210,7 +206,7 @@ final class SortedRunReader {
     /// false when the file ends first (then `orEnd` decides whether fewer
     /// bytes are acceptable, as at the last entry).
     @discardableResult
-    private func ensure(_ count: Int, orEnd: Bool = false) throws(StateFileError) -> Bool {
+    private func ensure(_ count: Int, orEnd: Bool = false) throws(SortedRunError) -> Bool {
         while end - start < count && !endOfFile {
             if start > 0 {
                 buffer.withUnsafeMutableBytes { bytes in
@@ -221,12 +217,8 @@ final class SortedRunReader {
                 start = 0
             }
             if buffer.count - end < count { buffer.append(contentsOf: repeatElement(0, count: count - (buffer.count - end))) }
-            let read = buffer.withUnsafeMutableBytes { bytes in
-                Glibc.read(descriptor, bytes.baseAddress.map { $0 + end }, bytes.count - end)
-            }
-            if read < 0 {
-                if errno == EINTR { continue }
-                throw .systemCallFailed(call: "read", path: path, errno: errno)
+            let read = try buffer.withUnsafeMutableBytesTyped { (bytes) throws(SortedRunError) in
+                try file.readNext(into: UnsafeMutableRawBufferPointer(rebasing: bytes[end...]))
             }
             if read == 0 { endOfFile = true }
             end += read
@@ -234,7 +226,32 @@ final class SortedRunReader {
         return end - start >= count || (orEnd && end > start)
     }
 
-    private func damaged(_ what: String) -> StateFileError {
-        .corrupted(path: path, reason: "the sort run holds \(what)")
+    private func damaged(_ what: String) -> SortedRunError {
+        .damaged(path: path, reason: "the sort run holds \(what)")
+    }
+}
+
+/// Why a run file could not be written or read back.
+enum SortedRunError: SystemCallFailure, CustomStringConvertible {
+    /// A system call on the run file failed.
+    case systemCall(SystemCallError)
+    /// The run file does not hold what its writer wrote (`reason`).
+    case damaged(path: String, reason: String)
+
+    init(systemCall failure: SystemCallError) { self = .systemCall(failure) }
+
+    /// The run file's path.
+    var path: String {
+        switch self {
+        case .systemCall(let failure): failure.path
+        case .damaged(let path, _): path
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .systemCall(let failure): "\(failure.call) failed: \(String(cString: strerror(failure.errno))) (errno \(failure.errno))"
+        case .damaged(_, let reason): reason
+        }
     }
 }

@@ -88,51 +88,60 @@ struct SortedStateBuilder {
     /// Merges the runs (a later run's operation on a key wins) and inserts
     /// every key whose last operation is a set, in key order.
     private func insertMerged(_ runs: [String], into file: SharedStateFile, position: UInt64) throws(CacheError) {
-        do throws(StateFileError) {
-            var readers: [SortedRunReader] = []
-            for (order, path) in runs.enumerated() { readers.append(try SortedRunReader(path: path, order: order)) }
-            var heap = RunHeap(readers.filter { !$0.isAtEnd })
-            var transaction = try file.beginWrite()
-            do throws(StateFileError) {
-                var operations = 0
-                var bytesSinceRelease = 0
-                while let winner = heap.popMinimum() {
-                    // The first reader popped for a key is its latest run;
-                    // the same key in earlier runs is skipped.
-                    if winner.kind == .set {
+        // The runs' errors and the state file's become cache errors where they arise.
+        func run<T>(_ body: () throws(SortedRunError) -> T) throws(CacheError) -> T {
+            do { return try body() } catch { throw CacheError(error) }
+        }
+        func state<T>(_ body: () throws(StateFileError) -> T) throws(CacheError) -> T {
+            do { return try body() } catch { throw CacheError(error) }
+        }
+        var readers: [SortedRunReader] = []
+        for (order, path) in runs.enumerated() {
+            readers.append(try run { () throws(SortedRunError) in try SortedRunReader(path: path, order: order) })
+        }
+        var heap = RunHeap(readers.filter { !$0.isAtEnd })
+        var transaction = try state { () throws(StateFileError) in try file.beginWrite() }
+        do throws(CacheError) {
+            var operations = 0
+            var bytesSinceRelease = 0
+            while let winner = heap.popMinimum() {
+                // The first reader popped for a key is its latest run;
+                // the same key in earlier runs is skipped.
+                if winner.kind == .set {
+                    try state { () throws(StateFileError) in
                         try winner.value.withUnsafeBytesTyped { (value) throws(StateFileError) in
                             try winner.key.withUnsafeBytesTyped { (key) throws(StateFileError) in
                                 try transaction.setValue(bytes: value, forKeyBytes: key)
                             }
                         }
-                        operations += 1
-                        bytesSinceRelease += winner.key.count + winner.value.count
                     }
-                    while let other = heap.popMinimum(ifKeyEquals: winner.key) {
-                        try other.advance()
-                        if !other.isAtEnd { heap.insert(other) }
-                    }
-                    try winner.advance()
-                    if !winner.isAtEnd { heap.insert(winner) }
-                    if operations >= configuration.maximumOperationsPerTransaction {
-                        try transaction.commit()
-                        transaction = try file.beginWrite()
-                        operations = 0
-                    }
-                    if bytesSinceRelease >= releaseInterval {
-                        file.releaseResidentPages()
-                        bytesSinceRelease = 0
-                    }
+                    operations += 1
+                    bytesSinceRelease += winner.key.count + winner.value.count
                 }
+                while let other = heap.popMinimum(ifKeyEquals: winner.key) {
+                    try run { () throws(SortedRunError) in try other.advance() }
+                    if !other.isAtEnd { heap.insert(other) }
+                }
+                try run { () throws(SortedRunError) in try winner.advance() }
+                if !winner.isAtEnd { heap.insert(winner) }
+                if operations >= configuration.maximumOperationsPerTransaction {
+                    try state { () throws(StateFileError) in try transaction.commit() }
+                    transaction = try state { () throws(StateFileError) in try file.beginWrite() }
+                    operations = 0
+                }
+                if bytesSinceRelease >= releaseInterval {
+                    file.releaseResidentPages()
+                    bytesSinceRelease = 0
+                }
+            }
+            try state { () throws(StateFileError) in
                 try transaction.setUpdateID(position)
                 try transaction.commitInitialized()
-                file.releaseResidentPages()
-            } catch {
-                transaction.abandon()
-                throw error
             }
+            file.releaseResidentPages()
         } catch {
-            throw CacheError(error)
+            transaction.abandon()
+            throw error
         }
     }
 }

@@ -18,14 +18,11 @@ struct BootID: Hashable {
     /// Read once from `/proc/sys/kernel/random/boot_id` (a UUID); zero when
     /// unavailable, which disables the check.
     static let current: BootID = {
-        let fd = Glibc.open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .zero }
-        defer { Glibc.close(fd) }
-        var text = [UInt8](repeating: 0, count: 64)
-        let count = text.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return .zero }
+        guard let file = try? StateFileDescriptor.open("/proc/sys/kernel/random/boot_id", flags: O_RDONLY) else { return .zero }
+        defer { file.close() }
+        guard let text = try? file.read(count: 64, at: 0), !text.isEmpty else { return .zero }
         var digits: [UInt8] = []
-        for byte in text[0..<count] {
+        for byte in text {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte - UInt8(ascii: "0"))
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digits.append(byte - UInt8(ascii: "a") + 10)

@@ -6,9 +6,10 @@ import Atomics
 /// One `MappedFile` reserves `mapSize` bytes of address space once, at open,
 /// over the whole file; the file grows underneath the mapping (`fallocate`)
 /// and the new bytes become visible to every process that has it mapped, so
-/// readers never remap. This type owns every system call of the state layer
-/// and the raw base pointer; the typed views (`TrieReader`, the allocator, the
-/// reader table) go through it.
+/// readers never remap. This type owns the state layer's open file (its
+/// system calls go through ``FileDescriptor``) and the mapping with its raw
+/// base pointer; the typed views (`TrieReader`, the allocator, the reader
+/// table) go through it.
 ///
 /// Invariant: every offset that a published commit record can reach is below
 /// that record's heap end, which is at most the file size, which is at most
@@ -21,7 +22,7 @@ final class MappedFile: @unchecked Sendable {
     // docs/FORMAT.md.
 
     let path: String
-    let descriptor: Int32
+    let descriptor: StateFileDescriptor
     let base: UnsafeMutableRawPointer
     let mapSize: Int
     let heapStart: Int
@@ -45,16 +46,30 @@ final class MappedFile: @unchecked Sendable {
     /// it or opens the one another process created.
     static func openOrCreate(path: String, options: SharedStateFile.Options) throws(StateFileError) -> MappedFile {
         for _ in 0..<8 {
-            let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-            if fd >= 0 { return try MappedFile(path: path, descriptor: fd) }
-            if errno == EACCES || errno == EROFS, access(path, R_OK) == 0 {
-                throw .needsWriteAccess(path: path, errno: errno)
-            }
-            guard errno == ENOENT else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
-            if !options.createIfMissing { throw .systemCallFailed(call: "open", path: path, errno: ENOENT) }
+            if let file = try openIfExists(path: path) { return file }
+            guard options.createIfMissing else { break }
             try create(path: path, options: options)
         }
         throw .systemCallFailed(call: "open", path: path, errno: ENOENT)
+    }
+
+    /// Opens and maps the state file at `path`, or returns nil when nothing
+    /// is there.
+    ///
+    /// - Throws: ``StateFileError/needsWriteAccess(path:errno:)`` for a file
+    ///   this process may read but not write, or what validating the header
+    ///   and mapping the file throw.
+    static func openIfExists(path: String) throws(StateFileError) -> MappedFile? {
+        switch StateFileDescriptor.opening(path, flags: O_RDWR) {
+        case .success(let descriptor):
+            return try MappedFile(path: path, descriptor: descriptor)
+        case .failure(let error) where error.errno == ENOENT:
+            return nil
+        case .failure(let error) where (error.errno == EACCES || error.errno == EROFS) && access(path, R_OK) == 0:
+            throw .needsWriteAccess(path: path, errno: error.errno)
+        case .failure(let error):
+            throw StateFileError(systemCall: error)
+        }
     }
 
     /// Builds an empty state file and links it at `path` unless a file is already there.
@@ -65,16 +80,13 @@ final class MappedFile: @unchecked Sendable {
         // Errors name `path`, the file the caller asked for: the temporary
         // name below is an implementation detail (and shares its directory).
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, options.permissions)
-        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
+        let file = try StateFileDescriptor.opening(temporary, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.permissions)
+            .mapError { StateFileError.systemCallFailed(call: $0.call, path: path, errno: $0.errno) }.get()
         defer {
-            Glibc.close(fd)
+            file.close()
             unlink(temporary)
         }
         let initialSize = heapStart + FileLayout.commitRecordSize
-        let rc = posix_fallocate(fd, 0, off_t(initialSize))
-        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: path, errno: rc) }
-
         var header = [UInt8](repeating: 0, count: initialSize)
         header.withUnsafeMutableBytes { raw in
             StateFileHeader.write(for: options, into: raw)
@@ -88,40 +100,42 @@ final class MappedFile: @unchecked Sendable {
                 flags: 0
             ).write(to: record)
         }
-        let written = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == initialSize else { throw .systemCallFailed(call: "pwrite", path: path, errno: errno) }
-        if options.durability == .systemCrash { fsync(fd) }
+        do throws(StateFileError) {
+            try file.reserve(initialSize, at: 0)
+            try file.write(header, at: 0)
+            if options.durability == .systemCrash { try file.synchronize() }
+        } catch {
+            guard case .systemCallFailed(let call, _, let code) = error else { throw error }
+            throw .systemCallFailed(call: call, path: path, errno: code)
+        }
         if link(temporary, path) != 0 && errno != EEXIST {
             throw .systemCallFailed(call: "link", path: path, errno: errno)
         }
     }
 
-    /// Maps an open state file after validating its header.
-    private init(path: String, descriptor fd: Int32) throws(StateFileError) {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
-            Glibc.close(fd)
-            throw .systemCallFailed(call: "fstat", path: path, errno: code)
-        }
-        let size = Int(info.st_size)
-        var bytes = [UInt8](repeating: 0, count: FileLayout.headerSize)
-        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    /// Maps an open state file after validating its header; closes
+    /// `descriptor` when it throws.
+    private init(path: String, descriptor: StateFileDescriptor) throws(StateFileError) {
+        let size: Int
         let header: StateFileHeader
         do {
-            header = try StateFileHeader(validating: bytes, readCount: got, fileSize: size, path: path)
+            size = try descriptor.size()
+            let bytes = try descriptor.read(count: FileLayout.headerSize, at: 0)
+            header = try StateFileHeader(
+                validating: bytes + [UInt8](repeating: 0, count: FileLayout.headerSize - bytes.count),
+                readCount: bytes.count, fileSize: size, path: path)
         } catch {
-            Glibc.close(fd)
+            descriptor.close()
             throw error
         }
-        let mapped = mmap(nil, header.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)
+        let mapped = mmap(nil, header.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, descriptor.raw, 0)
         guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
             let code = errno
-            Glibc.close(fd)
+            descriptor.close()
             throw .systemCallFailed(call: "mmap", path: path, errno: code)
         }
         self.path = path
-        self.descriptor = fd
+        self.descriptor = descriptor
         self.base = mapped
         self.mapSize = header.mapSize
         self.heapStart = header.heapStart
@@ -134,7 +148,7 @@ final class MappedFile: @unchecked Sendable {
 
     deinit {
         munmap(base, mapSize)
-        Glibc.close(descriptor)
+        descriptor.close()
     }
 
     // MARK: Size and growth
@@ -143,19 +157,15 @@ final class MappedFile: @unchecked Sendable {
     /// `fstat` if needed. Used to validate commit records before trusting them.
     func fileCovers(_ end: Int) -> Bool {
         if end <= knownSize.load(ordering: .relaxed) { return true }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return false }
-        let size = Int(info.st_size)
-        knownSize.store(size, ordering: .relaxed)
+        guard let size = try? currentSize() else { return false }
         return end <= size
     }
 
     /// The current size of the file.
     func currentSize() throws(StateFileError) -> Int {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw .systemCallFailed(call: "fstat", path: path, errno: errno) }
-        knownSize.store(Int(info.st_size), ordering: .relaxed)
-        return Int(info.st_size)
+        let size = try descriptor.size()
+        knownSize.store(size, ordering: .relaxed)
+        return size
     }
 
     /// Grows the file so that it covers at least `end` bytes. Only the writer
@@ -175,14 +185,13 @@ final class MappedFile: @unchecked Sendable {
         // `fallocate` does not move the size). Reserving from 0 each time
         // made the kernel look up every existing page again, a cost that grew
         // with the file (a tenth of a large load).
-        let rc = posix_fallocate(descriptor, off_t(size), off_t(target - size))
-        guard rc == 0 else { throw .systemCallFailed(call: "posix_fallocate", path: path, errno: rc) }
+        try descriptor.reserve(target - size, at: size)
         knownSize.store(target, ordering: .relaxed)
     }
 
     /// Flushes written bytes to stable storage (durable mode only).
     func synchronize() throws(StateFileError) {
-        guard fdatasync(descriptor) == 0 else { throw .systemCallFailed(call: "fdatasync", path: path, errno: errno) }
+        try descriptor.synchronizeData()
     }
 
     // MARK: Typed access to the mapping
@@ -232,54 +241,48 @@ final class MappedFile: @unchecked Sendable {
     /// open file description, so that it also excludes other threads of this
     /// process). The kernel releases it if the process dies. Returns the
     /// descriptor to pass to `unlockWriter`.
-    func lockWriter() throws(StateFileError) -> Int32 {
-        let fd = try openLockDescriptor()
-        while flock(fd, LOCK_EX) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            Glibc.close(fd)
-            throw .systemCallFailed(call: "flock", path: path, errno: code)
+    func lockWriter() throws(StateFileError) -> StateFileDescriptor {
+        let lock = try descriptor.reopen(flags: O_RDWR)
+        do {
+            try lock.lockExclusively(wait: true)
+        } catch {
+            lock.close()
+            throw error
         }
-        return fd
+        return lock
     }
 
     /// Takes the writer lock like `lockWriter`, or returns nil at once when
     /// another writer holds it.
-    func tryLockWriter() throws(StateFileError) -> Int32? {
-        let fd = try openLockDescriptor()
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            Glibc.close(fd)
-            if code == EWOULDBLOCK { return nil }
-            throw .systemCallFailed(call: "flock", path: path, errno: code)
+    func tryLockWriter() throws(StateFileError) -> StateFileDescriptor? {
+        let lock = try descriptor.reopen(flags: O_RDWR)
+        let taken: Bool
+        do {
+            taken = try lock.lockExclusively(wait: false)
+        } catch {
+            lock.close()
+            throw error
         }
-        return fd
-    }
-
-    /// A new descriptor of the inode we have mapped (not whatever the path names now).
-    private func openLockDescriptor() throws(StateFileError) -> Int32 {
-        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw .systemCallFailed(call: "open", path: path, errno: errno) }
-        return fd
+        if taken { return lock }
+        lock.close()
+        return nil
     }
 
     /// Releases the writer lock taken by `lockWriter`.
-    func unlockWriter(_ fd: Int32) {
-        Glibc.close(fd)  // closing the last descriptor of the description drops the flock
+    func unlockWriter(_ lock: StateFileDescriptor) {
+        lock.close()  // closing the last descriptor of the description drops the flock
     }
 
     /// Tries to take the open-file-description write lock on reader-slot byte
-    /// `slot`. Returns false if another open file description holds it.
+    /// `slot`. Returns false if another open file description holds it (or
+    /// the lock cannot be asked for).
     func tryLockReaderSlot(_ slot: Int) -> Bool {
-        var lock = byteLock(at: FileLayout.readerLockBase + Int64(slot), type: Int16(F_WRLCK))
-        return fcntl(descriptor, MappedFile.ofdSetLock, &lock) == 0
+        (try? descriptor.tryLockByte(at: Int(FileLayout.readerLockBase) + slot)) ?? false
     }
 
     /// Releases the reader-slot lock of `slot` held through this file's descriptor.
     func unlockReaderSlot(_ slot: Int) {
-        var lock = byteLock(at: FileLayout.readerLockBase + Int64(slot), type: Int16(F_UNLCK))
-        _ = fcntl(descriptor, MappedFile.ofdSetLock, &lock)
+        descriptor.unlockByte(at: Int(FileLayout.readerLockBase) + slot)
     }
 
     /// Takes the poller lease (docs/FORMAT.md section 1.10) through this
@@ -292,17 +295,9 @@ final class MappedFile: @unchecked Sendable {
     /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)`` when
     ///   `fcntl` fails for another reason than a lease held elsewhere.
     func tryTakePollerLease() throws(StateFileError) -> Bool {
-        let outcome = holdsLease.withLock { held -> Int32 in
-            if held { return 0 }
-            var lock = byteLock(at: FileLayout.pollerLeaseOffset, type: Int16(F_WRLCK))
-            guard fcntl(descriptor, MappedFile.ofdSetLock, &lock) == 0 else { return errno }
-            held = true
-            return 0
-        }
-        switch outcome {
-        case 0: return true
-        case EAGAIN, EACCES: return false  // another open file description holds it
-        default: throw .systemCallFailed(call: "fcntl", path: path, errno: outcome)
+        try holdsLease.withLock { (held) throws(StateFileError) -> Bool in
+            if !held { held = try descriptor.tryLockByte(at: Int(FileLayout.pollerLeaseOffset)) }
+            return held
         }
     }
 
@@ -311,8 +306,7 @@ final class MappedFile: @unchecked Sendable {
     func releasePollerLease() {
         holdsLease.withLock { held in
             guard held else { return }
-            var lock = byteLock(at: FileLayout.pollerLeaseOffset, type: Int16(F_UNLCK))
-            _ = fcntl(descriptor, MappedFile.ofdSetLock, &lock)
+            descriptor.unlockByte(at: Int(FileLayout.pollerLeaseOffset))
             held = false
         }
     }
@@ -321,19 +315,8 @@ final class MappedFile: @unchecked Sendable {
     var holdsPollerLease: Bool {
         holdsLease.withLock { $0 }
     }
-
-    /// An open-file-description lock request of `type` on the one byte at `offset`.
-    private func byteLock(at offset: Int64, type: Int16) -> flock {
-        var lock = flock()
-        lock.l_type = type
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = off_t(offset)
-        lock.l_len = 1
-        lock.l_pid = 0  // required to be 0 for open-file-description locks
-        return lock
-    }
-
-    /// `F_OFD_SETLK` (Linux): a byte-range lock owned by the open file
-    /// description, released when the process that holds it dies.
-    private static let ofdSetLock: Int32 = 37
 }
+
+/// The open state file: its system calls fail with
+/// ``StateFileError/systemCallFailed(call:path:errno:)``.
+typealias StateFileDescriptor = FileDescriptor<StateFileError>

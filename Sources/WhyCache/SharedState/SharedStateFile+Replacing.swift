@@ -88,16 +88,14 @@ extension SharedStateFile {
         _ replacement: String, at path: String, unlessNewerThan updateID: UInt64?, requiringPrefixes prefixes: [[UInt8]]? = nil
     ) throws(StateFileError) -> GuardedInstallOutcome {
         while true {
-            var options = Options()
-            options.createIfMissing = false
             let current: SharedStateFile
             do {
-                current = try open(at: path, options: options)
-            } catch {
-                if case .systemCallFailed("open", _, ENOENT) = error {
+                guard let file = try openIfExists(at: path) else {
                     try install(replacement, at: path)
                     return .installed
                 }
+                current = file
+            } catch {
                 guard error.marksUnusableStateFile else { throw error }
                 try install(replacement, at: path)
                 return .installed
@@ -126,13 +124,12 @@ extension SharedStateFile {
 
     /// Sets the retired mark of the state file at `path`, if it is one.
     private static func markRetired(at path: String) {
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { Glibc.close(fd) }
-        var magic: UInt64 = 0
-        guard pread(fd, &magic, 8, 0) == 8, UInt64(littleEndian: magic) == FileLayout.magic else { return }
-        var one = UInt64(1).littleEndian
-        _ = pwrite(fd, &one, 8, off_t(FileLayout.retiredOffset))
+        guard let file = try? StateFileDescriptor.open(path, flags: O_RDWR) else { return }
+        defer { file.close() }
+        guard let magic = try? file.read(count: 8, at: FileLayout.magicOffset), magic.count == 8,
+            magic.loadLittleEndian(UInt64.self, at: 0) == FileLayout.magic
+        else { return }
+        try? file.write(withUnsafeBytes(of: UInt64(1).littleEndian, Array.init), at: FileLayout.retiredOffset)
     }
 
     /// Whether this file was discarded or replaced by ``remove(at:)``; a

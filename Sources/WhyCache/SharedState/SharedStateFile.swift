@@ -39,8 +39,20 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     /// one file.
     public static func open(at path: String, options: Options = Options()) throws(StateFileError) -> SharedStateFile {
         if let problem = options.problem { throw .invalidOptions(reason: problem) }
-        let file = SharedStateFile(mapped: try MappedFile.openOrCreate(path: path, options: options))
-        // Validate the current commit now, so that a damaged file fails at open.
+        return try validated(SharedStateFile(mapped: try MappedFile.openOrCreate(path: path, options: options)))
+    }
+
+    /// Opens the state file at `path`, or returns nil when there is none
+    /// (``open(at:options:)`` with default options that do not create it).
+    static func openIfExists(at path: String) throws(StateFileError) -> SharedStateFile? {
+        guard let mapped = try MappedFile.openIfExists(path: path) else { return nil }
+        return try validated(SharedStateFile(mapped: mapped))
+    }
+
+    /// `file`, once its current commit is checked, so that a damaged file
+    /// fails at open.
+    private static func validated(_ file: SharedStateFile) throws(StateFileError) -> SharedStateFile {
+        let path = file.path
         let pin = try file.readers.pin()
         file.readers.unpin(pin)
         let commit = try CommitRecord(at: pin.commitOffset, in: file.mapped)
@@ -159,7 +171,7 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     }
 
     /// Starts a transaction under the writer lock `lock` (released on failure).
-    private func makeTransaction(lock: Int32) throws(StateFileError) -> WriteTransaction {
+    private func makeTransaction(lock: StateFileDescriptor) throws(StateFileError) -> WriteTransaction {
         do {
             let offset = Int(mapped.atomicWord(at: FileLayout.currentCommitOffset).load(ordering: .sequentiallyConsistent))
             let commit = try CommitRecord(at: offset, in: mapped)
@@ -249,5 +261,5 @@ public final class SharedStateFile: Sendable, KeyValueReading {
 /// transaction (see ``SharedStateFile/waitForWriterLock()``).
 struct WriterLockToken: Sendable {
     /// The descriptor whose `flock` is the lock.
-    let descriptor: Int32
+    let descriptor: StateFileDescriptor
 }

@@ -116,3 +116,10 @@ extension StateFileError {
 }
 
 import Glibc
+
+extension StateFileError: SystemCallFailure {
+    /// A failed system call of the state layer, as ``systemCallFailed(call:path:errno:)``.
+    init(systemCall failure: SystemCallError) {
+        self = .systemCallFailed(call: failure.call, path: failure.path, errno: failure.errno)
+    }
+}

@@ -8,11 +8,9 @@ extension SharedStateFile {
     /// For tools that must not overwrite a state file by mistake (a snapshot
     /// written over the live state file would replace it under its readers).
     public static func hasStateFileSignature(at path: String) -> Bool {
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { Glibc.close(descriptor) }
-        var magic: UInt64 = 0
-        let count = withUnsafeMutableBytes(of: &magic) { pread(descriptor, $0.baseAddress, $0.count, off_t(FileLayout.magicOffset)) }
-        return count == MemoryLayout<UInt64>.size && UInt64(littleEndian: magic) == FileLayout.magic
+        guard let file = try? StateFileDescriptor.open(path, flags: O_RDONLY) else { return false }
+        defer { file.close() }
+        guard let magic = try? file.read(count: 8, at: FileLayout.magicOffset), magic.count == 8 else { return false }
+        return magic.loadLittleEndian(UInt64.self, at: 0) == FileLayout.magic
     }
 }

@@ -16,7 +16,7 @@
 package final class WriteTransaction {
     /// The file being written.
     package let file: SharedStateFile
-    private let lockDescriptor: Int32
+    private let lockDescriptor: StateFileDescriptor
     private let base: CommitRecord
     private let baseOffset: Int
     private var trie: TrieWriter
@@ -38,7 +38,7 @@ package final class WriteTransaction {
     /// state's; cleared whenever the update id moves without one.
     private(set) var appliedRecordChecksum: UInt32?
 
-    init(file: SharedStateFile, lock: Int32, base: CommitRecord, baseOffset: Int, allocator: SpaceAllocator) {
+    init(file: SharedStateFile, lock: StateFileDescriptor, base: CommitRecord, baseOffset: Int, allocator: SpaceAllocator) {
         self.file = file
         self.lockDescriptor = lock
         self.base = base

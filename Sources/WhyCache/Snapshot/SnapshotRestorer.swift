@@ -188,12 +188,9 @@ public struct SnapshotRestorer: Sendable {
     /// - Throws: ``SnapshotError/stateFile(_:)`` for a file that is not a
     ///   state file (it is never replaced) and for other failures.
     private static func openCurrent(at path: String) throws(SnapshotError) -> SharedStateFile? {
-        var options = SharedStateFile.Options()
-        options.createIfMissing = false
         do throws(StateFileError) {
-            return try SharedStateFile.open(at: path, options: options)
+            return try SharedStateFile.openIfExists(at: path)
         } catch {
-            if case .systemCallFailed("open", _, ENOENT) = error { return nil }
             guard error.marksUnusableStateFile else { throw .stateFile(error) }
             return nil
         }

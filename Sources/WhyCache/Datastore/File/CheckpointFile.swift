@@ -40,7 +40,7 @@ enum CheckpointFile {
         // A checkpoint may be removed between listing and opening; try older ones then.
         for updateID in try layout.checkpointIDs().reversed() {
             do {
-                let file = try FileDescriptor.open(layout.checkpointPath(updateID), flags: O_RDONLY)
+                let file = try DatastoreFile.open(layout.checkpointPath(updateID), flags: O_RDONLY)
                 defer { file.close() }
                 return try describe(file, updateID: updateID)
             } catch .ioFailure(_, _, ENOENT) {
@@ -51,7 +51,7 @@ enum CheckpointFile {
     }
 
     /// Reads and checks the header and footer of the checkpoint file `file`.
-    static func describe(_ file: FileDescriptor, updateID: UInt64) throws(DatastoreError) -> CheckpointInfo {
+    static func describe(_ file: DatastoreFile, updateID: UInt64) throws(DatastoreError) -> CheckpointInfo {
         let size = try file.size()
         switch FileHeader.decode(try file.read(count: FileHeader.size, at: 0), expecting: .checkpoint) {
         case .success(let header) where header.value == updateID:
@@ -87,7 +87,7 @@ enum CheckpointFile {
         limits: DatastorePageLimits, chunkSize: Int
     ) throws(DatastoreError) -> (payloads: [[UInt8]], next: CheckpointPosition?) {
         let path = layout.checkpointPath(checkpoint.updateID)
-        guard let file = try FileDescriptor.openIfExists(path, flags: O_RDONLY) else {
+        guard let file = try DatastoreFile.openIfExists(path, flags: O_RDONLY) else {
             throw .checkpointNotFound(updateID: checkpoint.updateID)
         }
         defer { file.close() }

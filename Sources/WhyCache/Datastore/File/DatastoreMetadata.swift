@@ -15,7 +15,7 @@ struct DatastoreMetadata: Sendable, Hashable {
     /// - Throws: ``DatastoreError/notADatastore(path:reason:)`` when the file is
     ///   missing or is not a metadata file.
     static func read(_ layout: FileDatastoreLayout) throws(DatastoreError) -> DatastoreMetadata {
-        guard let file = try FileDescriptor.openIfExists(layout.metadataPath, flags: O_RDONLY) else {
+        guard let file = try DatastoreFile.openIfExists(layout.metadataPath, flags: O_RDONLY) else {
             let reason = FileSystem.isDirectory(layout.directory)
                 ? "it has no datastore.meta file (use createIfMissing() to initialize it)"
                 : "the directory does not exist"

@@ -18,7 +18,7 @@ final class FileCheckpointWriter: CheckpointWriter {
     private let state: Locked<Progress?>
 
     private struct Progress: Sendable {
-        var file: FileDescriptor
+        var file: DatastoreFile
         var temporaryPath: String
         var offset: Int
         var recordCount: UInt64
@@ -39,7 +39,7 @@ final class FileCheckpointWriter: CheckpointWriter {
         updateID: UInt64, layout: FileDatastoreLayout, durable: Bool, io: BlockingIOQueue
     ) throws(DatastoreError) -> FileCheckpointWriter {
         let path = FileDatastoreLayout.temporaryPath(for: layout.checkpointPath(updateID))
-        let file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
+        let file = try DatastoreFile.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
         do throws(DatastoreError) {
             // A brand-new file: nobody else can hold its lock.
             guard try file.lockExclusively(wait: false) else {

@@ -58,7 +58,7 @@ public final class FileDatastore: Datastore {
 
     /// The descriptor through which `append.lock` is locked; opened on first
     /// use and only used on `serialIO`.
-    private let appendLockFile = Locked<FileDescriptor?>(nil)
+    private let appendLockFile = Locked<DatastoreFile?>(nil)
 
     /// Appends waiting for the next group commit.
     private let pendingAppends = Locked<[PendingAppend]>([])
@@ -295,9 +295,9 @@ public final class FileDatastore: Datastore {
     /// Runs `body` holding the cross-process append lock. Runs on `serialIO`,
     /// which also keeps the threads of this process out of each other's way.
     private func withAppendLock<T>(_ body: () throws(DatastoreError) -> T) throws(DatastoreError) -> T {
-        let file = try appendLockFile.withLock { (file: inout FileDescriptor?) throws(DatastoreError) -> FileDescriptor in
+        let file = try appendLockFile.withLock { (file: inout DatastoreFile?) throws(DatastoreError) -> DatastoreFile in
             if let file { return file }
-            let opened = try FileDescriptor.open(layout.appendLockPath, flags: O_RDWR | O_CREAT)
+            let opened = try DatastoreFile.open(layout.appendLockPath, flags: O_RDWR | O_CREAT)
             file = opened
             return opened
         }
@@ -356,7 +356,7 @@ public final class FileDatastore: Datastore {
     private func removeAbandonedFiles() throws(DatastoreError) {
         for path in try layout.temporaryFiles() {
             if path.contains(FileDatastoreLayout.checkpointSuffix + FileDatastoreLayout.temporaryMarker) {
-                guard let file = try FileDescriptor.openIfExists(path, flags: O_RDWR) else { continue }
+                guard let file = try DatastoreFile.openIfExists(path, flags: O_RDWR) else { continue }
                 defer { file.close() }
                 if try file.lockExclusively(wait: false) { try FileSystem.remove(path) }
             } else if let owner = FileDatastoreLayout.owner(ofTemporaryFile: path), kill(owner, 0) != 0, errno == ESRCH {

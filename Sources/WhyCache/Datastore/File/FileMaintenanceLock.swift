@@ -8,9 +8,9 @@ import Glibc
 /// the lock when the holding process dies.
 final class FileMaintenanceLock: DatastoreMaintenanceLock {
     /// The locked descriptor; `nil` once released.
-    private let file: Locked<FileDescriptor?>
+    private let file: Locked<DatastoreFile?>
 
-    private init(file: FileDescriptor) {
+    private init(file: DatastoreFile) {
         self.file = Locked(file)
     }
 
@@ -18,7 +18,7 @@ final class FileMaintenanceLock: DatastoreMaintenanceLock {
     ///
     /// - Throws: ``DatastoreError/maintenanceLockHeld`` when it is taken.
     static func acquire(_ layout: FileDatastoreLayout) throws(DatastoreError) -> FileMaintenanceLock {
-        let file = try FileDescriptor.open(layout.maintenanceLockPath, flags: O_RDWR | O_CREAT)
+        let file = try DatastoreFile.open(layout.maintenanceLockPath, flags: O_RDWR | O_CREAT)
         let locked: Bool
         do {
             locked = try file.lockExclusively(wait: false)

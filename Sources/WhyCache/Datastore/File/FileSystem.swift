@@ -1,5 +1,9 @@
 import Glibc
 
+/// A file of the file datastore: its system calls fail with
+/// ``DatastoreError/ioFailure(operation:path:errno:)``.
+typealias DatastoreFile = FileDescriptor<DatastoreError>
+
 /// The directory-level system calls of the file datastore.
 enum FileSystem {
     /// Whether anything exists at `path`.
@@ -58,7 +62,7 @@ enum FileSystem {
     /// Flushes the directory `path` itself, so that files created, renamed or
     /// removed in it survive a crash of the machine.
     static func synchronizeDirectory(_ path: String) throws(DatastoreError) {
-        let directory = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
+        let directory = try DatastoreFile.open(path, flags: O_RDONLY | O_DIRECTORY)
         defer { directory.close() }
         try directory.synchronize()
     }
@@ -68,7 +72,7 @@ enum FileSystem {
     /// new one, never a mix.
     static func replaceAtomically(_ path: String, with bytes: [UInt8], durable: Bool) throws(DatastoreError) {
         let temporary = FileDatastoreLayout.temporaryPath(for: path)
-        let file = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
+        let file = try DatastoreFile.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
         do {
             defer { file.close() }
             try file.write(bytes, at: 0)

@@ -26,7 +26,7 @@ struct FrameScanner {
     }
 
     /// The file being read.
-    let file: FileDescriptor
+    let file: DatastoreFile
 
     /// The end of the bytes this scanner looks at.
     let end: Int
@@ -43,7 +43,7 @@ struct FrameScanner {
 
     /// Creates a scanner reading `file` from `offset`, where a frame with id
     /// `nextID` is expected, up to `end` (by default the file's current size).
-    init(file: FileDescriptor, offset: Int, nextID: UInt64, end: Int? = nil, chunkSize: Int) throws(DatastoreError) {
+    init(file: DatastoreFile, offset: Int, nextID: UInt64, end: Int? = nil, chunkSize: Int) throws(DatastoreError) {
         self.file = file
         if let end { self.end = end } else { self.end = try file.size() }
         self.offset = offset

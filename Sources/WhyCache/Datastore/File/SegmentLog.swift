@@ -71,7 +71,7 @@ final class SegmentLog: Sendable {
             if after >= segment {
                 if start.updateID == first {
                     // The frame `after` ends where frame `first` starts.
-                    let file = try FileDescriptor.open(layout.segmentPath(segment), flags: O_RDONLY)
+                    let file = try DatastoreFile.open(layout.segmentPath(segment), flags: O_RDONLY)
                     defer { file.close() }
                     checksumOfAfter = LogRecordFormat.trailingChecksum(of: try file.read(count: 4, at: start.offset - 4))
                 } else {
@@ -123,7 +123,7 @@ final class SegmentLog: Sendable {
         guard UInt64(payloads.count) <= UInt64.max - end.nextID else {
             throw .invalidRequest(reason: "the log's update ids are used up: the next would be \(end.nextID), \(payloads.count) records do not fit")
         }
-        var file = try FileDescriptor.open(layout.segmentPath(end.segment), flags: O_WRONLY)
+        var file = try DatastoreFile.open(layout.segmentPath(end.segment), flags: O_WRONLY)
         defer { file.close() }
         if end.hasTornBytes {
             try file.truncate(to: end.offset)
@@ -132,7 +132,7 @@ final class SegmentLog: Sendable {
         if end.offset >= options.segmentSize && end.nextID > end.segment {
             try createSegment(end.nextID)
             file.close()
-            file = try FileDescriptor.open(layout.segmentPath(end.nextID), flags: O_WRONLY)
+            file = try DatastoreFile.open(layout.segmentPath(end.nextID), flags: O_WRONLY)
             end = Tail(segment: end.nextID, offset: FileHeader.size, nextID: end.nextID, hasTornBytes: false)
         }
         var bytes: [UInt8] = []
@@ -188,7 +188,7 @@ final class SegmentLog: Sendable {
         var sealed = false
         while true {
             let path = layout.segmentPath(segment)
-            let file = try FileDescriptor.open(path, flags: O_RDONLY)
+            let file = try DatastoreFile.open(path, flags: O_RDONLY)
             defer { file.close() }
             if mark.offset == FileHeader.size { try verifyHeader(of: file, segment: segment) }
             var scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
@@ -251,7 +251,7 @@ final class SegmentLog: Sendable {
 
     /// Checks the header of the segment that holds the ids from `segment`:
     /// ids start at 1, so a segment named 0 is not one of the log's.
-    private func verifyHeader(of file: FileDescriptor, segment: UInt64) throws(DatastoreError) {
+    private func verifyHeader(of file: DatastoreFile, segment: UInt64) throws(DatastoreError) {
         guard segment >= 1 else {
             throw .corruptRecord(location: file.path, updateID: segment, reason: "update ids start at 1; no segment starts at 0")
         }
@@ -283,11 +283,12 @@ final class SegmentLog: Sendable {
     }
 
     /// Runs `body`; if a segment it opened had been removed by another process,
-    /// reloads the list of segments and runs it once more.
+    /// reloads the list of segments and runs it once more. (Of the calls
+    /// `body` makes, only opening a file fails with `ENOENT`.)
     private func retryingIfSegmentVanished<T>(_ body: () throws(DatastoreError) -> T) throws(DatastoreError) -> T {
         do {
             return try body()
-        } catch .ioFailure(let operation, _, ENOENT) where operation == "open" {
+        } catch .ioFailure(_, _, ENOENT) {
             try refreshSegments()
             return try body()
         }
