@@ -94,7 +94,9 @@ extension SharedCache {
         do {
             let summary = try await applyLogRebuildingIfNeeded(reaching: target, through: limit, ticket: ticket)
             gate.leave(reached: summary.updateID)
-            metrics.recordUpdate(summary, nanoseconds: CacheMetrics.now() - started, readToEnd: target == nil && limit == nil)
+            metrics.recordUpdate(
+                updateID: summary.updateID, records: summary.recordsApplied, operations: summary.operationsApplied,
+                nanoseconds: CacheMetrics.now() - started, readToEnd: target == nil && limit == nil)
             if summary.recordsApplied > 0 {
                 changeDoorbell.ring()
                 metrics.recordFileIfDue { try? self.statistics() }
@@ -354,7 +356,7 @@ extension SharedCache {
     /// datastore that reads from lagging copies reports it from a copy that
     /// holds the local state's position, or from the primary).
     private func checkNotAheadOfLog(file: SharedStateFile, localUpdateID: UInt64, newest: UInt64?) async throws(CacheError) {
-        let identity = file.mapped.fileIdentifier
+        let identity = file.fileIdentity
         guard localUpdateID > 0, fileCheckedAgainstLog.withLock({ $0.map { $0 != identity } ?? true }) else { return }
         let latest: UInt64
         if let newest {

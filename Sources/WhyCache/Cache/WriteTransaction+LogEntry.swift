@@ -35,7 +35,7 @@ extension WriteTransaction {
     ///   transaction is then invalidated and commits nothing.
     func apply(_ entries: some Collection<LogEntry>, operationBudget: Int = .max) throws(CacheError) -> LogPageApplication {
         var result = LogPageApplication()
-        let subscription = file.mapped.subscription
+        let subscription = file.subscription
         for entry in entries {
             let outcome = entry.payload.withUnsafeBytes { bytes -> Result<Int, CacheError> in
                 let record: LogRecordView

@@ -75,14 +75,17 @@ final class CacheMetrics: Sendable {
         poller = Gauge(label: "whycache_poller", dimensions: dimensions, factory: factory)
     }
 
-    /// Records a finished update that took `nanoseconds`; `readToEnd` says
-    /// whether it applied everything the log held when it read it.
-    func recordUpdate(_ summary: UpdateSummary, nanoseconds: UInt64, readToEnd: Bool) {
-        localUpdateID.record(summary.updateID)
+    /// Records a finished update that reached `updateID`, applying
+    /// `records` records of `operations` operations in `nanoseconds`;
+    /// `readToEnd` says whether it applied everything the log held when it
+    /// read it. (Plain numbers: this layer knows nothing of the cache's
+    /// types, so that the cache depends on it and not the reverse.)
+    func recordUpdate(updateID: UInt64, records: Int, operations: Int, nanoseconds: UInt64, readToEnd: Bool) {
+        localUpdateID.record(updateID)
         if readToEnd { lastCurrent.store(Self.now(), ordering: .relaxed) }
-        guard summary.recordsApplied > 0 else { return }
-        recordsApplied.increment(by: summary.recordsApplied)
-        keysApplied.increment(by: summary.operationsApplied)
+        guard records > 0 else { return }
+        recordsApplied.increment(by: records)
+        keysApplied.increment(by: operations)
         updateDuration.recordNanoseconds(nanoseconds)
     }
 

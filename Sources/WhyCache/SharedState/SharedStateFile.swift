@@ -68,6 +68,14 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     /// (``Options/subscribedPrefixes``).
     public var subscribedPrefixes: [[UInt8]] { mapped.subscription.prefixes }
 
+    /// The keys the file keeps (``subscribedPrefixes`` as a set with its
+    /// allocation-free membership test), for the layers that filter keys.
+    var subscription: KeyPrefixes { mapped.subscription }
+
+    /// The 16-byte identity of the file, fixed at creation (the raw form of
+    /// ``fileIdentifier``).
+    var fileIdentity: (UInt64, UInt64) { mapped.fileIdentifier }
+
     /// A 16-byte random identity given to the file when it was created, as hex.
     public var fileIdentifier: String {
         let (high, low) = mapped.fileIdentifier

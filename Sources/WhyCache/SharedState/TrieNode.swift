@@ -43,6 +43,9 @@ enum NodeKind {
     static let sparseLimit = 48
     /// A dense node with this many children or fewer becomes sparse again.
     static let denseShrinkLimit = 36
+    /// A sparse node with this many unused slots or more is copied into a
+    /// smaller one (docs/FORMAT.md, "Tree nodes").
+    static let sparseShrinkSlack = 6
     static let headerSize = 24
     /// The longest leaf header: a 2-byte suffix length (at most 1024) and a
     /// 4-byte value length (at most 64 MiB). Every block holds at least 8
@@ -382,37 +385,5 @@ struct NodeWriter {
             (children + index * 8).copyMemory(from: children + (index + 1) * 8, byteCount: moving * 8)
         }
         pointer.storeBytes(of: UInt16(node.count - 1), toByteOffset: 4, as: UInt16.self)
-    }
-}
-
-/// A byte string made of a head, an optional middle byte and a tail, without
-/// copying them anywhere: the key bytes that path compression moves when a
-/// node is split or merged (`prefix + branch byte + child prefix`).
-/// The buffers must stay valid while the value is used.
-struct ByteConcatenation {
-    var head: UnsafeRawBufferPointer
-    var middle: UInt8?
-    var tail: UnsafeRawBufferPointer
-
-    init(_ head: UnsafeRawBufferPointer, _ middle: UInt8? = nil, _ tail: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
-        self.head = head
-        self.middle = middle
-        self.tail = tail
-    }
-
-    var count: Int { head.count + (middle == nil ? 0 : 1) + tail.count }
-
-    /// Copies the bytes to `destination`, which must have room for `count` bytes.
-    func copy(to destination: UnsafeMutableRawPointer) {
-        var at = destination
-        if head.count > 0 {
-            at.copyMemory(from: head.baseAddress.unsafelyUnwrapped, byteCount: head.count)
-            at += head.count
-        }
-        if let middle {
-            at.storeBytes(of: middle, as: UInt8.self)
-            at += 1
-        }
-        if tail.count > 0 { at.copyMemory(from: tail.baseAddress.unsafelyUnwrapped, byteCount: tail.count) }
     }
 }

@@ -18,13 +18,13 @@
 struct TrieWriter {
     var allocator: SpaceAllocator
     private(set) var reader: TrieReader
-    private let writer: NodeWriter
+    let writer: NodeWriter
     var root: UInt64
     var keyCount: UInt64
 
     /// The key and value of the operation in progress.
-    private var key = UnsafeRawBufferPointer(start: nil, count: 0)
-    private var value = UnsafeRawBufferPointer(start: nil, count: 0)
+    var key = UnsafeRawBufferPointer(start: nil, count: 0)
+    var value = UnsafeRawBufferPointer(start: nil, count: 0)
 
     init(allocator: SpaceAllocator, root: UInt64, keyCount: UInt64) {
         self.allocator = allocator
@@ -55,16 +55,16 @@ struct TrieWriter {
 
     // MARK: Blocks
 
-    private mutating func allocate(_ size: Int) throws(StateFileError) -> Int {
+    mutating func allocate(_ size: Int) throws(StateFileError) -> Int {
         let offset = try allocator.allocate(size)
         reader = TrieReader(file: allocator.file, heapEnd: allocator.bump)
         return offset
     }
 
-    private func isOwn(_ node: InnerView) -> Bool { node.transaction == transaction }
-    private func isOwn(leafAt offset: Int) -> Bool { offset >= allocator.transactionStartBump }
+    func isOwn(_ node: InnerView) -> Bool { node.transaction == transaction }
+    func isOwn(leafAt offset: Int) -> Bool { offset >= allocator.transactionStartBump }
 
-    private mutating func release(_ node: InnerView, at offset: Int) throws(StateFileError) {
+    mutating func release(_ node: InnerView, at offset: Int) throws(StateFileError) {
         if isOwn(node) {
             try allocator.free(offset, size: node.blockSize)
         } else {
@@ -72,7 +72,7 @@ struct TrieWriter {
         }
     }
 
-    private mutating func release(_ leaf: LeafView, at reference: UInt64) throws(StateFileError) {
+    mutating func release(_ leaf: LeafView, at reference: UInt64) throws(StateFileError) {
         let offset = NodeRef.offset(reference)
         if isOwn(leafAt: offset) {
             try allocator.free(offset, size: leaf.blockSize)
@@ -81,18 +81,18 @@ struct TrieWriter {
         }
     }
 
-    private mutating func makeLeaf(suffix: ByteConcatenation, value: UnsafeRawBufferPointer) throws(StateFileError) -> UInt64 {
+    mutating func makeLeaf(suffix: ByteConcatenation, value: UnsafeRawBufferPointer) throws(StateFileError) -> UInt64 {
         let offset = try allocate(NodeKind.leafSize(suffixLength: suffix.count, valueLength: value.count))
         writer.initializeLeaf(at: offset, suffix: suffix, value: value)
         return NodeRef.leaf(at: offset)
     }
 
     /// A leaf for the current key's bytes from `depth` on and the current value.
-    private mutating func makeLeaf(keyFrom depth: Int) throws(StateFileError) -> UInt64 {
+    mutating func makeLeaf(keyFrom depth: Int) throws(StateFileError) -> UInt64 {
         try makeLeaf(suffix: ByteConcatenation(rest(of: key, from: depth)), value: value)
     }
 
-    private mutating func makeInner(kind: UInt8, prefix: ByteConcatenation, capacity: Int) throws(StateFileError) -> InnerView {
+    mutating func makeInner(kind: UInt8, prefix: ByteConcatenation, capacity: Int) throws(StateFileError) -> InnerView {
         let offset = try allocate(NodeKind.innerSize(kind: kind, prefixLength: prefix.count, capacity: capacity))
         writer.initializeInner(at: offset, kind: kind, prefix: prefix, capacity: capacity, transaction: transaction)
         return try reader.inner(NodeRef.inner(at: offset))
@@ -100,7 +100,7 @@ struct TrieWriter {
 
     /// `node` itself if this transaction created it; otherwise a copy stamped
     /// with this transaction, the original retired.
-    private mutating func makeOwn(_ node: InnerView) throws(StateFileError) -> InnerView {
+    mutating func makeOwn(_ node: InnerView) throws(StateFileError) -> InnerView {
         if isOwn(node) { return node }
         let source = offset(of: node)
         let copy = try allocate(node.blockSize)
@@ -110,8 +110,8 @@ struct TrieWriter {
         return try reader.inner(NodeRef.inner(at: copy))
     }
 
-    private func offset(of node: InnerView) -> Int { node.pointer - reader.base }
-    private func reference(of node: InnerView) -> UInt64 { NodeRef.inner(at: offset(of: node)) }
+    func offset(of node: InnerView) -> Int { node.pointer - reader.base }
+    func reference(of node: InnerView) -> UInt64 { NodeRef.inner(at: offset(of: node)) }
 
     // MARK: Insert
 
@@ -211,7 +211,7 @@ struct TrieWriter {
     }
 
     /// A copy of `node` (own, same kind and children) with a different prefix.
-    private mutating func copy(_ node: InnerView, prefix: ByteConcatenation) throws(StateFileError) -> UInt64 {
+    mutating func copy(_ node: InnerView, prefix: ByteConcatenation) throws(StateFileError) -> UInt64 {
         let copy = try makeInner(kind: node.kind, prefix: prefix, capacity: node.capacity)
         writer.setTerminal(node.terminal, ofNodeAt: offset(of: copy))
         let slots = node.isDense ? 256 : node.count
@@ -270,126 +270,13 @@ struct TrieWriter {
         try release(leaf, at: reference)
         return replacement
     }
-
-    // MARK: Remove
-
-    private mutating func remove(_ reference: UInt64, depth: Int) throws(StateFileError) -> (UInt64, Bool) {
-        guard reference != 0 else { return (0, false) }
-        let rest = rest(of: key, from: depth)
-        if NodeRef.isLeaf(reference) {
-            let leaf = try reader.leaf(reference)
-            guard leaf.suffixLength == rest.count, commonPrefixLength(leaf.suffix, rest) == rest.count else {
-                return (reference, false)
-            }
-            try release(leaf, at: reference)
-            keyCount -= 1
-            return (0, true)
-        }
-        let node = try reader.inner(reference)
-        guard rest.count >= node.prefixLength, commonPrefixLength(node.prefix, rest) == node.prefixLength else {
-            return (reference, false)
-        }
-        let branchDepth = depth + node.prefixLength
-        if branchDepth == key.count {
-            guard node.terminal != 0 else { return (reference, false) }
-            let terminal = try reader.leaf(node.terminal)
-            let own = try makeOwn(node)
-            try release(terminal, at: node.terminal)
-            writer.setTerminal(0, ofNodeAt: offset(of: own))
-            keyCount -= 1
-            return (try normalize(reader.inner(self.reference(of: own))), true)
-        }
-        let byte = key[branchDepth]
-        let index = node.isDense ? Int(byte) : (node.sparseIndex(of: byte) ?? -1)
-        let child = index >= 0 ? node.child(at: index) : 0
-        guard child != 0 else { return (reference, false) }
-        let (newChild, removed) = try remove(child, depth: branchDepth + 1)
-        guard removed else { return (reference, false) }
-        if newChild == child { return (reference, true) }
-        let own = try makeOwn(node)
-        if newChild != 0 {
-            writer.setChild(newChild, at: index, of: own)
-            return (self.reference(of: own), true)
-        }
-        if own.isDense {
-            writer.setChild(0, at: index, of: own)
-            writer.setCount(own.count - 1, ofNodeAt: offset(of: own))
-        } else {
-            writer.removeSparse(at: index, from: own)
-        }
-        return (try normalize(reader.inner(self.reference(of: own))), true)
-    }
-
-    /// Restores the invariants of an own node after a removal: merges a node
-    /// left with one entry into it, and shrinks nodes that became much too big.
-    private mutating func normalize(_ node: InnerView) throws(StateFileError) -> UInt64 {
-        let entries = node.count + (node.terminal != 0 ? 1 : 0)
-        let nodeOffset = offset(of: node)
-        if entries >= 2 {
-            if node.isDense && node.count <= NodeKind.denseShrinkLimit {
-                let smaller = try makeInner(kind: NodeKind.sparse, prefix: ByteConcatenation(node.prefix), capacity: NodeKind.sparseCapacity(for: node.count))
-                var position = 0
-                for byte in 0..<256 where node.child(at: byte) != 0 {
-                    writer.setKey(UInt8(byte), at: position, of: smaller)
-                    writer.setChild(node.child(at: byte), at: position, of: smaller)
-                    position += 1
-                }
-                writer.setCount(position, ofNodeAt: offset(of: smaller))
-                writer.setTerminal(node.terminal, ofNodeAt: offset(of: smaller))
-                try release(node, at: nodeOffset)
-                return reference(of: smaller)
-            }
-            if !node.isDense && node.capacity - node.count >= 6 {
-                let smaller = try makeInner(kind: NodeKind.sparse, prefix: ByteConcatenation(node.prefix), capacity: NodeKind.sparseCapacity(for: node.count))
-                for index in 0..<node.count {
-                    writer.setKey(node.key(at: index), at: index, of: smaller)
-                    writer.setChild(node.child(at: index), at: index, of: smaller)
-                }
-                writer.setCount(node.count, ofNodeAt: offset(of: smaller))
-                writer.setTerminal(node.terminal, ofNodeAt: offset(of: smaller))
-                try release(node, at: nodeOffset)
-                return reference(of: smaller)
-            }
-            return reference(of: node)
-        }
-        if entries == 0 {
-            try release(node, at: nodeOffset)
-            return 0
-        }
-        if node.terminal != 0 {
-            // Only the key that ends here is left: it becomes a leaf holding the prefix.
-            let terminal = try reader.leaf(node.terminal)
-            let merged = try makeLeaf(suffix: ByteConcatenation(node.prefix), value: terminal.value)
-            try release(terminal, at: node.terminal)
-            try release(node, at: nodeOffset)
-            return merged
-        }
-        var branch = 0
-        if node.isDense {
-            while node.child(at: branch) == 0 { branch += 1 }
-        }
-        let byte = node.isDense ? UInt8(branch) : node.key(at: 0)
-        let only = node.child(at: branch)
-        let merged: UInt64
-        if NodeRef.isLeaf(only) {
-            let leaf = try reader.leaf(only)
-            merged = try makeLeaf(suffix: ByteConcatenation(node.prefix, byte, leaf.suffix), value: leaf.value)
-            try release(leaf, at: only)
-        } else {
-            let child = try reader.inner(only)
-            merged = try copy(child, prefix: ByteConcatenation(node.prefix, byte, child.prefix))
-            try release(child, at: NodeRef.offset(only))
-        }
-        try release(node, at: nodeOffset)
-        return merged
-    }
 }
 
-private var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
 /// The bytes of `key` from `depth` on.
 @inline(__always)
-private func rest(of key: UnsafeRawBufferPointer, from depth: Int) -> UnsafeRawBufferPointer {
+func rest(of key: UnsafeRawBufferPointer, from depth: Int) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(rebasing: key[depth...])
 }
 

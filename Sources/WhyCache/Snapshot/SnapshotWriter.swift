@@ -67,7 +67,7 @@ public struct SnapshotWriter: Sendable {
         }
         // The header names exactly the keys the stream holds: of a subscribed
         // state, at most those under its prefixes.
-        let held = view.file.mapped.subscription
+        let held = view.file.subscription
         guard let selected = KeyPrefixes(canonicalizing: self.prefixes).intersection(held) else {
             throw .invalidArgument(
                 reason: "none of the prefixes lies within those the state subscribes to (\(KeyPrefixes.describe(held.prefixes)))")
