@@ -160,6 +160,19 @@ import WhyCache
     /// next transaction, which waits (2 s, longer than the gather wait) to
     /// delete the old record of its key while a fourth append queues.
     @Test func theCallersOfATransactionShareTheNextOne() async throws {
+        // Everything the test's timing depends on runs on Dispatch threads,
+        // not on the cooperative pool that other tests may hold for minutes
+        // on 2 cores: the writers must come back with their second appends
+        // within the gather wait, and the test must look at the appender
+        // while the rows it holds keep a transaction waiting (the server
+        // gives up on a lock after innodb_lock_wait_timeout, 50 s).
+        let executor = DispatchTaskExecutor(label: "theCallersOfATransactionShareTheNextOne")
+        try await withTaskExecutorPreference(executor) { () async throws in
+            try await callersOfATransactionShareTheNextOne(on: executor)
+        }
+    }
+
+    private func callersOfATransactionShareTheNextOne(on executor: DispatchTaskExecutor) async throws {
         // The appends wait on rows this test holds for as long as its task
         // takes, which on a loaded 2-core machine can exceed the default 30 s
         // read timeout (they then failed with "lost connection", error 2013).
@@ -168,7 +181,7 @@ import WhyCache
             $0.readTimeout = .seconds(300)
         }
         let table = store.configuration.table.name
-        func record(_ key: String) throws -> [UInt8] {
+        @Sendable func record(_ key: String) throws -> [UInt8] {
             try LogRecord([.set(key: bytes(key), value: bytes("v"))]).encoded()
         }
         #expect(try await store.append(record("shared")) == 1)
@@ -182,14 +195,10 @@ import WhyCache
         }
         // Of two keys, so that its transaction deletes nothing and waits only for the counter row.
         let twoKeys = try LogRecord([.set(key: bytes("first"), value: bytes("v")), .set(key: bytes("second"), value: bytes("v"))]).encoded()
-        let first = Task { try await store.append(twoKeys) }
+        let first = Task(executorPreference: executor) { try await store.append(twoKeys) }
         try await WriteCoalescingTests.waitUntil("the first append's transaction waits for the counter row") {
             store.appender.queue == (appends: 0, workers: 1)
         }
-        // The writers come back with their second appends within the gather
-        // wait only if a thread runs them at once: on Dispatch threads, not
-        // the cooperative pool that other tests may hold for seconds.
-        let executor = DispatchTaskExecutor(label: "theCallersOfATransactionShareTheNextOne.writers")
         let writers = ["shared", "c", "d"].map { key in
             Task(executorPreference: executor) { [try await store.append(record(key)), try await store.append(record(key + "/2"))] }
         }
@@ -202,7 +211,7 @@ import WhyCache
         try await WriteCoalescingTests.waitUntil("their transaction waits for the old record's row") {
             store.appender.queue == (appends: 0, workers: 1)
         }
-        let late = Task { try await store.append(record("late")) }
+        let late = Task(executorPreference: executor) { try await store.append(record("late")) }
         try await WriteCoalescingTests.waitUntil("the late append queues") { store.appender.queue.appends == 1 }
         try await Task.sleep(for: .seconds(2))
         try await rowHolder.run { connection throws(MySQLClientError) in try connection.execute("COMMIT") }
