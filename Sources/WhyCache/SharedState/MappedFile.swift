@@ -81,7 +81,8 @@ final class MappedFile: @unchecked Sendable {
         // name below is an implementation detail (and shares its directory).
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let file = try StateFileDescriptor.opening(temporary, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.permissions)
-            .mapError { StateFileError.systemCallFailed(call: $0.call, path: path, errno: $0.errno) }.get()
+            .mapError { StateFileError(systemCall: SystemCallError(call: $0.call, path: path, errno: $0.errno)) }.get()
+            .naming(path)
         defer {
             file.close()
             unlink(temporary)
@@ -100,14 +101,9 @@ final class MappedFile: @unchecked Sendable {
                 flags: 0
             ).write(to: record)
         }
-        do throws(StateFileError) {
-            try file.reserve(initialSize, at: 0)
-            try file.write(header, at: 0)
-            if options.durability == .systemCrash { try file.synchronize() }
-        } catch {
-            guard case .systemCallFailed(let call, _, let code) = error else { throw error }
-            throw .systemCallFailed(call: call, path: path, errno: code)
-        }
+        try file.reserve(initialSize, at: 0)
+        try file.write(header, at: 0)
+        if options.durability == .systemCrash { try file.synchronize() }
         if link(temporary, path) != 0 && errno != EEXIST {
             throw .systemCallFailed(call: "link", path: path, errno: errno)
         }
@@ -242,12 +238,9 @@ final class MappedFile: @unchecked Sendable {
     /// process). The kernel releases it if the process dies. Returns the
     /// descriptor to pass to `unlockWriter`.
     func lockWriter() throws(StateFileError) -> StateFileDescriptor {
-        let lock = try descriptor.reopen(flags: O_RDWR)
-        do {
-            try lock.lockExclusively(wait: true)
-        } catch {
-            lock.close()
-            throw error
+        // A waiting `flock` returns only once it holds the lock, or fails.
+        guard let lock = try descriptor.reopen(flags: O_RDWR).lockedOrClosed(wait: true) else {
+            throw .systemCallFailed(call: "flock", path: path, errno: EWOULDBLOCK)
         }
         return lock
     }
@@ -255,17 +248,7 @@ final class MappedFile: @unchecked Sendable {
     /// Takes the writer lock like `lockWriter`, or returns nil at once when
     /// another writer holds it.
     func tryLockWriter() throws(StateFileError) -> StateFileDescriptor? {
-        let lock = try descriptor.reopen(flags: O_RDWR)
-        let taken: Bool
-        do {
-            taken = try lock.lockExclusively(wait: false)
-        } catch {
-            lock.close()
-            throw error
-        }
-        if taken { return lock }
-        lock.close()
-        return nil
+        try descriptor.reopen(flags: O_RDWR).lockedOrClosed(wait: false)
     }
 
     /// Releases the writer lock taken by `lockWriter`.

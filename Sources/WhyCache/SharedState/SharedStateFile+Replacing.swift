@@ -126,10 +126,10 @@ extension SharedStateFile {
     private static func markRetired(at path: String) {
         guard let file = try? StateFileDescriptor.open(path, flags: O_RDWR) else { return }
         defer { file.close() }
-        guard let magic = try? file.read(count: 8, at: FileLayout.magicOffset), magic.count == 8,
-            magic.loadLittleEndian(UInt64.self, at: 0) == FileLayout.magic
-        else { return }
-        try? file.write(withUnsafeBytes(of: UInt64(1).littleEndian, Array.init), at: FileLayout.retiredOffset)
+        guard hasStateFileSignature(file) else { return }
+        var one: [UInt8] = []
+        one.appendLittleEndian(UInt64(1))
+        try? file.write(one, at: FileLayout.retiredOffset)
     }
 
     /// Whether this file was discarded or replaced by ``remove(at:)``; a

@@ -10,6 +10,12 @@ extension SharedStateFile {
     public static func hasStateFileSignature(at path: String) -> Bool {
         guard let file = try? StateFileDescriptor.open(path, flags: O_RDONLY) else { return false }
         defer { file.close() }
+        return hasStateFileSignature(file)
+    }
+
+    /// Whether the open `file` begins with the state file's magic; false when
+    /// it cannot be read.
+    static func hasStateFileSignature(_ file: StateFileDescriptor) -> Bool {
         guard let magic = try? file.read(count: 8, at: FileLayout.magicOffset), magic.count == 8 else { return false }
         return magic.loadLittleEndian(UInt64.self, at: 0) == FileLayout.magic
     }

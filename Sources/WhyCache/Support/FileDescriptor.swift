@@ -59,9 +59,15 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// this descriptor, also within this process.
     func reopen(flags: Int32) throws(Failure) -> FileDescriptor {
         switch Self.opening("/proc/self/fd/\(raw)", flags: flags) {
-        case .success(let descriptor): return FileDescriptor(raw: descriptor.raw, path: path)
+        case .success(let descriptor): return descriptor.naming(path)
         case .failure(let error): throw failure("open", error.errno)
         }
+    }
+
+    /// This descriptor, naming `path` in its errors (a file built under a
+    /// temporary name reports the name the caller asked for).
+    func naming(_ path: String) -> FileDescriptor {
+        FileDescriptor(raw: raw, path: path)
     }
 
     /// Closes the descriptor (releasing the locks held through its open
@@ -201,6 +207,23 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
             }
         }
         return true
+    }
+
+    /// This descriptor once it holds the exclusive `flock`
+    /// (``lockExclusively(wait:)``), or nil when `wait` is false and someone
+    /// else holds it. The descriptor is closed unless it is returned: also
+    /// when the lock cannot be asked for (then this throws).
+    func lockedOrClosed(wait: Bool) throws(Failure) -> FileDescriptor? {
+        let locked: Bool
+        do {
+            locked = try lockExclusively(wait: wait)
+        } catch {
+            close()
+            throw error
+        }
+        if locked { return self }
+        close()
+        return nil
     }
 
     /// Releases a lock taken with ``lockExclusively(wait:)``.

@@ -18,16 +18,7 @@ final class FileMaintenanceLock: DatastoreMaintenanceLock {
     ///
     /// - Throws: ``DatastoreError/maintenanceLockHeld`` when it is taken.
     static func acquire(_ layout: FileDatastoreLayout) throws(DatastoreError) -> FileMaintenanceLock {
-        let file = try DatastoreFile.open(layout.maintenanceLockPath, flags: O_RDWR | O_CREAT)
-        let locked: Bool
-        do {
-            locked = try file.lockExclusively(wait: false)
-        } catch {
-            file.close()
-            throw error
-        }
-        guard locked else {
-            file.close()
+        guard let file = try DatastoreFile.open(layout.maintenanceLockPath, flags: O_RDWR | O_CREAT).lockedOrClosed(wait: false) else {
             throw .maintenanceLockHeld
         }
         return FileMaintenanceLock(file: file)
