@@ -160,19 +160,19 @@ import WhyCache
     /// next transaction, which waits (2 s, longer than the gather wait) to
     /// delete the old record of its key while a fourth append queues.
     @Test func theCallersOfATransactionShareTheNextOne() async throws {
-        // Everything the test's timing depends on runs on Dispatch threads,
+        // Everything the test's timing depends on runs on a thread of its own,
         // not on the cooperative pool that other tests may hold for minutes
         // on 2 cores: the writers must come back with their second appends
         // within the gather wait, and the test must look at the appender
         // while the rows it holds keep a transaction waiting (the server
         // gives up on a lock after innodb_lock_wait_timeout, 50 s).
-        let executor = DispatchTaskExecutor(label: "theCallersOfATransactionShareTheNextOne")
+        let executor = ThreadTaskExecutor(name: "theCallersOfATransactionShareTheNextOne")
         try await withTaskExecutorPreference(executor) { () async throws in
             try await callersOfATransactionShareTheNextOne(on: executor)
         }
     }
 
-    private func callersOfATransactionShareTheNextOne(on executor: DispatchTaskExecutor) async throws {
+    private func callersOfATransactionShareTheNextOne(on executor: ThreadTaskExecutor) async throws {
         // The appends wait on rows this test holds for as long as its task
         // takes, which on a loaded 2-core machine can exceed the default 30 s
         // read timeout (they then failed with "lost connection", error 2013).

@@ -21,15 +21,15 @@ import WhyCache
     @Test func aSlowAppenderHoldsLaterAppendsBackAndNoReaderSkipsIt() async throws {
         // The others' appends wait on the counter row while the test holds
         // it, and the server gives such a wait up after
-        // innodb_lock_wait_timeout (50 s): every step runs on Dispatch
-        // threads, never behind other tests on the cooperative pool.
-        let executor = DispatchTaskExecutor(label: "aSlowAppenderHoldsLaterAppendsBackAndNoReaderSkipsIt")
+        // innodb_lock_wait_timeout (50 s): every step runs on a thread of its
+        // own, never behind other tests on the cooperative pool.
+        let executor = ThreadTaskExecutor(name: "aSlowAppenderHoldsLaterAppendsBackAndNoReaderSkipsIt")
         try await withTaskExecutorPreference(executor) { () async throws in
             try await slowAppenderHoldsLaterAppendsBack(on: executor)
         }
     }
 
-    private func slowAppenderHoldsLaterAppendsBack(on executor: DispatchTaskExecutor) async throws {
+    private func slowAppenderHoldsLaterAppendsBack(on executor: ThreadTaskExecutor) async throws {
         var configuration = try MySQLTestServer.configuration()
         // The others' appends wait on the counter row for as long as this
         // test's task takes to let the slow one commit, which on a loaded
