@@ -168,11 +168,8 @@ extension SharedCache {
         holder.releaseUnguardedFiles()
         let file = try currentFileReopeningIfRetired()
         let local = try position(of: file)
-        if local.isInitialized {
-            if let minimum, local.updateID >= minimum { return UpdateSummary(updateID: local.updateID) }
-            if minimum == nil, let reached = ticket.reachedByLaterRun, local.updateID >= reached {
-                return UpdateSummary(updateID: local.updateID)
-            }
+        if local.isInitialized, Self.isReached(local.updateID, minimum: minimum, ticket: ticket) {
+            return UpdateSummary(updateID: local.updateID)
         }
 
         // Look at the log before taking the writer lock: when nothing is new,
@@ -184,88 +181,62 @@ extension SharedCache {
         if let applied = local.recordChecksum, let found = page.precedingRecordChecksum, applied != found {
             throw .logChanged(updateID: local.updateID)
         }
-        var pageThrough = target
         if page.entries.isEmpty {
             try await checkNotAheadOfLog(file: file, localUpdateID: local.updateID, newest: page.newestUpdateID)
             if local.isInitialized { return UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID) }
         }
 
-        var summary = UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID)
-        var transaction = try await beginTransaction(on: file)
-        var operationsInTransaction = 0
-        // Whether the state at the transaction's position equals a replay of
-        // the log through it. A datastore that compacts the log leaves holes
-        // where a record was replaced by a later one of the same key (see
-        // ``Datastore``); until that later record is applied, the position
-        // overstates the state. After a hole, nothing is committed before the
-        // end of the available log, which holds every replacement.
-        var exact = true
+        var replay = LogReplay(
+            transaction: try await beginTransaction(on: file),
+            summary: UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID),
+            maximumOperationsPerTransaction: configuration.maximumOperationsPerTransaction,
+            beginTransaction: { () throws(CacheError) in try await self.beginTransaction(on: file) })
+        // The range the current page was read for (nil: to the log's end).
+        var pageThrough = target
         do throws(CacheError) {
-            // Another process may have applied some or all of `page` while
-            // this one waited for the lock: everything up to the transaction's
-            // base is already in the state.
             while true {
+                let pending = replay.unapplied(page.entries)
                 // Read the next page while this one is applied: the two
-                // overlap on separate threads.
-                var pending = page.entries.drop { $0.updateID <= transaction.updateID }
-                if exact, Self.hasHole(pending, after: transaction.updateID) { exact = false }
-                let readFrom = max(page.entries.last?.updateID ?? 0, transaction.updateID)
-                // (An empty first page means the log had nothing new: the
-                // update only has to mark the state initialized. A page that
-                // reached the end of the range it was read for needs no next
-                // one, unless a hole widened the range to the log's end.)
-                let limit = exact ? target : nil
-                let endReached = page.reachesEnd && pageThrough == limit
-                let more = !page.entries.isEmpty && !endReached && (limit.map { readFrom < $0 } ?? true)
-                async let nextPage = more ? pageResult(after: readFrom, through: limit) : .success(LogPage(entries: []))
-                while !pending.isEmpty {
-                    let budget = exact ? configuration.maximumOperationsPerTransaction - operationsInTransaction : .max
-                    let application = try transaction.apply(pending, operationBudget: budget)
-                    pending = pending.dropFirst(application.records)
-                    summary.recordsApplied += application.records
-                    summary.operationsApplied += application.operations
-                    operationsInTransaction += application.operations
-                    if let failure = application.failure { throw failure }
-                    if exact, operationsInTransaction >= configuration.maximumOperationsPerTransaction {
-                        do { try transaction.commitInitialized() } catch { throw CacheError(error) }
-                        summary.transactionsCommitted += 1
-                        transaction = try await beginTransaction(on: file)
-                        operationsInTransaction = 0
-                        // Another process may have moved the state on meanwhile.
-                        pending = pending.drop { $0.updateID <= transaction.updateID }
-                    }
-                }
-                if exact, let target, transaction.updateID >= target { break }
+                // overlap on separate threads. A run that is not exact reads
+                // to the log's end.
+                let limit = replay.isExact ? target : nil
+                let nextRead = Self.nextRead(after: page, readThrough: pageThrough, position: replay.transaction.updateID, limit: limit)
+                async let nextPage = pageResult(after: nextRead, through: limit)
+                try await replay.apply(pending)
+                if replay.hasReached(target) { break }
                 page = try await nextPage.get()
                 pageThrough = limit
-                if let newest = page.newestUpdateID { summary.newestLogUpdateID = max(summary.newestLogUpdateID ?? 0, newest) }
+                if let newest = page.newestUpdateID { replay.noteNewest(newest) }
                 if page.entries.isEmpty { break }
             }
         } catch {
-            // Keep what was applied: it is a prefix of the log. A transaction
-            // that failed midway (the state file) is invalid and commits
-            // nothing, and neither does one that stopped inside a hole.
-            if exact, (try? transaction.commitInitialized()) != nil, transaction.updateID > transaction.baseUpdateID {
-                summary.transactionsCommitted += 1
-            }
+            replay.keepAppliedPrefix()
             throw error
         }
-        let changed = transaction.updateID > transaction.baseUpdateID || !transaction.isInitialized
-        do { try transaction.commitInitialized() } catch { throw CacheError(error) }
-        if changed { summary.transactionsCommitted += 1 }
-        summary.updateID = transaction.updateID
-        return summary
+        return try replay.finish()
     }
 
-    /// Whether `entries`, applied after `position`, skip an id: the log was
-    /// compacted there (see ``Datastore``).
-    static func hasHole(_ entries: some Collection<LogEntry>, after position: UInt64) -> Bool {
-        var expected = position &+ 1
-        for entry in entries {
-            if entry.updateID != expected { return true }
-            expected = entry.updateID &+ 1
-        }
-        return false
+    /// Whether a state at `updateID` needs no update: it is at `minimum` or
+    /// later, or, when the caller wanted the log's end (no minimum), a run
+    /// that started after the caller arrived reached it
+    /// (``UpdateGate/Ticket/reachedByLaterRun``).
+    private static func isReached(_ updateID: UInt64, minimum: UInt64?, ticket: UpdateGate.Ticket) -> Bool {
+        if let minimum { return updateID >= minimum }
+        guard let reached = ticket.reachedByLaterRun else { return false }
+        return updateID >= reached
+    }
+
+    /// Where the page after `page` starts, or nil when there is none to
+    /// read: `page` was empty (the log had nothing new; the update only has
+    /// to mark the state initialized), or it reached the end of the range it
+    /// was read for (`readThrough`) and that range is still the one wanted
+    /// (`limit`: a hole widens it to the log's end), or the next page would
+    /// start at or past `limit`.
+    private static func nextRead(after page: LogPage, readThrough: UInt64?, position: UInt64, limit: UInt64?) -> UInt64? {
+        guard !page.entries.isEmpty, !(page.reachesEnd && readThrough == limit) else { return nil }
+        let start = max(page.entries.last?.updateID ?? 0, position)
+        if let limit, start >= limit { return nil }
+        return start
     }
 
     /// The current state file, reopened first when it was removed or
@@ -339,8 +310,10 @@ extension SharedCache {
         }
     }
 
-    /// ``readPage(after:through:)`` as a result, for a child task.
-    private func pageResult(after: UInt64, through target: UInt64?) async -> Result<LogPage, CacheError> {
+    /// ``readPage(after:through:)`` as a result, for a child task; an empty
+    /// page without a read when `after` is nil.
+    private func pageResult(after: UInt64?, through target: UInt64?) async -> Result<LogPage, CacheError> {
+        guard let after else { return .success(LogPage(entries: [])) }
         do throws(CacheError) {
             return .success(try await readPage(after: after, through: target))
         } catch {

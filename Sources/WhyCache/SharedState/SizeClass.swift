@@ -44,5 +44,13 @@ struct SizeClass: Hashable, Comparable {
         return (1 << k) + (quarter + 1) * (1 << (k - 2))
     }
 
+    /// The class of the largest block that fits in `size` bytes, or nil when
+    /// `size` is below the smallest block (8 bytes).
+    static func largest(notAbove size: Int) -> SizeClass? {
+        guard size >= 8, let fitting = SizeClass(fitting: min(size, largestBlock)) else { return nil }
+        // Class 0 (8 bytes) fits, so a class that is too large is not class 0.
+        return fitting.blockSize <= size ? fitting : SizeClass(index: fitting.index - 1)
+    }
+
     static func < (a: SizeClass, b: SizeClass) -> Bool { a.index < b.index }
 }

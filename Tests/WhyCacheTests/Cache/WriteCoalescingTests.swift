@@ -63,6 +63,16 @@ import WhyCacheTestSupport
     /// it was applied; the next append waits for them (up to
     /// `coalescingGatherWait`) instead of leaving with the first of them alone.
     @Test func theNextAppendGathersTheCallersOfThePreviousOne() async throws {
+        // The writers must come back with their second writes within the
+        // gather wait: they run on a thread of their own, never behind other
+        // tests on the cooperative pool.
+        let executor = ThreadTaskExecutor(name: "theNextAppendGathersTheCallersOfThePreviousOne")
+        try await withTaskExecutorPreference(executor) { () async throws in
+            try await nextAppendGathersTheCallersOfThePreviousOne(on: executor)
+        }
+    }
+
+    private func nextAppendGathersTheCallersOfThePreviousOne(on executor: ThreadTaskExecutor) async throws {
         try await withTemporaryDirectory { directory in
             let controlled = ControlledDatastore(wrapping: try await CacheFixture.makeStore(directory))
             let cache = try Self.coalescingCache(directory, controlled) { $0.coalescingGatherWait = .seconds(1) }
@@ -71,7 +81,7 @@ import WhyCacheTestSupport
             let first = Self.startSet(cache, ("first", "v"))
             await controlled.waitUntilAnAppendIsHeld()
             let tasks = (1...4).map { task in
-                Task { () -> Result<[UInt64], CacheError> in
+                Task(executorPreference: executor) { () -> Result<[UInt64], CacheError> in
                     do throws(CacheError) {
                         let a = try await cache.set(bytes("v"), forKey: bytes("a/\(task)"))
                         let b = try await cache.set(bytes("v"), forKey: bytes("b/\(task)"))

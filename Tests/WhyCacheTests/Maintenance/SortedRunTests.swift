@@ -74,7 +74,7 @@ import Testing
     func aDamagedRunIsRefused(bytes: [UInt8]) throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/run"
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
             do throws(SortedRunError) {
                 _ = try readAll(path)
                 Issue.record("the damaged run was read")

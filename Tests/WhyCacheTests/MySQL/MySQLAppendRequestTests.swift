@@ -195,9 +195,14 @@ import WhyCache
         }
         // Of two keys, so that its transaction deletes nothing and waits only for the counter row.
         let twoKeys = try LogRecord([.set(key: bytes("first"), value: bytes("v")), .set(key: bytes("second"), value: bytes("v"))]).encoded()
+        // A worker takes an append off the queue before it sends it: the
+        // requests are counted from the moment the first one was sent (a
+        // request is counted as it is sent), or a slow worker's would count
+        // among those of the next two transactions.
+        let requestsBeforeTheFirst = store.statistics().primaryRequests
         let first = Task(executorPreference: executor) { try await store.append(twoKeys) }
         try await WriteCoalescingTests.waitUntil("the first append's transaction waits for the counter row") {
-            store.appender.queue == (appends: 0, workers: 1)
+            store.appender.queue == (appends: 0, workers: 1) && store.statistics().primaryRequests == requestsBeforeTheFirst + 1
         }
         let writers = ["shared", "c", "d"].map { key in
             Task(executorPreference: executor) { [try await store.append(record(key)), try await store.append(record(key + "/2"))] }
@@ -208,8 +213,10 @@ import WhyCache
         #expect(try await first.value == 2)
         // While their transaction waits, one more append queues: without the
         // gather wait the next transaction would leave with it alone.
+        // (Sent, so that it waits at the server for the 2 s below, longer
+        // than the gather wait: the worker then waits the full gather wait.)
         try await WriteCoalescingTests.waitUntil("their transaction waits for the old record's row") {
-            store.appender.queue == (appends: 0, workers: 1)
+            store.appender.queue == (appends: 0, workers: 1) && store.statistics().primaryRequests == requestsBefore + 1
         }
         let late = Task(executorPreference: executor) { try await store.append(record("late")) }
         try await WriteCoalescingTests.waitUntil("the late append queues") { store.appender.queue.appends == 1 }

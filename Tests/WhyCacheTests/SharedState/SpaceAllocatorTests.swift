@@ -34,6 +34,26 @@ import Testing
         }
     }
 
+    /// Recovery cuts each gap between live blocks into the largest blocks
+    /// that fit: the largest class not above a size, for every size up to
+    /// a few doublings and at the edges of the table.
+    @Test func theLargestClassNotAboveASizeFitsAndIsTheLargestThatDoes() {
+        #expect(SizeClass.largest(notAbove: 7) == nil)
+        #expect(SizeClass.largest(notAbove: 0) == nil)
+        for size in Array(8...5_000) + [SizeClass.largestBlock - 1, SizeClass.largestBlock, SizeClass.largestBlock + 1, .max / 2] {
+            guard let found = SizeClass.largest(notAbove: size) else {
+                Issue.record("no class for \(size)")
+                continue
+            }
+            #expect(found.blockSize <= size, "\(size)")
+            if let larger = SizeClass(index: found.index + 1) {
+                #expect(larger.blockSize > size, "\(size)")
+            } else {
+                #expect(found.blockSize == SizeClass.largestBlock)
+            }
+        }
+    }
+
     @Test func aBlockLargerThanTheLargestClassIsRefused() throws {
         try AllocatorFixture.withAllocator { allocator, _, _ in
             let bump = allocator.bump

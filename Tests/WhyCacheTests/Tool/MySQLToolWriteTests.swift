@@ -52,7 +52,7 @@ import WhyCacheMySQL
             let host = directory + "/host"
             let update = try run(["update", "--state", host] + store)
             #expect(update.status == 0, "\(update.errors)")
-            #expect(update.lines == [String(latest)])
+            #expect(update.lines == [String(latest)], "stderr: \(update.errors)")
             var options = SharedStateFile.Options()
             options.createIfMissing = false
             let file = try SharedStateFile.open(at: host, options: options)

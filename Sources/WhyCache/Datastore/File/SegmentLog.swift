@@ -131,8 +131,11 @@ final class SegmentLog: Sendable {
         }
         if end.offset >= options.segmentSize && end.nextID > end.segment {
             try createSegment(end.nextID)
+            // Opened before the old one is closed: the deferred close must
+            // never close a descriptor twice (its number may be reused by then).
+            let next = try DatastoreFile.open(layout.segmentPath(end.nextID), flags: O_WRONLY)
             file.close()
-            file = try DatastoreFile.open(layout.segmentPath(end.nextID), flags: O_WRONLY)
+            file = next
             end = Tail(segment: end.nextID, offset: FileHeader.size, nextID: end.nextID, hasTornBytes: false)
         }
         var bytes: [UInt8] = []
@@ -187,66 +190,97 @@ final class SegmentLog: Sendable {
         // Whether a later segment exists, which means this one is complete.
         var sealed = false
         while true {
-            let path = layout.segmentPath(segment)
-            let file = try DatastoreFile.open(path, flags: O_RDONLY)
-            defer { file.close() }
-            if mark.offset == FileHeader.size { try verifyHeader(of: file, segment: segment) }
-            var scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
-            if scanner.end < mark.offset {
-                // Verified frames vanished (the file was cut by hand): forget what this
-                // process knew about the segment and verify it again from its start.
-                catalog.withLock { $0.forget(segment: segment) }
+            let scan = try self.scan(segment: segment, from: mark, sealed: sealed, payloadsFrom: payloadsFrom, visit: visit)
+            let end = scan.verifiedEnd
+            if scan.stop == .visitorStopped {
+                return Tail(segment: segment, offset: end.offset, nextID: end.updateID, hasTornBytes: false)
+            }
+            guard end.updateID > segment, FileSystem.exists(layout.segmentPath(end.updateID)) else {
+                return Tail(segment: segment, offset: end.offset, nextID: end.updateID, hasTornBytes: scan.stop == .tornTail)
+            }
+            catalog.withLock { $0.add(segment: end.updateID) }
+            if scan.stop == .tornTail {
+                // The write that looked unfinished must have completed before the
+                // next segment was created: read this segment again, now sealed.
+                sealed = true
+                mark = end
+            } else {
+                segment = end.updateID
                 mark = SegmentCatalog.Mark(updateID: segment, offset: FileHeader.size)
-                try verifyHeader(of: file, segment: segment)
-                scanner = try FrameScanner(file: file, offset: mark.offset, nextID: mark.updateID, chunkSize: options.readChunkSize)
+                sealed = false
             }
-            var found: [SegmentCatalog.Mark] = []
-            var lastMark = mark.offset
-            var torn = false
-            var stopped = false
-            scanning: while true {
-                switch try scanner.next(wantPayload: scanner.nextID >= payloadsFrom) {
-                case .frame(let updateID, let offset, _, let suffix, let payload):
-                    if offset - lastMark >= Self.markInterval {
-                        found.append(SegmentCatalog.Mark(updateID: updateID, offset: offset))
-                        lastMark = offset
-                    }
-                    if !visit(updateID, suffix, payload) {
-                        stopped = true
-                        break scanning
-                    }
-                case .end:
-                    break scanning
-                case .invalid(let reason, let reachesEnd):
-                    guard reachesEnd, !sealed else {
-                        throw .corruptRecord(location: "\(path) at byte \(scanner.offset)", updateID: scanner.nextID, reason: reason)
-                    }
-                    torn = true
-                    break scanning
-                }
-            }
-            let verified = SegmentCatalog.Mark(updateID: scanner.nextID, offset: scanner.offset)
-            catalog.withLock { $0.record(segment: segment, found: found, end: verified) }
-            if stopped {
-                return Tail(segment: segment, offset: scanner.offset, nextID: scanner.nextID, hasTornBytes: false)
-            }
-            let next = scanner.nextID
-            if next > segment, FileSystem.exists(layout.segmentPath(next)) {
-                catalog.withLock { $0.add(segment: next) }
-                if torn {
-                    // The write that looked unfinished must have completed before the
-                    // next segment was created: read this segment again, now sealed.
-                    sealed = true
-                    mark = verified
-                } else {
-                    segment = next
-                    mark = SegmentCatalog.Mark(updateID: next, offset: FileHeader.size)
-                    sealed = false
-                }
-                continue
-            }
-            return Tail(segment: segment, offset: scanner.offset, nextID: scanner.nextID, hasTornBytes: torn)
         }
+    }
+
+    /// Why ``scan(segment:from:sealed:payloadsFrom:visit:)`` stopped.
+    private enum ScanStop {
+        /// The visitor asked to stop.
+        case visitorStopped
+        /// The segment's frames end where its file ends.
+        case endOfSegment
+        /// Invalid bytes that reach the end of the file follow the frames:
+        /// an unfinished write, in a segment not known to be sealed.
+        case tornTail
+    }
+
+    /// Reads the frames of `segment` from `start`, feeding them to `visit`,
+    /// and records in the catalog the positions it verified. Returns where
+    /// the verified frames end and why the scan stopped.
+    ///
+    /// - Throws: ``DatastoreError/corruptRecord(location:updateID:reason:)``
+    ///   for an invalid frame that is not a torn tail: one followed by more
+    ///   bytes, or any invalid frame of a `sealed` segment.
+    private func scan(
+        segment: UInt64, from start: SegmentCatalog.Mark, sealed: Bool, payloadsFrom: UInt64,
+        visit: (_ updateID: UInt64, _ suffix: UInt32?, _ payload: [UInt8]?) -> Bool
+    ) throws(DatastoreError) -> (verifiedEnd: SegmentCatalog.Mark, stop: ScanStop) {
+        let path = layout.segmentPath(segment)
+        let file = try DatastoreFile.open(path, flags: O_RDONLY)
+        defer { file.close() }
+        var (scanner, lastMark) = try makeScanner(of: file, segment: segment, from: start)
+        var found: [SegmentCatalog.Mark] = []
+        var stop = ScanStop.endOfSegment
+        scanning: while true {
+            switch try scanner.next(wantPayload: scanner.nextID >= payloadsFrom) {
+            case .frame(let updateID, let offset, _, let suffix, let payload):
+                if offset - lastMark >= Self.markInterval {
+                    found.append(SegmentCatalog.Mark(updateID: updateID, offset: offset))
+                    lastMark = offset
+                }
+                if !visit(updateID, suffix, payload) {
+                    stop = .visitorStopped
+                    break scanning
+                }
+            case .end:
+                break scanning
+            case .invalid(let reason, let reachesEnd):
+                guard reachesEnd, !sealed else {
+                    throw .corruptRecord(location: "\(path) at byte \(scanner.offset)", updateID: scanner.nextID, reason: reason)
+                }
+                stop = .tornTail
+                break scanning
+            }
+        }
+        let verified = SegmentCatalog.Mark(updateID: scanner.nextID, offset: scanner.offset)
+        catalog.withLock { $0.record(segment: segment, found: found, end: verified) }
+        return (verified, stop)
+    }
+
+    /// A frame scanner over `file`, the segment `segment`, positioned at
+    /// `start`, and the offset it starts at. The header is verified when the
+    /// scan starts there. When the file now ends before `start` (verified
+    /// frames vanished: it was cut by hand), what this process knew about
+    /// the segment is forgotten and the scan starts over at its header.
+    private func makeScanner(
+        of file: DatastoreFile, segment: UInt64, from start: SegmentCatalog.Mark
+    ) throws(DatastoreError) -> (FrameScanner, offset: Int) {
+        if start.offset == FileHeader.size { try verifyHeader(of: file, segment: segment) }
+        let scanner = try FrameScanner(file: file, offset: start.offset, nextID: start.updateID, chunkSize: options.readChunkSize)
+        guard scanner.end < start.offset else { return (scanner, start.offset) }
+        catalog.withLock { $0.forget(segment: segment) }
+        try verifyHeader(of: file, segment: segment)
+        let restarted = try FrameScanner(file: file, offset: FileHeader.size, nextID: segment, chunkSize: options.readChunkSize)
+        return (restarted, FileHeader.size)
     }
 
     /// Checks the header of the segment that holds the ids from `segment`:
