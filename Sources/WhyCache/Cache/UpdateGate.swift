@@ -15,9 +15,9 @@ final class UpdateGate: Sendable {
         let reachedByLaterRun: UInt64?
     }
 
-    private struct State {
-        var busy = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+    private struct State: ~Copyable {
+        /// The gate: held by the caller inside, passed to the waiting ones in arrival order.
+        var turn = HandOffTurn<CheckedContinuation<Void, Never>>()
         /// Counts the runs that started.
         var runsStarted: UInt64 = 0
         /// The start number and outcome of the last successful run.
@@ -29,22 +29,11 @@ final class UpdateGate: Sendable {
     /// Waits for the gate and enters it. Every `enter()` must be followed by
     /// exactly one ``leave(reached:)``.
     func enter() async -> Ticket {
-        let (arrival, entered) = state.withLock { state -> (UInt64, Bool) in
-            guard !state.busy else { return (state.runsStarted, false) }
-            state.busy = true
-            return (state.runsStarted, true)
-        }
+        let (arrival, entered) = state.withLock { state in (state.runsStarted, state.turn.take()) }
         if !entered {
             await withCheckedContinuation { continuation in
-                let enteredNow = state.withLock { state -> Bool in
-                    guard state.busy else {
-                        state.busy = true
-                        return true
-                    }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if enteredNow { continuation.resume() }
+                // The holder may have left between the two looks.
+                if state.withLock({ $0.turn.takeOrWait(continuation) }) { continuation.resume() }
             }
         }
         return state.withLock { state in
@@ -61,11 +50,7 @@ final class UpdateGate: Sendable {
     func leave(reached updateID: UInt64?) {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let updateID { state.lastSuccess = (state.runsStarted, updateID) }
-            guard !state.waiters.isEmpty else {
-                state.busy = false
-                return nil
-            }
-            return state.waiters.removeFirst()  // the gate passes to it, still busy
+            return state.turn.passOn()
         }
         next?.resume()
     }

@@ -28,14 +28,15 @@
 /// rest.
 ///
 /// **Invariants** (kept under `state`'s lock):
-/// - at most one caller leads: `leading` is true from the moment a caller
-///   takes the lead until the last leader finds nobody waiting;
-/// - `waiters` is empty whenever `leading` is false: a caller that finds no
-///   leader leads at once, so no write waits without someone to flush it;
+/// - at most one caller leads: the lead is a ``HandOffTurn``, held from the
+///   moment a caller takes it until the last leader finds nobody waiting;
+/// - nobody waits while nobody leads (the turn's own invariant): a caller
+///   that finds no leader leads at once, so no write waits without someone
+///   to flush it;
 /// - `gathering` is set only while the leader waits to gather, and whoever
 ///   clears it resumes its continuation, exactly once: a caller whose write
 ///   reaches the target, or the timer;
-/// - `waiters` is in arrival order, and each append takes a prefix of it
+/// - the turn's waiters are in arrival order, and each append takes a prefix of them
 ///   behind the leader's own write, which arrived before every waiter.
 ///   Appends run one at a time, so writes get ids in the order in which they
 ///   were handed in; a caller hands in its next write only after the last
@@ -81,8 +82,8 @@ final class WriteCoalescer: Sendable {
     }
 
     private struct State: ~Copyable {
-        var leading = false
-        var waiters: [Waiter] = []
+        /// The lead, and the callers waiting behind it.
+        var lead = HandOffTurn<Waiter>()
         var previous: PreviousAppend?
         var gathering: Gathering?
         var rounds: UInt64 = 0
@@ -109,7 +110,7 @@ final class WriteCoalescer: Sendable {
 
     /// The writes waiting for the next append.
     var waitingWrites: Int {
-        state.withLock { $0.waiters.count }
+        state.withLock { $0.lead.waiters.count }
     }
 
     /// What the leader runs for one append: `flush(writes, appended)`
@@ -134,21 +135,12 @@ final class WriteCoalescer: Sendable {
     /// Takes the lead at once when nobody has it; otherwise waits to be
     /// resumed, either with the outcome of the write or with the lead.
     private func turn(for write: Write) async -> Turn {
-        let leads = state.withLock { state -> Bool in
-            guard !state.leading else { return false }
-            state.leading = true
-            return true
-        }
-        if leads { return .lead }
+        if state.withLock({ $0.lead.take() }) { return .lead }
         return await withCheckedContinuation { continuation in
             // The leader may have handed over and gone between the two locks.
             let (leadsNow, gathered) = state.withLock { state -> (Bool, Gathering?) in
-                guard state.leading else {
-                    state.leading = true
-                    return (true, nil)
-                }
-                state.waiters.append(Waiter(write: write, continuation: continuation))
-                guard let gathering = state.gathering, state.waiters.count >= gathering.target else { return (false, nil) }
+                if state.lead.takeOrWait(Waiter(write: write, continuation: continuation)) { return (true, nil) }
+                guard let gathering = state.gathering, state.lead.waiters.count >= gathering.target else { return (false, nil) }
                 state.gathering = nil
                 return (false, gathering)
             }
@@ -196,13 +188,12 @@ final class WriteCoalescer: Sendable {
         state.withLock { state -> [Waiter] in
             var bytes = own.bodySize
             var count = 0
-            for waiter in state.waiters {
+            for waiter in state.lead.waiters {
                 guard bytes + waiter.write.bodySize <= maximumAppendBytes else { break }
                 bytes += waiter.write.bodySize
                 count += 1
             }
-            defer { state.waiters.removeFirst(count) }
-            return Array(state.waiters.prefix(count))
+            return state.lead.removeFirstWaiters(count)
         }
     }
 
@@ -213,12 +204,9 @@ final class WriteCoalescer: Sendable {
         let (next, number) = state.withLock { state -> (Waiter?, UInt64) in
             state.appends &+= 1
             state.previous = PreviousAppend(number: state.appends, callers: callers, duration: duration, released: nil)
-            guard !state.waiters.isEmpty else {
-                // The first of its callers to come back leads, and gathers the others.
-                state.leading = false
-                return (nil, state.appends)
-            }
-            return (state.waiters.removeFirst(), state.appends)  // `leading` stays true: the lead passes to it
+            // With nobody waiting, the lead is free: the first of its
+            // callers to come back leads, and gathers the others.
+            return (state.lead.passOn(), state.appends)
         }
         next?.continuation.resume(returning: .lead)
         return number
@@ -240,13 +228,13 @@ final class WriteCoalescer: Sendable {
             guard limit > .zero else { return nil }
             state.rounds &+= 1
             // This leader may be one of those callers: wait for the others.
-            return (state.waiters.count + previous.callers - 1, state.rounds, limit)
+            return (state.lead.waiters.count + previous.callers - 1, state.rounds, limit)
         }
         guard let plan else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let waits = state.withLock { state -> Bool in
                 // They may all be back already.
-                guard state.waiters.count < plan.target else { return false }
+                guard state.lead.waiters.count < plan.target else { return false }
                 state.gathering = Gathering(target: plan.target, round: plan.round, continuation: continuation)
                 return true
             }
