@@ -24,12 +24,9 @@ struct ChildResult: Codable {
 /// Random gets of existing keys, each value copied out into a local buffer.
 enum BenchReader {
     static func run(file: SharedStateFile, keys: UInt32, seconds: Double, seed: UInt64, startAt: Double? = nil) throws -> ChildResult {
-        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 8)
-        defer {
-            key.deallocate()
-            out.deallocate()
-        }
+        let buffers = WorkloadBuffers(valueCapacity: 128)
+        defer { buffers.deallocate() }
+        let (key, out) = (buffers.key, buffers.value)
         // Map every page of this process's view first (steady state, not first touch).
         try file.snapshot().visitEntries { _, value in
             blackHole(UInt64(value[0]))
@@ -88,12 +85,9 @@ enum BenchWriter {
     /// Overwrites random keys of the first `keys` in transactions of 1000,
     /// from `startAt` until `seconds` have passed.
     static func run(file: SharedStateFile, keys: Int, seconds: Double, startAt: Double) throws -> ChildResult {
-        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
-        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
-        defer {
-            key.deallocate()
-            value.deallocate()
-        }
+        let buffers = WorkloadBuffers()
+        defer { buffers.deallocate() }
+        let (key, value) = (buffers.key, buffers.value)
         while monotonicSeconds() < startAt { usleep(1000) }
         var state: UInt64 = 777
         var version: UInt32 = 1

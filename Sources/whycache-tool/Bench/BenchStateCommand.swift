@@ -91,12 +91,9 @@ struct BenchStateCommand: ParsableCommand {
     /// Loads every key in `order`, committing every `batch` keys (0: one transaction).
     private func load(path: String, order: [UInt32], batch: Int) throws -> Double {
         let file = try SharedStateFile.open(at: path)
-        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
-        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
-        defer {
-            key.deallocate()
-            value.deallocate()
-        }
+        let buffers = WorkloadBuffers()
+        defer { buffers.deallocate() }
+        let (key, value) = (buffers.key, buffers.value)
         let start = monotonicSeconds()
         var transaction = try file.beginWrite()
         for (index, i) in order.enumerated() {
@@ -141,12 +138,9 @@ struct BenchStateCommand: ParsableCommand {
     /// Overwrites every key `rounds` times in batches of 1000 and returns the
     /// final file size over `loadedSize`.
     private func overwriteRatio(file: SharedStateFile, keys: UInt32, rounds: Int, loadedSize: Int) throws -> Double {
-        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
-        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
-        defer {
-            key.deallocate()
-            value.deallocate()
-        }
+        let buffers = WorkloadBuffers()
+        defer { buffers.deallocate() }
+        let (key, value) = (buffers.key, buffers.value)
         for round in 1...rounds {
             var i: UInt32 = 0
             while i < keys {

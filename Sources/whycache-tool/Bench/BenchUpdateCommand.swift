@@ -54,12 +54,9 @@ struct BenchUpdateCommand: AsyncParsableCommand {
     /// The keys get their values at `version`. `bench mysql` fills its MySQL
     /// logs with it too, `bench bootstrap` its catch-up records.
     static func fill(_ store: any Datastore, order: [UInt32], keysPerRecord: Int, version: UInt32 = 0) async throws -> Int {
-        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
-        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.valueLength, alignment: 8)
-        defer {
-            key.deallocate()
-            value.deallocate()
-        }
+        let buffers = WorkloadBuffers()
+        defer { buffers.deallocate() }
+        let (key, value) = (buffers.key, buffers.value)
         var batch: [[UInt8]] = []
         var records = 0
         var operations: [LogOperation] = []
