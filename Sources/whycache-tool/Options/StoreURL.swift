@@ -15,8 +15,9 @@ import WhyCacheMySQL
 /// `--password-file` or `WHYCACHE_MYSQL_PASSWORD` (see ``StoreOptions``).
 ///
 /// Each `replica=HOST[:PORT]` names a replica of the server that the log's
-/// reads go to (``MySQLReplicaConfiguration``); `replica-lag=SECONDS` sets
-/// how far behind the primary a replica may be before reads leave it.
+/// reads go to (``MySQLReplicaConfiguration``); `replica-lag=SECONDS` (more
+/// than 0, up to a day) sets how far behind the primary a replica may be
+/// before reads leave it.
 enum StoreURL: Equatable {
     /// A file datastore in `directory` (an absolute path).
     case file(directory: String)
@@ -82,6 +83,11 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
     /// The `replica-lag` parameter, if the URL has one.
     var maximumReplicaLag: Duration?
 
+    /// The largest `replica-lag`, in seconds: a day. A replica a day behind
+    /// serves nothing a fleet can use; the bound keeps the value far from
+    /// what a `Duration` of milliseconds holds.
+    static let longestReplicaLag: Double = 86_400
+
     /// Parses what follows `mysql://`.
     init(parsing location: String) throws(StoreURLError) {
         guard let at = location.lastIndex(of: "@") else {
@@ -117,8 +123,10 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
             case "tls-ca": certificateAuthorityPath = value
             case "replica": replicas.append(try Self.tcpEndpoint(value))
             case "replica-lag":
-                guard let seconds = Double(value), seconds > 0, seconds.isFinite else {
-                    throw .malformed("replica-lag must be a positive number of seconds, not \(value)")
+                // Bounded before it becomes milliseconds: a longer number
+                // once trapped the conversion (a fuzz finding).
+                guard let seconds = Double(value), seconds > 0, seconds <= Self.longestReplicaLag else {
+                    throw .malformed("replica-lag must be a positive number of seconds up to \(Int(Self.longestReplicaLag)), not \(value)")
                 }
                 maximumReplicaLag = .milliseconds(Int64((seconds * 1000).rounded(.up)))
             case "tls":

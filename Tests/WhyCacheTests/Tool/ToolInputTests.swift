@@ -48,14 +48,20 @@ import WhyCache
         }
     }
 
-    /// A `--store` URL with a query parameter that has no name or no value
-    /// is a usage error that says which, never a crash (a fuzz finding:
-    /// `?=` once trapped the URL parser).
+    /// A `--store` URL with a query parameter that has no name or no value,
+    /// or a replica lag out of range, is a usage error that says which,
+    /// never a crash (fuzz findings: `?=` once trapped the URL parser, and
+    /// so did a `replica-lag` of 37 digits, in its conversion to
+    /// milliseconds).
     @Test func queryParametersWithoutANameOrAValueAreUsageErrors() throws {
         try withTemporaryDirectory { directory in
+            let lag = "replica-lag must be a positive number of seconds up to 86400"
             let cases = [
                 ("mysql://u@h:3306/app?=", "has no name"), ("mysql://u@h/app?table=t&=x", "has no name"),
                 ("mysql://u@h/app?table=", "table needs a value"), ("mysql://u@h/app?table", "table needs a value"),
+                ("mysql://u@h/db?replica=[e101f:8]&replica-lag=6666666666666666666666666666666666665", lag),
+                ("mysql://u@h/db?replica-lag=86400.001", lag), ("mysql://u@h/db?replica-lag=inf", lag),
+                ("mysql://u@h/db?replica-lag=nan", lag), ("mysql://u@h/db?replica-lag=0", lag),
             ]
             for (url, message) in cases {
                 let result = try ToolRunner.run(["stat", "--store", url, "--state", "\(directory)/state"])
