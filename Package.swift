@@ -43,11 +43,33 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // The platform layer: system calls, locks, byte encodings and the size limits every
+        // layer shares. Its declarations are `package` (or public, where the API shows them).
+        .target(
+            name: "WhyCacheSupport",
+            dependencies: ["CWhyCacheSupport"],
+            swiftSettings: sanitized
+        ),
+        // The shared state file: the mapped prefix tree, its allocator, readers and writer.
+        // It sees only WhyCacheSupport; the cache above it sees what it declares `package`.
+        .target(
+            name: "WhyCacheState",
+            dependencies: [
+                "CWhyCacheSupport",
+                "WhyCacheSupport",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: sanitized
+        ),
+        // The cache, the log, the datastores, snapshots and maintenance (the library's API;
+        // it re-exports the public types of the two targets below it).
         .target(
             name: "WhyCache",
             dependencies: [
                 "CWhyCacheSupport",
                 "CZlib",
+                "WhyCacheState",
+                "WhyCacheSupport",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -36,6 +36,15 @@ known_target() {
     exit 2
 }
 
+# The `-package-name` SwiftPM compiled the modules of the build at $1 with (the package's folder name,
+# made an identifier): a target compiled with the same name sees their `package` declarations.
+package_name() {
+    local name
+    name=$(grep -o -- '"-package-name","[^"]*"' "$1.yaml" | grep -v '"swift_' | head -1 | cut -d'"' -f4)
+    [ -n "$name" ] || { echo "fuzz.sh: no -package-name in $1.yaml (build first)" >&2; exit 1; }
+    echo "$name"
+}
+
 build() {
     local flags=(--build-path "$build_path" -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
     # The tool's module depends on everything the targets use; _AtomicsShims' C file is only
@@ -54,6 +63,7 @@ build() {
     local target
     for target in "${targets[@]}"; do
         swiftc -O -swift-version 6 -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_${target//-/_}" \
+            -package-name "$(package_name "$release")" \
             -I "$release/Modules" -I /usr/include/mariadb "${maps[@]}" \
             "Fuzz/Targets/$target.swift" Fuzz/Support/*.swift "${objects[@]}" -lz -lmariadb \
             -o "$build_path/fuzzers/$target" 2> >(grep -v "Cannot export local symbol '__asan" >&2)
@@ -70,6 +80,7 @@ typecheck() {
         find .build/checkouts -path '*/Sources/*/include/module.modulemap' ! -path '*/Benchmarks/*' -print0)
     for target in "${targets[@]}"; do
         swiftc -typecheck -swift-version 6 -parse-as-library -module-name "Fuzz_${target//-/_}" \
+            -package-name "$(package_name "$debug")" \
             -I "$debug/Modules" -I /usr/include/mariadb "${maps[@]}" "Fuzz/Targets/$target.swift" Fuzz/Support/*.swift
     done
     echo "fuzz.sh: every target type-checks (${targets[*]})"

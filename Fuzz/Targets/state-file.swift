@@ -9,6 +9,7 @@
 // access.
 
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// Where the input is written.
 let statePath = Scratch.path("state")

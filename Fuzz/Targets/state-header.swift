@@ -14,6 +14,7 @@
 // and its prefixes are what the block spells, sorted, none inside another.
 
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// Validates `header` as read from a file of `fileSize` bytes.
 func check(_ header: [UInt8], fileSize: Int) {

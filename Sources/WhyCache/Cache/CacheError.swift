@@ -6,10 +6,10 @@
 /// keep their own typed error: ``stateFile(_:)`` for the shared file,
 /// ``datastore(_:)`` for the log.
 public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A key is empty or longer than ``WhyCacheLimits/maximumKeyLength``.
+    /// A key is empty or longer than ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     case invalidKey(length: Int)
 
-    /// A value is longer than ``WhyCacheLimits/maximumValueLength``.
+    /// A value is longer than ``/WhyCacheSupport/WhyCacheLimits/maximumValueLength``.
     case valueTooLong(length: Int)
 
     /// One key and its value encode to a record of `size` bytes, more than the
@@ -59,7 +59,7 @@ public enum CacheError: Error, Sendable, Hashable, CustomStringConvertible {
     case closed(path: String)
 
     /// The state file at `path` subscribes to other key prefixes than the
-    /// cache's configuration (``SharedStateFile/Options/subscribedPrefixes``);
+    /// cache's configuration (``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes``);
     /// both lists are in canonical form, empty meaning every key. The file
     /// was left as it is: other processes may use it with its prefixes. Use
     /// another path, or remove the file to have it created with the

@@ -6,9 +6,9 @@ extension SharedCache {
     public struct Configuration: Sendable {
         /// How the state file is opened or created (size limit, reader
         /// slots, durability, subscribed prefixes). Default:
-        /// ``SharedStateFile/Options/init()``.
+        /// ``/WhyCacheState/SharedStateFile/Options/init()``.
         ///
-        /// With ``SharedStateFile/Options/subscribedPrefixes``, the cache
+        /// With ``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes``, the cache
         /// keeps only the keys under those prefixes (see "Prefix
         /// subscriptions" in ``SharedCache``): the state file is created with
         /// them, and an existing file must hold the same prefixes (in

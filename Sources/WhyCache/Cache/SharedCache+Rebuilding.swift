@@ -9,7 +9,7 @@ extension SharedCache {
     /// that holds this process's id, from the checkpoint's payloads and the
     /// log after it (``PrivateStateBuilder``), in transactions that nobody
     /// else sees. It is then put in place with
-    /// ``SharedStateFile/install(_:at:)``, which marks the displaced file
+    /// ``/WhyCacheState/SharedStateFile/install(_:at:)``, which marks the displaced file
     /// retired: readers in this process switch at once (through the holder),
     /// readers elsewhere at their next update. Until then every reader keeps
     /// reading the old state, which stays consistent. The caller then applies
@@ -17,7 +17,7 @@ extension SharedCache {
     ///
     /// Two processes that rebuild at once both build a correct file; the
     /// install keeps whichever is further along the log
-    /// (``SharedStateFile/install(_:at:unlessNewerThan:)``), so that readers
+    /// (``/WhyCacheState/SharedStateFile/install(_:at:unlessNewerThan:)``), so that readers
     /// never move backwards, and the other process switches to it. A process
     /// killed while building leaves its temporary file, which the next
     /// rebuild on this machine deletes.

@@ -240,14 +240,14 @@ extension SharedCache {
     }
 
     /// The current state file, reopened first when it was removed or
-    /// replaced (see ``SharedStateFile/isRetired``). Updates and the poller
+    /// replaced (see ``/WhyCacheState/SharedStateFile/isRetired``). Updates and the poller
     /// election (``holdsPollerLease()``) both go through it, so a process
     /// moves to the file at the path as soon as either looks.
     func currentFileReopeningIfRetired() throws(CacheError) -> SharedStateFile {
         guard var file = holder.currentFile else { throw .closed(path: statePath) }
         // The path holds a newer file, none (then a new one is created), or,
         // while a removal is in progress, the retired file itself: then the
-        // removal is finished here (``SharedStateFile/remove(at:)`` is idempotent).
+        // removal is finished here (``/WhyCacheState/SharedStateFile/remove(at:)`` is idempotent).
         for _ in 0..<8 {
             guard file.isRetired else { return file }
             let fresh = try Self.openStateFile(at: statePath, configuration: configuration)

@@ -31,7 +31,7 @@ import CoreMetrics
 ///
 /// ## Prefix subscriptions
 /// A cache whose ``Configuration/stateFileOptions`` name
-/// ``SharedStateFile/Options/subscribedPrefixes`` keeps only the keys that
+/// ``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes`` keeps only the keys that
 /// start with one of them: updates skip every other operation of the log
 /// (their records still move the update id), and reads and iterations see
 /// only the subscribed keys — any other key reads as absent. The prefixes
@@ -94,7 +94,7 @@ public final class SharedCache: Sendable, KeyValueReading {
     /// - Throws: ``CacheError/invalidConfiguration(reason:)``,
     ///   ``CacheError/subscriptionMismatch(path:stateFilePrefixes:configuredPrefixes:)``
     ///   when the file subscribes to other prefixes than the configuration
-    ///   (``SharedStateFile/Options/subscribedPrefixes``), or
+    ///   (``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes``), or
     ///   ``CacheError/stateFile(_:)`` when the file cannot be opened or is
     ///   damaged (see ``Configuration/replacesUnusableStateFile``).
     public init(statePath: String, datastore: any Datastore, configuration: Configuration = Configuration()) throws(CacheError) {
@@ -157,11 +157,11 @@ public final class SharedCache: Sendable, KeyValueReading {
 
     /// Calls `body` with the value under the borrowed `key` as a buffer in
     /// shared memory (no copy), or with nil when the key is absent: the read
-    /// every other form goes through (``KeyValueReading``). The buffer is
+    /// every other form goes through (``/WhyCacheState/KeyValueReading``). The buffer is
     /// valid only during the call.
     ///
     /// - Parameters:
-    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - key: the key's bytes, 1 to ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     ///   - body: what to do with the value; it may throw a ``CacheError`` of its own.
     /// - Throws: ``CacheError/invalidKey(length:)`` for an empty or too long
     ///   key, ``CacheError/closed(path:)``, ``CacheError/stateFile(_:)`` when
@@ -206,8 +206,8 @@ public final class SharedCache: Sendable, KeyValueReading {
 
     /// Pins the current state for any number of consistent reads: lookups
     /// and ordered iterations over everything, a prefix
-    /// (``KeyRange/prefix(_:)``) or a key range, all at one update id
-    /// (``StateSnapshot/updateID``) however many updates apply meanwhile.
+    /// (``/WhyCacheState/KeyRange/prefix(_:)``) or a key range, all at one update id
+    /// (``/WhyCacheState/StateSnapshot/updateID``) however many updates apply meanwhile.
     /// Close it (or release it) when done: it keeps the space it sees from
     /// being reused.
     public func snapshot() throws(CacheError) -> StateSnapshot {
@@ -220,7 +220,7 @@ public final class SharedCache: Sendable, KeyValueReading {
     /// closes it when `body` returns or throws, so that its space is never
     /// kept by a forgotten snapshot. Do not let the snapshot escape `body`:
     /// after it, every read through it fails with
-    /// ``StateFileError/closed(path:)``.
+    /// ``/WhyCacheState/StateFileError/closed(path:)``.
     ///
     /// ```swift
     /// let flags = try cache.withSnapshot { snapshot in
@@ -228,7 +228,7 @@ public final class SharedCache: Sendable, KeyValueReading {
     /// }
     /// ```
     ///
-    /// Its reads throw ``StateFileError``, and Swift infers a throwing
+    /// Its reads throw ``/WhyCacheState/StateFileError``, and Swift infers a throwing
     /// closure's error as `any Error`, so this call throws `any Error`: a
     /// ``CacheError`` when the snapshot cannot be pinned, or what `body`
     /// throws, unchanged.

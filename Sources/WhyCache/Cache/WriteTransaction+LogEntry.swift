@@ -21,7 +21,7 @@ extension WriteTransaction {
     /// a corrupt record is never skipped and never half applied, and the
     /// records before it stay applied.
     ///
-    /// In a file with subscribed prefixes (``SharedStateFile/subscribedPrefixes``),
+    /// In a file with subscribed prefixes (``/WhyCacheState/SharedStateFile/subscribedPrefixes``),
     /// an operation on any other key is skipped before any tree work, on the
     /// record's borrowed key bytes, without allocating; the update id still
     /// moves over its record. So the file holds exactly the keys under its

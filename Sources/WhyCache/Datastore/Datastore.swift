@@ -87,7 +87,7 @@ public protocol Datastore: Sendable {
     ///
     /// - Throws: ``DatastoreError/recordTooLarge(size:maximum:)`` before writing
     ///   anything when a payload is larger than the datastore accepts
-    ///   (never smaller than ``WhyCacheLimits/maximumRecordSize``).
+    ///   (never smaller than ``/WhyCacheSupport/WhyCacheLimits/maximumRecordSize``).
     func append(contentsOf payloads: [[UInt8]]) async throws(DatastoreError) -> [UInt64]
 
     /// The newest published checkpoint, or `nil` when there is none.

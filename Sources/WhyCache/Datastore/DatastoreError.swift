@@ -107,7 +107,7 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension DatastoreError: SystemCallFailure {
     /// A failed system call of the datastore, as ``ioFailure(operation:path:errno:)``.
-    init(systemCall failure: SystemCallError) {
+    package init(systemCall failure: SystemCallError) {
         self = .ioFailure(operation: failure.call, path: failure.path, errno: failure.errno)
     }
 }

@@ -7,11 +7,11 @@ public enum LogRecordError: Error, Sendable, Hashable, CustomStringConvertible {
     case emptyKey(operationIndex: Int)
 
     /// The key of the operation at `operationIndex` is longer than
-    /// ``WhyCacheLimits/maximumKeyLength``.
+    /// ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     case keyTooLong(operationIndex: Int, length: Int)
 
     /// The value of the operation at `operationIndex` is longer than
-    /// ``WhyCacheLimits/maximumValueLength``.
+    /// ``/WhyCacheSupport/WhyCacheLimits/maximumValueLength``.
     case valueTooLong(operationIndex: Int, length: Int)
 
     /// A record must hold at least one operation.

@@ -57,7 +57,7 @@ package enum LogRecordFormat {
         }
     }
 
-    /// Checks the key and value lengths of `operation` against ``WhyCacheLimits``.
+    /// Checks the key and value lengths of `operation` against ``/WhyCacheSupport/WhyCacheLimits``.
     static func validate(_ operation: LogOperation, index: Int) throws(LogRecordError) {
         let keyLength = operation.key.count
         guard keyLength >= WhyCacheLimits.minimumKeyLength else { throw .emptyKey(operationIndex: index) }

@@ -14,7 +14,7 @@
 /// ```
 package struct LogRecordSplitter: Sendable, Hashable {
     /// The maximum record sizes a splitter accepts: from the smallest record
-    /// that can hold a one-byte key up to ``WhyCacheLimits/maximumRecordSize``.
+    /// that can hold a one-byte key up to ``/WhyCacheSupport/WhyCacheLimits/maximumRecordSize``.
     package static let allowedMaximumRecordSizes = LogRecordFormat.minimumRecordSize...WhyCacheLimits.maximumRecordSize
 
     /// The largest encoded record, checksum included, that ``split(_:)`` produces.

@@ -12,7 +12,7 @@ import Glibc
 /// checkpoint) touches the whole file again. Inserting in key order instead
 /// appends leaves one after the other: the build and the later walk both
 /// move through the file sequentially, and the pages behind them can be
-/// released (``SharedStateFile/releaseResidentPages()``).
+/// released (``/WhyCacheState/SharedStateFile/releaseResidentPages()``).
 ///
 /// The memory held is one run's arena (``runBudget`` bytes plus 32 bytes per
 /// operation), then one 1 MiB buffer per run while merging. Runs are files
@@ -34,7 +34,7 @@ struct SortedStateBuilder {
     ///
     /// - Precondition: `file` subscribes to no prefixes (``HistoryRewriter``
     ///   refuses a configuration that does); the insert of a key outside a
-    ///   subscription would fail with ``StateFileError/keyOutsideSubscription(path:)``.
+    ///   subscription would fail with ``/WhyCacheState/StateFileError/keyOutsideSubscription(path:)``.
     func build(
         into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64, runPrefix: String
     ) async throws(CacheError) -> (position: UInt64, logRecords: UInt64, logBytes: UInt64) {

@@ -4,7 +4,7 @@ import Glibc
 /// the datastore into a private scratch file and compares the two key by
 /// key, at one update id.
 ///
-/// The state file is checked structurally first (``SharedStateFile/verify()``).
+/// The state file is checked structurally first (``/WhyCacheState/SharedStateFile/verify()``).
 /// Then the scratch file is built from the latest checkpoint (when the log no
 /// longer starts at 1) and the log to its end, position `P`. The shared state
 /// is brought to `P` with ``SharedCache/update(through:)``, as any process
@@ -48,7 +48,7 @@ public struct StateVerifier: Sendable {
     ///   - progress: Called with the keys compared so far and the key count
     ///     of the state, during the comparison.
     /// - Throws: ``CacheError/stateFile(_:)`` when the state file is damaged
-    ///   (``StateFileError/corrupted(path:reason:)``) or the scratch file
+    ///   (``/WhyCacheState/StateFileError/corrupted(path:reason:)``) or the scratch file
     ///   cannot be made; ``CacheError/verificationDidNotSettle(rounds:)``
     ///   when the log kept moving; datastore and corrupt-record errors.
     public func verify(

@@ -43,12 +43,12 @@ public enum SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
     /// file at the restore path subscribes to `statePrefixes` — or the
     /// restorer's ``SnapshotRestorer/options`` ask for them — so installing
     /// it would change which keys the file keeps. Both lists are canonical,
-    /// empty meaning every key (``SharedStateFile/subscribedPrefixes``).
+    /// empty meaning every key (``/WhyCacheState/SharedStateFile/subscribedPrefixes``).
     case subscriptionMismatch(snapshotPrefixes: [[UInt8]], statePrefixes: [[UInt8]])
 
     /// The state to write was never built from a change log (it is the empty
     /// state of a file that was only created), so it has no meaningful
-    /// update id. See ``StateSnapshot/isInitialized``.
+    /// update id. See ``/WhyCacheState/StateSnapshot/isInitialized``.
     case uninitializedState
 
     /// The caller passed a value the snapshot functions cannot use (a key

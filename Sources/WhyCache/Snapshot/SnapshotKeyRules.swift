@@ -2,7 +2,7 @@
 /// keeps and its reader enforces, defined once for both.
 ///
 /// Invariants of a valid stream (docs/FORMAT.md section 6.3): every key is
-/// 1...1024 bytes and every value at most 64 MiB (``WhyCacheLimits``); keys
+/// 1...1024 bytes and every value at most 64 MiB (``/WhyCacheSupport/WhyCacheLimits``); keys
 /// are strictly ascending in unsigned byte order, so no key appears twice;
 /// and when the header lists prefixes, every key starts with one of them.
 /// The prefix list itself is canonical (``KeyPrefixes/canonical(_:)``): a

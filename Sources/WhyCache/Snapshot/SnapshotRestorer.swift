@@ -9,7 +9,7 @@ import Glibc
 /// and the last one sets the snapshot's update id and marks the state
 /// initialized (built from a change log). Only after the trailer checked out
 /// (checksum, key count, nothing after it) is the file installed at the
-/// state path with ``SharedStateFile/install(_:at:)``, which marks the file
+/// state path with ``/WhyCacheState/SharedStateFile/install(_:at:)``, which marks the file
 /// it displaces retired: processes that have that file open keep reading its
 /// consistent state and move to the new file at their next update.
 ///
@@ -28,9 +28,9 @@ import Glibc
 ///
 /// The keys a file keeps never change by accident either: the restored file
 /// subscribes to the prefixes the snapshot's header lists
-/// (``SnapshotHeader/prefixes``, ``SharedStateFile/subscribedPrefixes``), and
+/// (``SnapshotHeader/prefixes``, ``/WhyCacheState/SharedStateFile/subscribedPrefixes``), and
 /// a snapshot whose prefixes differ from those of the usable state file at
-/// the path, or from non-empty ``SharedStateFile/Options/subscribedPrefixes``
+/// the path, or from non-empty ``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes``
 /// in ``options``, is refused with
 /// ``SnapshotError/subscriptionMismatch(snapshotPrefixes:statePrefixes:)``
 /// (checked before the entries are read, and again just before the install).
@@ -41,10 +41,10 @@ import Glibc
 /// ```
 public struct SnapshotRestorer: Sendable {
     /// The options of the new state file (size limit, reader slots,
-    /// durability, permissions). ``SharedStateFile/Options/createIfMissing``
+    /// durability, permissions). ``/WhyCacheState/SharedStateFile/Options/createIfMissing``
     /// is ignored: the restore always creates its file. The new file
     /// subscribes to the snapshot's prefixes; non-empty
-    /// ``SharedStateFile/Options/subscribedPrefixes`` say which prefixes the
+    /// ``/WhyCacheState/SharedStateFile/Options/subscribedPrefixes`` say which prefixes the
     /// snapshot must hold (in any order: they are compared in canonical form).
     public var options: SharedStateFile.Options
     /// Whether a state newer than the snapshot is replaced too, moving its

@@ -2,7 +2,7 @@
 /// (docs/FORMAT.md section 6): portable, compacted (entries only, no free
 /// space or tree layout), checksummed, optionally gzip-compressed.
 ///
-/// The writer reads a pinned ``StateSnapshot`` with the zero-copy cursor,
+/// The writer reads a pinned ``/WhyCacheState/StateSnapshot`` with the zero-copy cursor,
 /// so the snapshot is exactly that state while other processes keep reading
 /// and committing; and it writes front to back in one pass through a 1 MiB
 /// buffer, so the output can go to a pipe.
@@ -20,7 +20,7 @@ public struct SnapshotWriter: Sendable {
     /// list is written in canonical form: sorted, without duplicates or
     /// prefixes that another one starts; an empty prefix means every key.
     ///
-    /// A state file that subscribes to prefixes (``SharedStateFile/subscribedPrefixes``)
+    /// A state file that subscribes to prefixes (``/WhyCacheState/SharedStateFile/subscribedPrefixes``)
     /// holds only the keys under them, so a snapshot of it names them too:
     /// its header lists the file's prefixes, narrowed to these ones when
     /// any are given, and a restore makes a file with the same subscription.
@@ -40,7 +40,7 @@ public struct SnapshotWriter: Sendable {
     ///
     /// - Parameters:
     ///   - view: the pinned state to write; it must have been built from a
-    ///     change log (``StateSnapshot/isInitialized``).
+    ///     change log (``/WhyCacheState/StateSnapshot/isInitialized``).
     ///   - sink: receives the output, in order.
     ///   - progress: called after each buffer handed to the sink, and at the end.
     /// - Returns: the header written and the sizes of the stream.

@@ -25,7 +25,7 @@ struct MySQLSchema: Sendable {
 
     /// The largest part of a payload stored in one row (1 MiB): far below the
     /// servers' default `max_allowed_packet` of 16 MiB, so payloads of any
-    /// size up to ``WhyCacheLimits/maximumRecordSize`` fit with any server setting.
+    /// size up to ``/WhyCacheSupport/WhyCacheLimits/maximumRecordSize`` fit with any server setting.
     static let partSize = 1 << 20
 
     /// The log table.

@@ -1,5 +1,6 @@
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// The heap allocator of a write transaction, for the tests that drive it
 /// (and the tree writer built on it) directly.

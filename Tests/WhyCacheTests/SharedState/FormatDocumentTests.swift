@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// docs/FORMAT.md's tables of the header page (section 1.2) and the commit
 /// record (section 1.7) against the code: each table's rows tile their range

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// The poller lease of a state file (docs/FORMAT.md section 1.10): one open
 /// file at a time holds it, closing the file releases it, it is the byte the

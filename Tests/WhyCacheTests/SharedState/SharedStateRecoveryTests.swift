@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// Recovery from a writer that died at one precise moment, built by editing
 /// the file's words the way such a death leaves them (a random SIGKILL

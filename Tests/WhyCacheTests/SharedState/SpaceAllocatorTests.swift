@@ -1,5 +1,6 @@
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// The heap allocator of a write transaction, driven directly: carving from
 /// the bump pointer, per-class free lists taken last in first out, the free

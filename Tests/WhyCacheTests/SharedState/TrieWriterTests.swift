@@ -1,5 +1,6 @@
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// The copy-on-write tree writer, driven directly: every sequence of sets
 /// and removes leaves a tree that reads as a dictionary model of it and

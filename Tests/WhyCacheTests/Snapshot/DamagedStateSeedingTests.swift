@@ -1,7 +1,8 @@
-import Glibc
 import Foundation
+import Glibc
 import Testing
 @testable import WhyCache
+@testable import WhyCacheState
 
 /// A damaged host must not seed the fleet: a state whose tree breaks its
 /// invariants in a way that a walk of its keys does not notice is refused by

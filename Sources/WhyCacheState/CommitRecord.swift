@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// One published state of the file: the root of its tree and the log position
 /// it corresponds to.
 ///

@@ -5,24 +5,24 @@
 ///
 /// Used by ``BackgroundUpdater`` (a round asked for) and by change streams
 /// (the local state moved).
-final class Doorbell: Sendable {
+package final class Doorbell: Sendable {
     private struct State {
-        var generation: UInt64 = 0
-        var sleepers: [Int: CheckedContinuation<Void, Never>] = [:]
-        var nextSleeper = 0
+        package var generation: UInt64 = 0
+        package var sleepers: [Int: CheckedContinuation<Void, Never>] = [:]
+        package var nextSleeper = 0
     }
 
     private let state = Locked(State())
 
-    init() {}
+    package init() {}
 
     /// The number of rings so far.
-    var generation: UInt64 {
+    package var generation: UInt64 {
         state.withLock { $0.generation }
     }
 
     /// Wakes every sleeper, and every sleep that starts with an older generation.
-    func ring() {
+    package func ring() {
         let sleepers = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.generation &+= 1
             defer { state.sleepers.removeAll() }
@@ -33,7 +33,7 @@ final class Doorbell: Sendable {
 
     /// Sleeps for `duration`, or until a ring after `generation`, or until
     /// the task is cancelled — whichever comes first.
-    func sleep(for duration: Duration, unlessRungSince generation: UInt64) async {
+    package func sleep(for duration: Duration, unlessRungSince generation: UInt64) async {
         let number = state.withLock { state -> Int in
             defer { state.nextSleeper += 1 }
             return state.nextSleeper

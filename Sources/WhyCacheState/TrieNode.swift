@@ -1,6 +1,7 @@
 import CWhyCacheSupport
 
 import Glibc
+import WhyCacheSupport
 
 // The two kinds of tree block, and the only code that reads or writes them
 // through raw pointers. Layouts (docs/FORMAT.md, "Tree nodes"):

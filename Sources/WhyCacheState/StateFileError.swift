@@ -9,9 +9,9 @@
 /// ``notDurableAcrossRestart(path:)``, discard the file with
 /// ``SharedStateFile/remove(at:)`` and rebuild it from the log.
 public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The key is empty or longer than ``WhyCacheLimits/maximumKeyLength``.
+    /// The key is empty or longer than ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     case invalidKeyLength(Int)
-    /// The value is longer than ``WhyCacheLimits/maximumValueLength``.
+    /// The value is longer than ``/WhyCacheSupport/WhyCacheLimits/maximumValueLength``.
     case valueTooLong(Int)
     /// The file does not start with the WhyCache magic bytes.
     case notAStateFile(path: String)
@@ -107,7 +107,7 @@ extension StateFileError {
     /// across the machine's restart — so that it may
     /// be replaced by a new one. A file that is not a state file
     /// (``notAStateFile(path:)``) never is: it may be anyone's data.
-    var marksUnusableStateFile: Bool {
+    package var marksUnusableStateFile: Bool {
         switch self {
         case .corrupted, .truncated, .unsupportedFormatVersion, .unsupportedCreationFlags, .notDurableAcrossRestart: true
         default: false
@@ -116,10 +116,11 @@ extension StateFileError {
 }
 
 import Glibc
+import WhyCacheSupport
 
 extension StateFileError: SystemCallFailure {
     /// A failed system call of the state layer, as ``systemCallFailed(call:path:errno:)``.
-    init(systemCall failure: SystemCallError) {
+    package init(systemCall failure: SystemCallError) {
         self = .systemCallFailed(call: failure.call, path: failure.path, errno: failure.errno)
     }
 }

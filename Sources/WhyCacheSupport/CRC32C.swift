@@ -17,7 +17,7 @@ import CWhyCacheSupport
 package struct CRC32C: Sendable, Hashable {
     /// The running, non-finalized register.
     @usableFromInline
-    internal var register: UInt32 = 0xFFFF_FFFF
+    package var register: UInt32 = 0xFFFF_FFFF
 
     /// Creates a checksum of the empty byte string.
     @inlinable

@@ -1,4 +1,5 @@
 import Glibc
+import WhyCacheSupport
 
 extension SharedStateFile {
     /// How to open or create a state file.
@@ -24,12 +25,12 @@ extension SharedStateFile {
         /// Fixed when the file is created and stored in its header, so that
         /// every process that opens the file applies the same filter; opening
         /// an existing file ignores this value (``SharedStateFile/subscribedPrefixes``
-        /// tells what the file holds, and ``SharedCache`` refuses a file whose
+        /// tells what the file holds, and `SharedCache` refuses a file whose
         /// prefixes differ from its configuration). Stored in canonical form:
         /// sorted, without duplicates and without a prefix that another one
         /// starts. At most ``maximumSubscribedPrefixCount`` prefixes of
         /// ``maximumSubscribedPrefixBytes`` bytes together, in that form, each
-        /// at most ``WhyCacheLimits/maximumKeyLength`` bytes, else
+        /// at most ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength`` bytes, else
         /// ``StateFileError/invalidOptions(reason:)``.
         public var subscribedPrefixes: [[UInt8]] = []
 

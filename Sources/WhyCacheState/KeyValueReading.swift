@@ -1,4 +1,6 @@
-/// A source of values by key in a shared-state file: ``SharedCache``,
+import WhyCacheSupport
+
+/// A source of values by key in a shared-state file: `SharedCache`,
 /// ``SharedStateFile`` and ``StateSnapshot``.
 ///
 /// A conforming type provides one read, ``KeyValueReading/withValue(forKeyBytes:_:)``, which
@@ -21,7 +23,7 @@
 /// }
 /// ```
 public protocol KeyValueReading {
-    /// The error a read throws: ``CacheError`` for a cache,
+    /// The error a read throws: `CacheError` for a cache,
     /// ``StateFileError`` for a file or a snapshot.
     associatedtype ReadFailure: Error
 
@@ -31,7 +33,7 @@ public protocol KeyValueReading {
     /// allocation. `body` may throw a ``KeyValueReading/ReadFailure`` of its own.
     ///
     /// - Parameters:
-    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - key: the key's bytes, 1 to ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     ///   - body: what to do with the value.
     /// - Throws: a ``KeyValueReading/ReadFailure`` for an invalid key, a damaged file or a
     ///   closed reader, or the one `body` throws.

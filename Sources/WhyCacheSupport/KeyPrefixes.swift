@@ -3,12 +3,12 @@ import Glibc
 /// Lexicographic comparison of unsigned byte strings: negative, zero or
 /// positive. The one order of keys: bytes compare as unsigned numbers, and
 /// a key sorts before every longer key it is a prefix of.
-func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
+package func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
     b.withUnsafeBytes { b in compare(a, b) }
 }
 
 /// The same order of two borrowed buffers.
-func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+package func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
     let shared = min(a.count, b.count)
     if shared > 0 {
         let order = memcmp(a.baseAddress!, b.baseAddress!, shared)
@@ -25,9 +25,9 @@ func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
 /// Invariant: ``prefixes`` is canonical (``canonical(_:)``) — sorted, and no
 /// prefix starts another — so one set of keys has one spelling, and the
 /// prefixes' key ranges are disjoint and ascend in list order.
-struct KeyPrefixes: Sendable, Hashable {
+package struct KeyPrefixes: Sendable, Hashable {
     /// The prefixes in canonical form; empty means every key.
-    let prefixes: [[UInt8]]
+    package let prefixes: [[UInt8]]
     /// The prefixes one after the other, so that ``contains(_:)`` reads one
     /// buffer instead of an array of arrays.
     private let bytes: [UInt8]
@@ -35,10 +35,10 @@ struct KeyPrefixes: Sendable, Hashable {
     private let ends: [Int]
 
     /// Every key.
-    static let everything = KeyPrefixes(canonicalizing: [])
+    package static let everything = KeyPrefixes(canonicalizing: [])
 
     /// The set named by `prefixes`, in any order and with duplicates.
-    init(canonicalizing prefixes: [[UInt8]]) {
+    package init(canonicalizing prefixes: [[UInt8]]) {
         self.prefixes = Self.canonical(prefixes)
         self.bytes = self.prefixes.flatMap { $0 }
         var end = 0
@@ -49,7 +49,7 @@ struct KeyPrefixes: Sendable, Hashable {
     }
 
     /// Whether the set is every key.
-    var isEverything: Bool { prefixes.isEmpty }
+    package var isEverything: Bool { prefixes.isEmpty }
 
     /// The canonical form of `prefixes`: sorted, without duplicates and
     /// without a prefix that another one of the list starts with (it adds
@@ -59,7 +59,7 @@ struct KeyPrefixes: Sendable, Hashable {
     /// sorted prefixes neither of which starts the other first differ at a
     /// byte inside both, so every key under the first sorts before every key
     /// under the second.
-    static func canonical(_ prefixes: [[UInt8]]) -> [[UInt8]] {
+    package static func canonical(_ prefixes: [[UInt8]]) -> [[UInt8]] {
         if prefixes.contains(where: \.isEmpty) { return [] }
         var result: [[UInt8]] = []
         for prefix in prefixes.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -72,7 +72,7 @@ struct KeyPrefixes: Sendable, Hashable {
     }
 
     /// Why `length` is not a valid prefix length, or nil.
-    static func lengthProblem(_ length: Int) -> String? {
+    package static func lengthProblem(_ length: Int) -> String? {
         length <= WhyCacheLimits.maximumKeyLength
             ? nil : "a key prefix of \(length) bytes is longer than the longest key (\(WhyCacheLimits.maximumKeyLength) bytes)"
     }
@@ -80,12 +80,12 @@ struct KeyPrefixes: Sendable, Hashable {
     /// Text naming the keys of a prefix list in messages: "the keys under"
     /// each prefix as `Hex/describe(_:)` names it, or "every key" for an
     /// empty list.
-    static func describe(_ prefixes: [[UInt8]]) -> String {
+    package static func describe(_ prefixes: [[UInt8]]) -> String {
         prefixes.isEmpty ? "every key" : "the keys under " + prefixes.map { Hex.describe($0) }.joined(separator: ", ")
     }
 
     /// Whether `key` starts with `prefix`.
-    static func key(_ key: UnsafeRawBufferPointer, startsWith prefix: UnsafeRawBufferPointer) -> Bool {
+    package static func key(_ key: UnsafeRawBufferPointer, startsWith prefix: UnsafeRawBufferPointer) -> Bool {
         key.count >= prefix.count && compare(UnsafeRawBufferPointer(rebasing: key[..<prefix.count]), prefix) == 0
     }
 
@@ -96,7 +96,7 @@ struct KeyPrefixes: Sendable, Hashable {
     /// later one sorts after `key`, and an earlier prefix `p` that starts
     /// `key` would, being at or before the later `q <= key`, start `q` too,
     /// which a canonical list excludes.
-    func contains(_ key: UnsafeRawBufferPointer) -> Bool {
+    package func contains(_ key: UnsafeRawBufferPointer) -> Bool {
         if ends.isEmpty { return true }
         return bytes.withUnsafeBytes { bytes in
             func prefix(_ index: Int) -> UnsafeRawBufferPointer {
@@ -114,7 +114,7 @@ struct KeyPrefixes: Sendable, Hashable {
 
     /// The keys in both sets, or nil when no key is (a canonical list
     /// cannot name the empty set: an empty list is every key).
-    func intersection(_ other: KeyPrefixes) -> KeyPrefixes? {
+    package func intersection(_ other: KeyPrefixes) -> KeyPrefixes? {
         if isEverything { return other }
         if other.isEverything { return self }
         var common: [[UInt8]] = []

@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// A batch of changes to a shared-state file, published atomically.
 ///
 /// At most one write transaction exists per file at a time, across all
@@ -70,14 +72,14 @@ package final class WriteTransaction {
 
     /// Records `checksum` as the payload checksum (CRC-32C) of the log
     /// record ``updateID``, which the caller has just applied.
-    func noteAppliedRecord(checksum: UInt32) {
+    package func noteAppliedRecord(checksum: UInt32) {
         appliedRecordChecksum = checksum
     }
 
     /// Forgets the applied record's checksum: the state at ``updateID`` was
     /// not reached by applying the log record with that id (a checkpoint's
     /// contents were applied under the checkpoint's id).
-    func forgetAppliedRecord() {
+    package func forgetAppliedRecord() {
         appliedRecordChecksum = nil
     }
 
@@ -161,7 +163,7 @@ package final class WriteTransaction {
 
     /// Marks the state initialized (``markInitialized()``) and commits; a
     /// transaction that fails to commit is abandoned.
-    func commitInitialized() throws(StateFileError) {
+    package func commitInitialized() throws(StateFileError) {
         do {
             try markInitialized()
             try commit()

@@ -3,13 +3,13 @@
 ///
 /// Only the shortest encoding of a number is accepted when reading, so that
 /// every record has exactly one encoding.
-enum LEB128 {
+package enum LEB128 {
     /// The longest encoding of a `UInt64`.
-    static let maximumSize = 10
+    package static let maximumSize = 10
 
     /// The number of bytes `value` encodes to (1...10).
     @inline(__always)
-    static func size(of value: UInt64) -> Int {
+    package static func size(of value: UInt64) -> Int {
         // Each byte carries seven bits; zero still takes one byte.
         let significantBits = 64 - (value | 1).leadingZeroBitCount
         return (significantBits + 6) / 7
@@ -17,7 +17,7 @@ enum LEB128 {
 
     /// Appends the encoding of `value` to `bytes`.
     @inline(__always)
-    static func append(_ value: UInt64, to bytes: inout [UInt8]) {
+    package static func append(_ value: UInt64, to bytes: inout [UInt8]) {
         var rest = value
         while rest >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
@@ -31,7 +31,7 @@ enum LEB128 {
     /// - Precondition: `pointer` addresses at least `size(of: value)`
     ///   writable bytes.
     @inline(__always)
-    static func write(_ value: UInt64, to pointer: UnsafeMutableRawPointer) -> Int {
+    package static func write(_ value: UInt64, to pointer: UnsafeMutableRawPointer) -> Int {
         var rest = value
         var count = 0
         while rest >= 0x80 {
@@ -44,7 +44,7 @@ enum LEB128 {
     }
 
     /// Why a varint could not be read.
-    enum ReadFailure: Error {
+    package enum ReadFailure: Error {
         /// The bytes ended before the varint did.
         case truncated
         /// The varint is longer than its shortest form or does not fit in 64 bits.
@@ -54,7 +54,7 @@ enum LEB128 {
     /// Reads the varint that starts at `offset` in `bytes`, advancing `offset`
     /// past it. Never reads outside `bytes`.
     @inline(__always)
-    static func read(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) throws(ReadFailure) -> UInt64 {
+    package static func read(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) throws(ReadFailure) -> UInt64 {
         let first = offset
         var result: UInt64 = 0
         var shift: UInt64 = 0

@@ -48,19 +48,19 @@ public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
 
     /// Checks the whole pinned state as ``SharedStateFile/verify()`` checks
     /// the current one; returns the number of keys.
-    func verify() throws(StateFileError) -> Int {
+    package func verify() throws(StateFileError) -> Int {
         try TrieVerifier(reader: reader).verify(root: pin.root, keyCount: pin.keyCount)
     }
 
     /// Checks the structure of the pinned tree (``TrieVerifier/checkStructure(root:)``).
-    func verifyStructure() throws(StateFileError) {
+    package func verifyStructure() throws(StateFileError) {
         try TrieVerifier(reader: reader).checkStructure(root: pin.root)
     }
 
     /// The payload checksum of the log record ``updateID`` — the one this
     /// state applied last — when the writer that committed the state
     /// recorded it (docs/FORMAT.md section 1.7); nil otherwise.
-    var appliedRecordChecksum: UInt32? {
+    package var appliedRecordChecksum: UInt32? {
         CommitRecord.appliedRecordChecksum(
             in: UnsafeRawBufferPointer(start: file.mapped.base + pin.commitOffset, count: FileLayout.commitRecordSize))
     }
@@ -141,7 +141,7 @@ public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
     /// the read every other form goes through (``KeyValueReading``).
     ///
     /// - Parameters:
-    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - key: the key's bytes, 1 to ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     ///   - body: what to do with the value; it may throw a ``StateFileError`` of its own.
     /// - Throws: a ``StateFileError`` for an invalid key, a damaged file or
     ///   a closed snapshot, or the one `body` throws.
@@ -156,7 +156,7 @@ public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
     /// The zero-copy cursor over `range` (keys in its own buffer, values in
     /// the mapping), for the iterations of this snapshot and of the
     /// snapshot writer; valid while the snapshot stays open.
-    func trieCursor(in range: KeyRange) throws(StateFileError) -> TrieCursor {
+    package func trieCursor(in range: KeyRange) throws(StateFileError) -> TrieCursor {
         try checkOpen()
         return TrieCursor(reader: reader, root: pin.root, range: range)
     }

@@ -37,7 +37,7 @@ package enum Hex {
 
     /// Text naming a key (or other byte string) in messages: the bytes as
     /// quoted text when they are printable UTF-8, else `0x` and hex.
-    static func describe(_ bytes: some Sequence<UInt8>) -> String {
+    package static func describe(_ bytes: some Sequence<UInt8>) -> String {
         let bytes = Array(bytes)
         if let text = String(validating: bytes, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
             return "\"\(text)\""

@@ -1,5 +1,6 @@
-import Glibc
 import Atomics
+import Glibc
+import WhyCacheSupport
 
 /// A pinned read: the commit a reader is reading, protected from reclamation
 /// until `ReaderTable.unpin` (docs/FORMAT.md, "Readers and reclamation").

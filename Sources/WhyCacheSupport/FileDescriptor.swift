@@ -15,12 +15,12 @@ import Glibc
 /// This is where the library's file I/O touches raw pointers: each one is
 /// confined to the buffer the call fills or reads. Whoever opens a
 /// descriptor closes it exactly once.
-struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
+package struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// The kernel's descriptor number.
-    let raw: Int32
+    package let raw: Int32
 
     /// The path the file was opened at, for error messages.
-    let path: String
+    package let path: String
 
     /// The error of `call` failing with `code`.
     private func failure(_ call: String, _ code: Int32) -> Failure {
@@ -30,12 +30,12 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     // MARK: Opening and closing
 
     /// Opens `path`. `flags` are `open(2)` flags; `O_CLOEXEC` is always added.
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Failure) -> FileDescriptor {
+    package static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Failure) -> FileDescriptor {
         try opening(path, flags: flags, mode: mode).mapError { Failure(systemCall: $0) }.get()
     }
 
     /// Opens `path` if it exists; nil when it does not (`ENOENT`).
-    static func openIfExists(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Failure) -> FileDescriptor? {
+    package static func openIfExists(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Failure) -> FileDescriptor? {
         switch opening(path, flags: flags, mode: mode) {
         case .success(let descriptor): return descriptor
         case .failure(let error) where error.errno == ENOENT: return nil
@@ -45,7 +45,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// Opens `path`, or returns the failure, for callers that tell several
     /// failures apart (a file that exists but may not be written).
-    static func opening(_ path: String, flags: Int32, mode: mode_t = 0o644) -> Swift.Result<FileDescriptor, SystemCallError> {
+    package static func opening(_ path: String, flags: Int32, mode: mode_t = 0o644) -> Swift.Result<FileDescriptor, SystemCallError> {
         while true {
             let raw = systemOpen(path, flags | O_CLOEXEC, mode)
             if raw >= 0 { return .success(FileDescriptor(raw: raw, path: path)) }
@@ -57,7 +57,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// one has open — whatever `path` names now (through
     /// `/proc/self/fd`). Locks taken through it (`flock`) exclude those of
     /// this descriptor, also within this process.
-    func reopen(flags: Int32) throws(Failure) -> FileDescriptor {
+    package func reopen(flags: Int32) throws(Failure) -> FileDescriptor {
         switch Self.opening("/proc/self/fd/\(raw)", flags: flags) {
         case .success(let descriptor): return descriptor.naming(path)
         case .failure(let error): throw failure("open", error.errno)
@@ -66,20 +66,20 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// This descriptor, naming `path` in its errors (a file built under a
     /// temporary name reports the name the caller asked for).
-    func naming(_ path: String) -> FileDescriptor {
+    package func naming(_ path: String) -> FileDescriptor {
         FileDescriptor(raw: raw, path: path)
     }
 
     /// Closes the descriptor (releasing the locks held through its open
     /// file description when it is the description's last descriptor).
-    func close() {
+    package func close() {
         _ = systemClose(raw)
     }
 
     // MARK: Size
 
     /// The current size of the file, in bytes.
-    func size() throws(Failure) -> Int {
+    package func size() throws(Failure) -> Int {
         var status = stat()
         guard fstat(raw, &status) == 0 else { throw failure("fstat", errno) }
         return Int(status.st_size)
@@ -88,7 +88,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// Reserves the `count` bytes at `offset` on disk (`posix_fallocate`),
     /// growing the file if they reach past its end: a full disk is an error
     /// here rather than at a later write or a store into a mapping.
-    func reserve(_ count: Int, at offset: Int) throws(Failure) {
+    package func reserve(_ count: Int, at offset: Int) throws(Failure) {
         while true {
             let code = posix_fallocate(raw, off_t(offset), off_t(count))
             if code == 0 { return }
@@ -97,7 +97,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     }
 
     /// Cuts the file to `length` bytes.
-    func truncate(to length: Int) throws(Failure) {
+    package func truncate(to length: Int) throws(Failure) {
         while ftruncate(raw, off_t(length)) != 0 {
             if errno != EINTR { throw failure("ftruncate", errno) }
         }
@@ -106,7 +106,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     // MARK: Reading and writing
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
-    func read(count: Int, at offset: Int) throws(Failure) -> [UInt8] {
+    package func read(count: Int, at offset: Int) throws(Failure) -> [UInt8] {
         guard count > 0 else { return [] }
         var code: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -134,7 +134,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// Reads the next bytes of the file at its current position into
     /// `buffer` and returns how many; zero at the end of the file.
-    func readNext(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
+    package func readNext(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         while true {
             // `read` fills at most `buffer.count` bytes from `base`.
@@ -145,7 +145,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     }
 
     /// Writes all of `bytes` at `offset`.
-    func write(_ bytes: [UInt8], at offset: Int) throws(Failure) {
+    package func write(_ bytes: [UInt8], at offset: Int) throws(Failure) {
         var code: Int32 = 0
         bytes.withUnsafeBytes { buffer in
             // `pwrite` reads at most `buffer.count - done` bytes from `base + done`.
@@ -169,19 +169,19 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// Writes all of `bytes` at the file's current position (after short
     /// writes, the rest).
-    func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
+    package func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
         if let code = DescriptorWriting.writeAll(bytes, to: raw) { throw failure("write", code) }
     }
 
     /// Flushes the file's data (and the metadata needed to read it) to stable storage.
-    func synchronizeData() throws(Failure) {
+    package func synchronizeData() throws(Failure) {
         while fdatasync(raw) != 0 {
             if errno != EINTR { throw failure("fdatasync", errno) }
         }
     }
 
     /// Flushes the file, including its metadata, to stable storage.
-    func synchronize() throws(Failure) {
+    package func synchronize() throws(Failure) {
         while fsync(raw) != 0 {
             if errno != EINTR { throw failure("fsync", errno) }
         }
@@ -198,7 +198,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     ///
     /// - Returns: `false` when `wait` is false and someone else holds the lock.
     @discardableResult
-    func lockExclusively(wait: Bool) throws(Failure) -> Bool {
+    package func lockExclusively(wait: Bool) throws(Failure) -> Bool {
         while flock(raw, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
             switch errno {
             case EINTR: continue
@@ -213,7 +213,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// (``lockExclusively(wait:)``), or nil when `wait` is false and someone
     /// else holds it. The descriptor is closed unless it is returned: also
     /// when the lock cannot be asked for (then this throws).
-    func lockedOrClosed(wait: Bool) throws(Failure) -> FileDescriptor? {
+    package func lockedOrClosed(wait: Bool) throws(Failure) -> FileDescriptor? {
         let locked: Bool
         do {
             locked = try lockExclusively(wait: wait)
@@ -227,7 +227,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     }
 
     /// Releases a lock taken with ``lockExclusively(wait:)``.
-    func unlock() {
+    package func unlock() {
         _ = flock(raw, LOCK_UN)
     }
 
@@ -236,7 +236,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// it: then returns false. The kernel releases the lock when the
     /// description's last descriptor is closed or the process dies; taking
     /// it again through the same description succeeds.
-    func tryLockByte(at offset: Int) throws(Failure) -> Bool {
+    package func tryLockByte(at offset: Int) throws(Failure) -> Bool {
         var lock = Self.byteLock(at: offset, type: Int16(F_WRLCK))
         guard fcntl(raw, Self.ofdSetLock, &lock) != 0 else { return true }
         switch errno {
@@ -247,7 +247,7 @@ struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// Releases the byte lock at `offset` held through this descriptor's
     /// open file description (``tryLockByte(at:)``).
-    func unlockByte(at offset: Int) {
+    package func unlockByte(at offset: Int) {
         var lock = Self.byteLock(at: offset, type: Int16(F_UNLCK))
         _ = fcntl(raw, Self.ofdSetLock, &lock)
     }

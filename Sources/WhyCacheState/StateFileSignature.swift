@@ -1,4 +1,5 @@
 import Glibc
+import WhyCacheSupport
 
 extension SharedStateFile {
     /// Whether the file at `path` begins with the state file's magic

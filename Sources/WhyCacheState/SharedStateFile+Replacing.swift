@@ -1,5 +1,6 @@
 import CWhyCacheSupport
 import Glibc
+import WhyCacheSupport
 
 // Discarding and replacing a state file under the processes that read it.
 extension SharedStateFile {

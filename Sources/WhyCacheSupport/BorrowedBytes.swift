@@ -3,7 +3,7 @@
 /// array slices, buffer pointers), and through a temporary array otherwise.
 @inlinable
 @inline(__always)
-func withBorrowedBytes<Bytes: Sequence<UInt8>, Result>(
+package func withBorrowedBytes<Bytes: Sequence<UInt8>, Result>(
     _ bytes: Bytes, _ body: (UnsafeRawBufferPointer) -> Result
 ) -> Result {
     if let result = bytes.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
@@ -15,14 +15,14 @@ func withBorrowedBytes<Bytes: Sequence<UInt8>, Result>(
 extension Array where Element == UInt8 {
     /// `withUnsafeBytes` for a body that throws a typed error, which the
     /// standard library's rethrowing form turns into `any Error`.
-    func withUnsafeBytesTyped<Result, Failure: Error>(
+    package func withUnsafeBytesTyped<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try withUnsafeBytes { bytes in Swift.Result { () throws(Failure) in try body(bytes) } }.get()
     }
 
     /// `withUnsafeMutableBytes` for a body that throws a typed error.
-    mutating func withUnsafeMutableBytesTyped<Result, Failure: Error>(
+    package mutating func withUnsafeMutableBytesTyped<Result, Failure: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try withUnsafeMutableBytes { bytes in Swift.Result { () throws(Failure) in try body(bytes) } }.get()

@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// Recovery: rebuilding the allocator's lists from the last published commit
 /// after a writer died mid-transaction (see ``SpaceAllocator``'s crash-safety
 /// note and docs/FORMAT.md).

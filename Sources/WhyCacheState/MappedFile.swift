@@ -1,5 +1,6 @@
-import Glibc
 import Atomics
+import Glibc
+import WhyCacheSupport
 
 /// The state file, open and mapped into this process.
 ///

@@ -12,7 +12,7 @@
 /// A non-copyable struct rather than a class: the walk mutates its stack and
 /// current entry once or twice per key, and a class's stored properties would
 /// pay a dynamic exclusivity check for every one of those accesses.
-struct TrieCursor: ~Copyable {
+package struct TrieCursor: ~Copyable {
     private struct Frame {
         var node: InnerView
         /// -1: terminal not visited yet; otherwise the next sparse position or dense byte.
@@ -31,9 +31,9 @@ struct TrieCursor: ~Copyable {
     private var finished = false
 
     /// The key of the current entry (valid until the next call to `next`).
-    private(set) var currentKey = UnsafeRawBufferPointer(start: nil, count: 0)
+    package private(set) var currentKey = UnsafeRawBufferPointer(start: nil, count: 0)
     /// The value of the current entry, inside the mapping (valid while the snapshot is pinned).
-    private(set) var currentValue = UnsafeRawBufferPointer(start: nil, count: 0)
+    package private(set) var currentValue = UnsafeRawBufferPointer(start: nil, count: 0)
 
     private static let keyCapacity = 2 * WhyCacheLimits.maximumKeyLength + 8
 
@@ -49,7 +49,7 @@ struct TrieCursor: ~Copyable {
     deinit { key.deallocate() }
 
     /// Moves to the next entry; false at the end of the range.
-    mutating func next() throws(StateFileError) -> Bool {
+    package mutating func next() throws(StateFileError) -> Bool {
         if finished { return false }
         if pending != 0 {
             let root = pending
@@ -153,3 +153,4 @@ struct TrieCursor: ~Copyable {
 }
 
 import Glibc
+import WhyCacheSupport

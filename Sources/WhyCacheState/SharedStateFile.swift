@@ -1,4 +1,5 @@
 import Glibc
+import WhyCacheSupport
 
 /// An ordered map from byte-string keys to byte-string values, plus the log
 /// position (update id) it corresponds to, kept in one memory-mapped file that
@@ -44,7 +45,7 @@ public final class SharedStateFile: Sendable, KeyValueReading {
 
     /// Opens the state file at `path`, or returns nil when there is none
     /// (``open(at:options:)`` with default options that do not create it).
-    static func openIfExists(at path: String) throws(StateFileError) -> SharedStateFile? {
+    package static func openIfExists(at path: String) throws(StateFileError) -> SharedStateFile? {
         guard let mapped = try MappedFile.openIfExists(path: path) else { return nil }
         return try validated(SharedStateFile(mapped: mapped))
     }
@@ -70,11 +71,11 @@ public final class SharedStateFile: Sendable, KeyValueReading {
 
     /// The keys the file keeps (``subscribedPrefixes`` as a set with its
     /// allocation-free membership test), for the layers that filter keys.
-    var subscription: KeyPrefixes { mapped.subscription }
+    package var subscription: KeyPrefixes { mapped.subscription }
 
     /// The 16-byte identity of the file, fixed at creation (the raw form of
     /// ``fileIdentifier``).
-    var fileIdentity: (UInt64, UInt64) { mapped.fileIdentifier }
+    package var fileIdentity: (UInt64, UInt64) { mapped.fileIdentifier }
 
     /// A 16-byte random identity given to the file when it was created, as hex.
     public var fileIdentifier: String {
@@ -102,7 +103,7 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     /// read: no allocation.
     ///
     /// - Parameters:
-    ///   - key: the key's bytes, 1 to ``WhyCacheLimits/maximumKeyLength``.
+    ///   - key: the key's bytes, 1 to ``/WhyCacheSupport/WhyCacheLimits/maximumKeyLength``.
     ///   - body: what to do with the value; it may throw a ``StateFileError`` of its own.
     /// - Throws: a ``StateFileError`` for an invalid key or a damaged file,
     ///   or the one `body` throws.
@@ -153,14 +154,14 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     /// Waits for the writer lock and returns it as a token for
     /// ``beginWrite(holding:)``, so that the wait can happen on a thread that
     /// may block while the transaction is used from a Swift task.
-    func waitForWriterLock() throws(StateFileError) -> WriterLockToken {
+    package func waitForWriterLock() throws(StateFileError) -> WriterLockToken {
         WriterLockToken(descriptor: try mapped.lockWriter())
     }
 
     /// Starts a write transaction under a lock taken by ``waitForWriterLock()``
     /// on this file. The lock is released when the transaction finishes, or
     /// at once when starting fails.
-    func beginWrite(holding token: WriterLockToken) throws(StateFileError) -> WriteTransaction {
+    package func beginWrite(holding token: WriterLockToken) throws(StateFileError) -> WriteTransaction {
         try makeTransaction(lock: token.descriptor)
     }
 
@@ -213,13 +214,13 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     ///
     /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)`` when
     ///   the lock cannot be asked for (not when another file holds it).
-    func tryTakePollerLease() throws(StateFileError) -> Bool {
+    package func tryTakePollerLease() throws(StateFileError) -> Bool {
         try mapped.tryTakePollerLease()
     }
 
     /// Gives the poller lease up if this object holds it, so that another
     /// process can take it at its next try.
-    func releasePollerLease() {
+    package func releasePollerLease() {
         mapped.releasePollerLease()
     }
 
@@ -251,7 +252,7 @@ public final class SharedStateFile: Sendable, KeyValueReading {
     /// page cache and are mapped again on the next access), so that a
     /// process that builds or walks a large file it alone uses keeps a
     /// bounded resident set. Costs a page fault per page touched afterwards.
-    func releaseResidentPages() {
+    package func releaseResidentPages() {
         mapped.releaseResidentPages()
     }
 
@@ -267,7 +268,7 @@ public final class SharedStateFile: Sendable, KeyValueReading {
 
 /// The writer lock of a state file, taken but not yet turned into a
 /// transaction (see ``SharedStateFile/waitForWriterLock()``).
-struct WriterLockToken: Sendable {
+package struct WriterLockToken: Sendable {
     /// The descriptor whose `flock` is the lock.
     let descriptor: StateFileDescriptor
 }

@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// The immutable header page of a state file (docs/FORMAT.md section 1.2,
 /// with its subscribed-prefix block): written once when the file is
 /// created, checked by every process before it maps the file.

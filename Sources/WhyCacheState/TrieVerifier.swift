@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// Checks the structure of a tree: bounds (through `TrieReader`), the node
 /// invariants that `TrieWriter` keeps, strictly ascending keys and the key count.
 struct TrieVerifier {
