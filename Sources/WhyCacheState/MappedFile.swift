@@ -82,7 +82,7 @@ final class MappedFile: @unchecked Sendable {
         // name below is an implementation detail (and shares its directory).
         let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let file = try StateFileDescriptor.opening(temporary, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.permissions)
-            .mapError { StateFileError(systemCall: SystemCallError(call: $0.call, path: path, errno: $0.errno)) }.get()
+            .mapError { StateFileError(systemCall: $0.naming(path)) }.get()
             .naming(path)
         defer {
             file.close()

@@ -12,11 +12,12 @@ package struct SystemCallError: Error, Hashable {
     /// The `errno` it failed with (for `posix_fallocate`, its return value).
     package var errno: Int32
 
-    /// The failure of `call` on `path` with `errno`.
-    package init(call: String, path: String, errno: Int32) {
-        self.call = call
-        self.path = path
-        self.errno = errno
+    /// The same failure, reported on `path`: for a caller that worked on a
+    /// temporary file in place of the one it was asked for.
+    package func naming(_ path: String) -> SystemCallError {
+        var renamed = self
+        renamed.path = path
+        return renamed
     }
 }
 
