@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WhyCache
+@testable import WhyCacheSupport
 
 /// The runs of the external sort that builds a state from the log: what a
 /// writer writes reads back sorted, one entry per key (the latest), and a
