@@ -1,12 +1,5 @@
 import Glibc
 
-/// Wall-clock time in nanoseconds since 1970 (for commit timestamps and lag).
-func wallClockNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}
-
 /// The identity of the current boot of this machine, used to notice that a
 /// commit made without `fsync` may not have survived a restart.
 struct BootID: Hashable {

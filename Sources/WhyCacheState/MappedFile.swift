@@ -80,13 +80,13 @@ final class MappedFile: @unchecked Sendable {
         let heapStart = FileLayout.heapStart(readerSlotCount: options.readerSlotCount)
         // Errors name `path`, the file the caller asked for: the temporary
         // name below is an implementation detail (and shares its directory).
-        let temporary = "\(path).creating.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = AbandonedFiles.temporaryPath(prefix: "\(path).creating.")
         let file = try StateFileDescriptor.opening(temporary, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.permissions)
             .mapError { StateFileError(systemCall: $0.naming(path)) }.get()
             .naming(path)
         defer {
             file.close()
-            unlink(temporary)
+            FileSystem<SystemCallError>.removeLeftover(temporary)
         }
         let initialSize = heapStart + FileLayout.commitRecordSize
         var header = [UInt8](repeating: 0, count: initialSize)
@@ -98,7 +98,7 @@ final class MappedFile: @unchecked Sendable {
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[heapStart..<initialSize])
             CommitRecord(
                 transaction: 1, updateID: 0, root: 0, keyCount: 0, heapEnd: UInt64(initialSize),
-                bootID: options.durability == .systemCrash ? BootID.zero : BootID.current, time: wallClockNanoseconds(),
+                bootID: options.durability == .systemCrash ? BootID.zero : BootID.current, time: Clocks.wallClockNanoseconds(),
                 flags: 0
             ).write(to: record)
         }
@@ -125,11 +125,12 @@ final class MappedFile: @unchecked Sendable {
             descriptor.close()
             throw error
         }
-        let mapped = mmap(nil, header.mapSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, descriptor.raw, 0)
-        guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
-            let code = errno
+        let mapped: UnsafeMutableRawPointer
+        do {
+            mapped = try MemoryMapping.mapShared(descriptor, size: header.mapSize)
+        } catch {
             descriptor.close()
-            throw .systemCallFailed(call: "mmap", path: path, errno: code)
+            throw error
         }
         self.path = path
         self.descriptor = descriptor
@@ -144,7 +145,7 @@ final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        munmap(base, mapSize)
+        MemoryMapping.unmap(base, size: mapSize)
         descriptor.close()
     }
 
@@ -201,7 +202,7 @@ final class MappedFile: @unchecked Sendable {
     /// mapping, which this never is). Used so that building or walking a
     /// large private file does not keep all of it resident in this process.
     func releaseResidentPages() {
-        _ = madvise(base, mapSize, MADV_DONTNEED)
+        MemoryMapping.releaseResidentPages(base, size: mapSize)
     }
 
     /// An atomic view of the 8-byte word at `offset`.
@@ -304,3 +305,6 @@ final class MappedFile: @unchecked Sendable {
 /// The open state file: its system calls fail with
 /// ``StateFileError/systemCallFailed(call:path:errno:)``.
 typealias StateFileDescriptor = FileDescriptor<StateFileError>
+
+/// The path-level system calls of the state file, failing the same way.
+typealias StateFileSystem = FileSystem<StateFileError>

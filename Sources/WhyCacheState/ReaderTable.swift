@@ -50,7 +50,7 @@ final class ReaderTable: @unchecked Sendable {
     let file: MappedFile
     private let entries: UnsafeMutableRawPointer
     private let lastValidatedCommit = ManagedAtomic<UInt64>(0)
-    private let processID = UInt64(getpid())
+    private let processID = UInt64(Processes.currentID)
 
     init(file: MappedFile) {
         self.file = file
@@ -256,7 +256,7 @@ final class ReaderTable: @unchecked Sendable {
         }
         return owners.filter { owner in
             guard let pid = pid_t(exactly: owner) else { return false }
-            return kill(pid, 0) == 0 || errno == EPERM
+            return !Processes.isGone(pid)
         }.count
     }
 }

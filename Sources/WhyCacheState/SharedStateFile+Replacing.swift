@@ -18,15 +18,10 @@ extension SharedStateFile {
     /// finds it retired and finishes the removal.
     public static func remove(at path: String) throws(StateFileError) {
         markRetired(at: path)
-        let aside = "\(path).removing.\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
-        guard rename(path, aside) == 0 else {
-            if errno == ENOENT { return }
-            throw .systemCallFailed(call: "rename", path: path, errno: errno)
-        }
+        let aside = AbandonedFiles.temporaryPath(prefix: "\(path).removing.")
+        guard try StateFileSystem.renameIfPresent(path, to: aside) else { return }
         markRetired(at: aside)
-        if unlink(aside) != 0 && errno != ENOENT {
-            throw .systemCallFailed(call: "unlink", path: aside, errno: errno)
-        }
+        try StateFileSystem.remove(aside)
     }
 
     /// Puts the state file at `replacement` in place of the one at `path`,
@@ -45,15 +40,12 @@ extension SharedStateFile {
     /// - Throws: ``StateFileError/systemCallFailed(call:path:errno:)``.
     public static func install(_ replacement: String, at path: String) throws(StateFileError) {
         markRetired(at: path)
-        if whycache_exchange_paths(replacement, path) != 0 {
-            guard errno == ENOENT else { throw .systemCallFailed(call: "renameat2", path: path, errno: errno) }
-            guard rename(replacement, path) == 0 else { throw .systemCallFailed(call: "rename", path: path, errno: errno) }
+        guard try StateFileSystem.exchangeIfBothPresent(replacement, path) else {
+            try StateFileSystem.rename(replacement, to: path)
             return
         }
         markRetired(at: replacement)
-        if unlink(replacement) != 0 && errno != ENOENT {
-            throw .systemCallFailed(call: "unlink", path: replacement, errno: errno)
-        }
+        try StateFileSystem.remove(replacement)
     }
 
     /// What ``SharedStateFile/install(_:at:unlessNewerThan:requiringPrefixes:)`` did.

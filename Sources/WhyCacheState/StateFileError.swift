@@ -91,11 +91,11 @@ public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
         case .closed(let path):
             return "\(path) was closed"
         case .needsWriteAccess(let path, let code):
-            return "\(path) cannot be opened for writing (\(String(cString: strerror(code)))): readers of a state file "
+            return "\(path) cannot be opened for writing (\(SystemCallError.describe(errno: code))): readers of a state file "
                 + "register in its reader table, so reading needs write access too; copy the file to writable storage, "
                 + "or restore a snapshot there"
         case .systemCallFailed(let call, let path, let code):
-            return "\(call)(\(path)) failed: \(String(cString: strerror(code))) (errno \(code))"
+            return "\(call)(\(path)) failed: \(SystemCallError.describe(errno: code)) (errno \(code))"
         }
     }
 }

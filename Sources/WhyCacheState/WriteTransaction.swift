@@ -194,7 +194,7 @@ package final class WriteTransaction {
             let record = CommitRecord(
                 transaction: trie.allocator.transaction, updateID: updateID, root: trie.root, keyCount: trie.keyCount,
                 heapEnd: UInt64(trie.allocator.bump), bootID: mapped.durable ? .zero : BootID.current,
-                time: wallClockNanoseconds(), flags: flags, appliedRecordChecksum: appliedRecordChecksum)
+                time: Clocks.wallClockNanoseconds(), flags: flags, appliedRecordChecksum: appliedRecordChecksum)
             record.write(to: UnsafeMutableRawBufferPointer(start: mapped.base + recordOffset, count: FileLayout.commitRecordSize))
             if mapped.durable { try mapped.synchronize() }
             // The publication: after this store, new readers see the new state.

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Temporary files named `<prefix><pid>.<anything>` that a process creates
 /// while it works and removes when it is done: those of processes that no
 /// longer exist were left by a crash and can be deleted: the scratch files
@@ -11,8 +9,15 @@ package enum AbandonedFiles {
     /// ignored: this is cleanup, and the files are found again next time.
     package static func remove(in directory: String, prefix: String) {
         for path in paths(in: directory, prefix: prefix) {
-            _ = unlink(path)
+            FileSystem<SystemCallError>.removeLeftover(path)
         }
+    }
+
+    /// A new path `<prefix><pid>.<random>` for a temporary file or folder of
+    /// this process: the name ``remove(in:prefix:)`` recognizes once the
+    /// process is gone. `prefix` may start with a directory.
+    package static func temporaryPath(prefix: String) -> String {
+        "\(prefix)\(Processes.currentID).\(UInt64.random(in: 1...UInt64.max))"
     }
 
     /// The paths of the entries in `directory` (files or folders) whose
@@ -21,13 +26,11 @@ package enum AbandonedFiles {
     /// folders of killed benchmarks with it; an unreadable directory has none.
     package static func paths(in directory: String, prefix: String) -> [String] {
         let folder = directory.isEmpty ? "." : directory
-        guard let stream = opendir(folder) else { return [] }
-        defer { closedir(stream) }
+        let names = (try? FileSystem<SystemCallError>.contents(of: folder)) ?? []
         var paths: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for name in names {
             guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
+            if Processes.isGone(pid) {
                 paths.append(folder + "/" + name)
             }
         }

@@ -135,12 +135,9 @@ package struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// Reads the next bytes of the file at its current position into
     /// `buffer` and returns how many; zero at the end of the file.
     package func readNext(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        while true {
-            // `read` fills at most `buffer.count` bytes from `base`.
-            let result = Glibc.read(raw, base, buffer.count)
-            if result >= 0 { return result }
-            if errno != EINTR { throw failure("read", errno) }
+        switch DescriptorIO.readSome(into: buffer, from: raw) {
+        case .success(let count): return count
+        case .failure(let failure): throw self.failure("read", failure.errno)
         }
     }
 
@@ -170,7 +167,7 @@ package struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
     /// Writes all of `bytes` at the file's current position (after short
     /// writes, the rest).
     package func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
-        if let code = DescriptorWriting.writeAll(bytes, to: raw) { throw failure("write", code) }
+        if let code = DescriptorIO.writeAll(bytes, to: raw) { throw failure("write", code) }
     }
 
     /// Flushes the file's data (and the metadata needed to read it) to stable storage.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A system call that failed: which one, on what path, with what `errno`.
 ///
 /// The neutral error of the system-call layer (``FileDescriptor``). No layer
@@ -11,6 +13,12 @@ package struct SystemCallError: Error, Hashable {
     package var path: String
     /// The `errno` it failed with (for `posix_fallocate`, its return value).
     package var errno: Int32
+
+    /// The system's words for `errno` `code` ("No such file or directory"),
+    /// for the error messages of every layer.
+    package static func describe(errno code: Int32) -> String {
+        String(cString: strerror(code))
+    }
 
     /// The same failure, reported on `path`: for a caller that worked on a
     /// temporary file in place of the one it was asked for.
@@ -26,4 +34,12 @@ package struct SystemCallError: Error, Hashable {
 package protocol SystemCallFailure: Error {
     /// The error reporting `failure`.
     init(systemCall failure: SystemCallError)
+}
+
+extension SystemCallError: SystemCallFailure {
+    /// `failure` itself: for callers that keep the neutral error (they only
+    /// log it or ignore it).
+    package init(systemCall failure: SystemCallError) {
+        self = failure
+    }
 }

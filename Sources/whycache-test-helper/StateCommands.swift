@@ -220,8 +220,6 @@ enum StateCommands {
     }
 
     static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+        Double(Clocks.monotonicNanoseconds()) * 1e-9
     }
 }

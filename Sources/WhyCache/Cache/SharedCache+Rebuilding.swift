@@ -68,7 +68,7 @@ extension SharedCache {
     /// ``rebuildFromCheckpoint(localUpdateID:firstRetained:)``).
     private func rebuild(from checkpoint: CheckpointInfo?) async throws(CacheError) {
         removeAbandonedRebuilds()
-        let temporary = "\(statePath)\(Self.rebuildMarker)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        let temporary = AbandonedFiles.temporaryPath(prefix: statePath + Self.rebuildMarker)
         do throws(CacheError) {
             let file = try Self.openStateFile(at: temporary, configuration: configuration)
             // The log after the checkpoint goes in before the file is
@@ -93,13 +93,13 @@ extension SharedCache {
                 guard holder.replace(with: file) else { throw .closed(path: statePath) }
             case .keptNewer, .keptOtherPrefixes:
                 // The file at the path wins; opening it reports other prefixes.
-                _ = unlink(temporary)
+                FileSystem<SystemCallError>.removeLeftover(temporary)
                 guard holder.replace(with: try Self.openStateFile(at: statePath, configuration: configuration)) else {
                     throw .closed(path: statePath)
                 }
             }
         } catch {
-            _ = unlink(temporary)
+            FileSystem<SystemCallError>.removeLeftover(temporary)
             throw error
         }
     }

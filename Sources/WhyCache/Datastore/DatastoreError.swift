@@ -76,7 +76,7 @@ public enum DatastoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .appendOutcomeUnknown(let reason):
             "the connection broke while an append was committing; the records may or may not be in the log: \(reason)"
         case .ioFailure(let operation, let path, let code):
-            "\(operation) failed for \(path): \(String(cString: strerror(code))) (errno \(code))"
+            "\(operation) failed for \(path): \(SystemCallError.describe(errno: code)) (errno \(code))"
         case .notADatastore(let path, let reason):
             "\(path) is not a WhyCache datastore: \(reason)"
         case .corruptRecord(let location, let updateID, let reason):

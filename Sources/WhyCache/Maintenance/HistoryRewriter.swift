@@ -157,7 +157,7 @@ public struct HistoryRewriter: Sendable {
                 throw .datastore(.invalidRequest(reason: "no checkpoint covers the removed start of the log (records from \(firstRetained) remain)"))
             }
         }
-        let scratchPath = "\(scratchDirectory)/\(Self.scratchPrefix)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+        let scratchPath = AbandonedFiles.temporaryPath(prefix: "\(scratchDirectory)/\(Self.scratchPrefix)")
         defer { try? SharedStateFile.remove(at: scratchPath) }
         let scratch = try SharedCache.openStateFile(at: scratchPath, configuration: configuration)
         progress?(.building(through: limit))

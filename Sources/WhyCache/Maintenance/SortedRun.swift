@@ -120,7 +120,7 @@ private final class RunFileOutput {
     /// Closes and deletes the unfinished file.
     func discard() {
         file.close()
-        _ = unlink(path)
+        FileSystem<SystemCallError>.removeLeftover(path)
     }
 
     private func flush() throws(SortedRunError) {
@@ -250,7 +250,7 @@ enum SortedRunError: SystemCallFailure, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .systemCall(let failure): "\(failure.call) failed: \(String(cString: strerror(failure.errno))) (errno \(failure.errno))"
+        case .systemCall(let failure): "\(failure.call) failed: \(SystemCallError.describe(errno: failure.errno)) (errno \(failure.errno))"
         case .damaged(_, let reason): reason
         }
     }

@@ -39,7 +39,7 @@ struct SortedStateBuilder {
         into file: SharedStateFile, from checkpoint: CheckpointInfo?, through limit: UInt64, runPrefix: String
     ) async throws(CacheError) -> (position: UInt64, logRecords: UInt64, logBytes: UInt64) {
         var runs: [String] = []
-        defer { for run in runs { _ = unlink(run) } }
+        defer { for run in runs { FileSystem<SystemCallError>.removeLeftover(run) } }
         var writer = SortedRunWriter(budget: runBudget)
         func spillIfFull(force: Bool = false) throws(CacheError) {
             guard writer.isFull || (force && !writer.isEmpty) else { return }

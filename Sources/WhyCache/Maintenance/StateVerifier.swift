@@ -58,8 +58,8 @@ public struct StateVerifier: Sendable {
             do throws(StateFileError) { _ = try file.verify() } catch { throw CacheError(error) }
         }
         AbandonedFiles.remove(in: scratchDirectory, prefix: Self.scratchPrefix)
-        let path = "\(scratchDirectory)/\(Self.scratchPrefix)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
-        defer { _ = unlink(path) }
+        let path = AbandonedFiles.temporaryPath(prefix: "\(scratchDirectory)/\(Self.scratchPrefix)")
+        defer { FileSystem<SystemCallError>.removeLeftover(path) }
         var options = cache.configuration.stateFileOptions
         options.durability = .processCrash
         let scratch: SharedStateFile

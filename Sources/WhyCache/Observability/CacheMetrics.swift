@@ -120,8 +120,6 @@ final class CacheMetrics: Sendable {
 
     /// Monotonic nanoseconds (never 0).
     static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec) + 1
+        Clocks.monotonicNanoseconds() + 1
     }
 }

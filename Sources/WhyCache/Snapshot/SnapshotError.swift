@@ -102,7 +102,7 @@ public enum SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
         case .stateFile(let error):
             error.description
         case .io(let operation, let code):
-            "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+            "\(operation) failed: \(SystemCallError.describe(errno: code)) (errno \(code))"
         }
     }
 }

@@ -102,12 +102,12 @@ public struct SnapshotRestorer: Sendable {
             }
             let (directory, name) = AbandonedFiles.split(statePath)
             AbandonedFiles.remove(in: directory, prefix: name + Self.temporaryMarker)
-            let temporary = "\(statePath)\(Self.temporaryMarker)\(getpid()).\(UInt64.random(in: 1...UInt64.max))"
+            let temporary = AbandonedFiles.temporaryPath(prefix: statePath + Self.temporaryMarker)
             do throws(SnapshotError) {
                 try build(temporary, from: reader)
                 try install(temporary, at: statePath, header: reader.header)
             } catch {
-                _ = unlink(temporary)
+                FileSystem<SystemCallError>.removeLeftover(temporary)
                 throw error
             }
             return reader.summary

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Where a ``SnapshotWriter`` puts a snapshot: called with each piece of the
 /// output in order (at most 1 MiB at a time), the buffer valid only during
 /// the call. Throwing stops the writer, which rethrows the error.
@@ -21,7 +19,7 @@ public enum SnapshotStreams {
     ///   when `write` fails.
     public static func writing(to descriptor: Int32) -> SnapshotSink {
         { (bytes) throws(SnapshotError) in
-            if let code = DescriptorWriting.writeAll(bytes, to: descriptor) { throw .io(operation: "write", errno: code) }
+            if let code = DescriptorIO.writeAll(bytes, to: descriptor) { throw .io(operation: "write", errno: code) }
         }
     }
 
@@ -32,11 +30,9 @@ public enum SnapshotStreams {
     ///   when `read` fails.
     public static func reading(from descriptor: Int32) -> SnapshotSource {
         { (buffer) throws(SnapshotError) in
-            guard let start = buffer.baseAddress else { return 0 }
-            while true {
-                let count = read(descriptor, start, buffer.count)
-                if count >= 0 { return count }
-                if errno != EINTR { throw .io(operation: "read", errno: errno) }
+            switch DescriptorIO.readSome(into: buffer, from: descriptor) {
+            case .success(let count): return count
+            case .failure(let failure): throw .io(operation: "read", errno: failure.errno)
             }
         }
     }

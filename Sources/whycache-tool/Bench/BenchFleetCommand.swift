@@ -96,7 +96,7 @@ struct BenchFleetCommand: ToolCommand {
         environment[StoreOptions.passwordVariable] = try storeOptions.password()
         let logArguments = ["--store", storeOptions.store ?? "", "--table", table]
 
-        let followersStarted = monotonicNanoseconds()
+        let followersStarted = Clocks.monotonicNanoseconds()
         var followers: [FleetChild] = []
         defer { for follower in followers where follower.process.isRunning { follower.process.terminate() } }
         for path in machinePaths {
@@ -128,14 +128,14 @@ struct BenchFleetCommand: ToolCommand {
             returned.append(try Self.returnTimes(of: "\(folder)/writer-\(writer)"))
         }
         // The last sets reach the machines after the writers stopped.
-        let deadline = monotonicNanoseconds() + 10_000_000_000
-        while !checker.hasSeen(returned.map(\.count)), monotonicNanoseconds() < deadline {
+        let deadline = Clocks.monotonicNanoseconds() + 10_000_000_000
+        while !checker.hasSeen(returned.map(\.count)), Clocks.monotonicNanoseconds() < deadline {
             checker.poll()
             try await Task.sleep(for: .milliseconds(2))
         }
         for follower in followers { follower.process.terminate() }
         let followerReports = try followers.map { try $0.finish() }
-        let followersLived = Double(monotonicNanoseconds() - followersStarted) / 1e9
+        let followersLived = Double(Clocks.monotonicNanoseconds() - followersStarted) / 1e9
         followers = []
 
         report(
@@ -200,9 +200,9 @@ struct BenchFleetCommand: ToolCommand {
             direct.endpoint = endpoint
             direct.table = table
             let replica = try MySQLDatastore(configuration: direct)
-            let deadline = monotonicNanoseconds() + 60_000_000_000
+            let deadline = Clocks.monotonicNanoseconds() + 60_000_000_000
             while (try? await replica.latestUpdateID()) == nil {
-                guard monotonicNanoseconds() < deadline else { throw ValidationError("the replica \(endpoint) did not replicate \(table)") }
+                guard Clocks.monotonicNanoseconds() < deadline else { throw ValidationError("the replica \(endpoint) did not replicate \(table)") }
                 try await Task.sleep(for: .milliseconds(50))
             }
             await replica.close()
@@ -211,10 +211,10 @@ struct BenchFleetCommand: ToolCommand {
 
     /// Waits until every machine's state file exists and was updated once.
     private func waitUntilFollowing(_ paths: [String]) async throws {
-        let deadline = monotonicNanoseconds() + 120_000_000_000
+        let deadline = Clocks.monotonicNanoseconds() + 120_000_000_000
         for path in paths {
             while (try? StoreOptions.openStateFile(at: path).statistics().isInitialized) != true {
-                guard monotonicNanoseconds() < deadline else { throw ValidationError("the followers of \(path) did not start") }
+                guard Clocks.monotonicNanoseconds() < deadline else { throw ValidationError("the followers of \(path) did not start") }
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
@@ -273,7 +273,7 @@ private final class FleetVisibility {
     func poll() {
         for (machine, file) in files.enumerated() {
             guard let view = try? file.snapshot() else { continue }
-            let now = monotonicNanoseconds()
+            let now = Clocks.monotonicNanoseconds()
             for writer in seen[machine].indices {
                 while (try? view.value(forKey: BenchFleetWriterCommand.key(writer: writer, index: seen[machine][writer].count))) != nil {
                     seen[machine][writer].append(now)
@@ -312,7 +312,7 @@ private struct ServerSample {
 
     static func take(_ datastore: MySQLDatastore) async throws -> ServerSample {
         let servers = try await datastore.serverStatus(["Questions"])
-        return ServerSample(time: monotonicNanoseconds(), servers: servers, cpu: servers.map { $0.pidFile.flatMap(Self.cpuSeconds(pidFile:)) })
+        return ServerSample(time: Clocks.monotonicNanoseconds(), servers: servers, cpu: servers.map { $0.pidFile.flatMap(Self.cpuSeconds(pidFile:)) })
     }
 
     var totalQuestions: UInt64 { servers.reduce(0) { $0 + ($1.counters["QUESTIONS"] ?? 0) } }

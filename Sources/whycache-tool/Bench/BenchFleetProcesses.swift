@@ -104,17 +104,17 @@ struct BenchFleetWriterCommand: AsyncParsableCommand {
         let datastore = try log.datastore()
         let cache = try SharedCache(statePath: try log.storeOptions.requireState(), datastore: datastore)
         var lines = ""
-        let start = monotonicNanoseconds()
+        let start = Clocks.monotonicNanoseconds()
         let end = start + UInt64(seconds * 1e9)
         let spacing = 1e9 / rate
         var index = 0
         while true {
             let due = start + UInt64(Double(index) * spacing)
             guard due < end else { break }
-            let now = monotonicNanoseconds()
+            let now = Clocks.monotonicNanoseconds()
             if due > now { try await Task.sleep(for: .nanoseconds(Int64(due - now))) }
             _ = try await cache.set(Array(repeating: UInt8(truncatingIfNeeded: index), count: 64), forKey: Self.key(writer: writer, index: index))
-            lines += "\(index) \(monotonicNanoseconds())\n"
+            lines += "\(index) \(Clocks.monotonicNanoseconds())\n"
             index += 1
         }
         try lines.write(toFile: output, atomically: true, encoding: .utf8)
@@ -122,9 +122,3 @@ struct BenchFleetWriterCommand: AsyncParsableCommand {
     }
 }
 
-/// Nanoseconds on the system's monotonic clock, the same in every process.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

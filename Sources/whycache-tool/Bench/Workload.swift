@@ -128,9 +128,7 @@ func withBenchFolder(_ name: String, in directory: String?, _ body: (String) asy
 
 /// Monotonic wall-clock seconds.
 func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+    Double(Clocks.monotonicNanoseconds()) * 1e-9
 }
 
 /// CPU seconds (user + system) used by this process so far.

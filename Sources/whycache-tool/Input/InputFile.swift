@@ -44,16 +44,16 @@ struct InputFile {
     func read(upTo count: Int, appendingTo bytes: inout [UInt8]) throws(DatastoreError) -> Int {
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: count))
-        while true {
-            let got = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + start, count) }
-            if got < 0 && errno == EINTR { continue }
-            if got < 0 {
-                let code = errno
-                bytes.removeLast(count)
-                throw .ioFailure(operation: "read \(purpose)", path: path == "-" ? "stdin" : path, errno: code)
-            }
+        let outcome = bytes.withUnsafeMutableBytes { buffer in
+            DescriptorIO.readSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]), from: descriptor)
+        }
+        switch outcome {
+        case .success(let got):
             bytes.removeLast(count - got)
             return got
+        case .failure(let failure):
+            bytes.removeLast(count)
+            throw .ioFailure(operation: "read \(purpose)", path: path == "-" ? "stdin" : path, errno: failure.errno)
         }
     }
 

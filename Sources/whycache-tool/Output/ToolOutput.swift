@@ -52,7 +52,7 @@ final class BufferedOutput {
 
     /// Writes out everything buffered.
     func flush() throws(BufferedOutputError) {
-        if let code = buffer.withUnsafeBytes({ DescriptorWriting.writeAll($0, to: descriptor) }) {
+        if let code = buffer.withUnsafeBytes({ DescriptorIO.writeAll($0, to: descriptor) }) {
             throw BufferedOutputError(errno: code)
         }
         buffer.removeAll(keepingCapacity: true)
@@ -64,5 +64,5 @@ struct BufferedOutputError: Error, CustomStringConvertible {
     /// The `write(2)` error.
     var errno: Int32
 
-    var description: String { "cannot write the output: \(String(cString: strerror(errno)))" }
+    var description: String { "cannot write the output: \(SystemCallError.describe(errno: errno))" }
 }

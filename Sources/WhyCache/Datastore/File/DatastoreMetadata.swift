@@ -16,7 +16,7 @@ struct DatastoreMetadata: Sendable, Hashable {
     ///   missing or is not a metadata file.
     static func read(_ layout: FileDatastoreLayout) throws(DatastoreError) -> DatastoreMetadata {
         guard let file = try DatastoreFile.openIfExists(layout.metadataPath, flags: O_RDONLY) else {
-            let reason = FileSystem.isDirectory(layout.directory)
+            let reason = DatastoreFileSystem.isDirectory(layout.directory)
                 ? "it has no datastore.meta file (use createIfMissing() to initialize it)"
                 : "the directory does not exist"
             throw .notADatastore(path: layout.directory, reason: reason)
@@ -38,6 +38,6 @@ struct DatastoreMetadata: Sendable, Hashable {
     /// Atomically replaces the metadata file of `layout` with this metadata.
     func write(_ layout: FileDatastoreLayout, durable: Bool) throws(DatastoreError) {
         let bytes = FileHeader(kind: .metadata, value: removedThrough).encoded
-        try FileSystem.replaceAtomically(layout.metadataPath, with: bytes, durable: durable)
+        try DatastoreFileSystem.replaceAtomically(layout.metadataPath, with: bytes, durable: durable)
     }
 }

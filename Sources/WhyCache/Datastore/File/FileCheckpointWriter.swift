@@ -51,7 +51,7 @@ final class FileCheckpointWriter: CheckpointWriter {
             return FileCheckpointWriter(updateID: updateID, layout: layout, durable: durable, io: io, progress: progress)
         } catch {
             file.close()
-            try? FileSystem.remove(path)
+            try? DatastoreFileSystem.remove(path)
             throw error
         }
     }
@@ -89,10 +89,10 @@ final class FileCheckpointWriter: CheckpointWriter {
                     let footer = CheckpointFile.footer(recordCount: current.recordCount, byteCount: current.byteCount)
                     try current.file.write(footer, at: current.offset)
                     if durable { try current.file.synchronizeData() }
-                    try FileSystem.rename(current.temporaryPath, to: layout.checkpointPath(updateID))
-                    if durable { try FileSystem.synchronizeDirectory(layout.directory) }
+                    try DatastoreFileSystem.rename(current.temporaryPath, to: layout.checkpointPath(updateID))
+                    if durable { try DatastoreFileSystem.synchronizeDirectory(layout.directory) }
                 } catch {
-                    try? FileSystem.remove(current.temporaryPath)
+                    try? DatastoreFileSystem.remove(current.temporaryPath)
                     throw error
                 }
                 return CheckpointInfo(updateID: updateID, recordCount: current.recordCount, byteCount: current.byteCount)
@@ -115,7 +115,7 @@ final class FileCheckpointWriter: CheckpointWriter {
             return progress
         }) else { return }
         current.file.close()
-        try? FileSystem.remove(current.temporaryPath)
+        try? DatastoreFileSystem.remove(current.temporaryPath)
     }
 
     private static let finished = DatastoreError.invalidRequest(reason: "the checkpoint writer was already published or abandoned")

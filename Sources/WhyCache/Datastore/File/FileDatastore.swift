@@ -117,18 +117,18 @@ public final class FileDatastore: Datastore {
     public func createIfMissing() async throws(DatastoreError) {
         try await serialIO.run { () throws(DatastoreError) in
             let layout = self.layout
-            try FileSystem.makeDirectories(layout.directory)
-            if FileSystem.exists(layout.metadataPath) {
+            try DatastoreFileSystem.makeDirectories(layout.directory)
+            if DatastoreFileSystem.exists(layout.metadataPath) {
                 try self.verify()
                 return
             }
-            let foreign = try FileSystem.contents(of: layout.directory).filter { !FileDatastoreLayout.isDatastoreFile($0) }
+            let foreign = try DatastoreFileSystem.contents(of: layout.directory).filter { !FileDatastoreLayout.isDatastoreFile($0) }
             guard foreign.isEmpty else {
                 throw .notADatastore(path: layout.directory, reason: "it holds other files (\(foreign.sorted().prefix(3).joined(separator: ", ")))")
             }
             try self.withAppendLock { () throws(DatastoreError) in
                 // Another process may have finished the initialization while this one waited.
-                guard !FileSystem.exists(layout.metadataPath) else { return }
+                guard !DatastoreFileSystem.exists(layout.metadataPath) else { return }
                 if try layout.segmentIDs().isEmpty { try self.log.createSegment(1) }
                 // The metadata file comes last: its presence means "initialized".
                 try DatastoreMetadata(removedThrough: 0).write(layout, durable: self.options.syncPolicy == .always)
@@ -223,7 +223,7 @@ public final class FileDatastore: Datastore {
         try await concurrentIO.run { () throws(DatastoreError) in
             try self.verifyOnce()
             for id in try self.layout.checkpointIDs() where id < updateID {
-                try FileSystem.remove(self.layout.checkpointPath(id))
+                try DatastoreFileSystem.remove(self.layout.checkpointPath(id))
             }
         }
     }
@@ -358,9 +358,9 @@ public final class FileDatastore: Datastore {
             if path.contains(FileDatastoreLayout.checkpointSuffix + FileDatastoreLayout.temporaryMarker) {
                 guard let file = try DatastoreFile.openIfExists(path, flags: O_RDWR) else { continue }
                 defer { file.close() }
-                if try file.lockExclusively(wait: false) { try FileSystem.remove(path) }
-            } else if let owner = FileDatastoreLayout.owner(ofTemporaryFile: path), kill(owner, 0) != 0, errno == ESRCH {
-                try FileSystem.remove(path)
+                if try file.lockExclusively(wait: false) { try DatastoreFileSystem.remove(path) }
+            } else if let owner = FileDatastoreLayout.owner(ofTemporaryFile: path), Processes.isGone(owner) {
+                try DatastoreFileSystem.remove(path)
             }
         }
     }

@@ -39,17 +39,17 @@ struct FileDatastoreLayout: Sendable {
 
     /// The first ids of the segment files in the directory, ascending.
     func segmentIDs() throws(DatastoreError) -> [UInt64] {
-        try FileSystem.contents(of: directory).compactMap { Self.id(in: $0, prefix: Self.segmentPrefix, suffix: Self.segmentSuffix) }.sorted()
+        try DatastoreFileSystem.contents(of: directory).compactMap { Self.id(in: $0, prefix: Self.segmentPrefix, suffix: Self.segmentSuffix) }.sorted()
     }
 
     /// The update ids of the published checkpoints in the directory, ascending.
     func checkpointIDs() throws(DatastoreError) -> [UInt64] {
-        try FileSystem.contents(of: directory).compactMap { Self.id(in: $0, prefix: Self.checkpointPrefix, suffix: Self.checkpointSuffix) }.sorted()
+        try DatastoreFileSystem.contents(of: directory).compactMap { Self.id(in: $0, prefix: Self.checkpointPrefix, suffix: Self.checkpointSuffix) }.sorted()
     }
 
     /// The temporary files in the directory (full paths).
     func temporaryFiles() throws(DatastoreError) -> [String] {
-        try FileSystem.contents(of: directory).filter { $0.contains(Self.temporaryMarker) }.map { directory + "/" + $0 }
+        try DatastoreFileSystem.contents(of: directory).filter { $0.contains(Self.temporaryMarker) }.map { directory + "/" + $0 }
     }
 
     /// Whether `name` is one of the names a file datastore creates.
@@ -62,7 +62,7 @@ struct FileDatastoreLayout: Sendable {
 
     /// A fresh temporary name next to `path`, unique to this process.
     static func temporaryPath(for path: String) -> String {
-        "\(path)\(temporaryMarker)\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        "\(path)\(temporaryMarker)\(Processes.currentID)-\(UInt64.random(in: 0...UInt64.max))"
     }
 
     static let segmentPrefix = "segment-"

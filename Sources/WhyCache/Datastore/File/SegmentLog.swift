@@ -154,7 +154,7 @@ final class SegmentLog: Sendable {
     /// header is written to a temporary file that is then renamed into place.
     func createSegment(_ firstUpdateID: UInt64) throws(DatastoreError) {
         let header = FileHeader(kind: .segment, value: firstUpdateID).encoded
-        try FileSystem.replaceAtomically(layout.segmentPath(firstUpdateID), with: header, durable: options.syncPolicy == .always)
+        try DatastoreFileSystem.replaceAtomically(layout.segmentPath(firstUpdateID), with: header, durable: options.syncPolicy == .always)
         catalog.withLock { $0.add(segment: firstUpdateID) }
     }
 
@@ -163,10 +163,10 @@ final class SegmentLog: Sendable {
     func removeSegments(through updateID: UInt64) throws(DatastoreError) {
         let segments = try layout.segmentIDs()
         for (segment, next) in zip(segments, segments.dropFirst()) where next <= updateID &+ 1 {
-            try FileSystem.remove(layout.segmentPath(segment))
+            try DatastoreFileSystem.remove(layout.segmentPath(segment))
             catalog.withLock { $0.remove(segment: segment) }
         }
-        if options.syncPolicy == .always { try FileSystem.synchronizeDirectory(layout.directory) }
+        if options.syncPolicy == .always { try DatastoreFileSystem.synchronizeDirectory(layout.directory) }
     }
 
     // MARK: Walking frames
@@ -195,7 +195,7 @@ final class SegmentLog: Sendable {
             if scan.stop == .visitorStopped {
                 return Tail(segment: segment, offset: end.offset, nextID: end.updateID, hasTornBytes: false)
             }
-            guard end.updateID > segment, FileSystem.exists(layout.segmentPath(end.updateID)) else {
+            guard end.updateID > segment, DatastoreFileSystem.exists(layout.segmentPath(end.updateID)) else {
                 return Tail(segment: segment, offset: end.offset, nextID: end.updateID, hasTornBytes: scan.stop == .tornTail)
             }
             catalog.withLock { $0.add(segment: end.updateID) }
