@@ -59,11 +59,13 @@ struct SpaceAllocator {
     /// - Throws: ``StateFileError/corrupted(path:reason:)`` when the tag
     ///   does not match: the word was damaged, and following it would hand
     ///   out a block that may be in use.
-    private func untagged(_ word: UInt64, expecting expected: (Int) -> UInt64, what: String) throws(StateFileError) -> Int {
+    private func untagged(
+        _ word: UInt64, expecting expected: (Int) -> UInt64, what: @autoclosure () -> String
+    ) throws(StateFileError) -> Int {
         guard file.taggedFreeLists else { return Int(truncatingIfNeeded: word) }
         let offset = Int(truncatingIfNeeded: word & FileLayout.freeListOffsetMask)
         guard word == (offset == 0 ? 0 : UInt64(offset) | expected(offset)) else {
-            throw .corrupted(path: file.path, reason: "\(what) (0x\(String(word, radix: 16))) fails its check tag")
+            throw .corrupted(path: file.path, reason: "\(what()) (0x\(String(word, radix: 16))) fails its check tag")
         }
         return offset
     }
