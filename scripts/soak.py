@@ -25,6 +25,8 @@ killed, and a torn read.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import json
 import os
 import random
@@ -288,10 +290,12 @@ class Harness:
 
     # -- phase: damage anywhere -------------------------------------------
 
-    def damage_anywhere(self, mutants):
+    def damage_anywhere(self, mutants, workers):
         """Damages copies of a state file, log segments, a checkpoint and
         snapshots (plain and gzip), and drives each through the tool's read
-        and write paths."""
+        and write paths, `workers` mutants at a time. The mutants are made
+        in order from the seed and their verdicts counted in that order, so a
+        seed damages the same bytes whatever `workers` is."""
         phase = "damage-anywhere"
         fixture = Fixture(self)
         figures = dict(mutants=0, crashes=0, hangs=0, silent_wrong_answers=0, damage_spread=0,
@@ -299,20 +303,32 @@ class Harness:
         for target in ("state", "segment", "checkpoint", "snapshot", "snapshot-gzip"):
             figures["mutants_" + target] = 0
         kinds = ["state"] * 4 + ["segment"] * 3 + ["checkpoint"] * 1 + ["snapshot"] * 1 + ["snapshot-gzip"] * 1
-        for number in range(mutants):
-            target = kinds[number % len(kinds)]
+
+        def count(target, work, description, drive):
+            verdict = drive.result()
             figures["mutants"] += 1
             figures["mutants_" + target] += 1
-            work = tempfile.mkdtemp(dir=self.root)
-            shutil.copytree(fixture.directory, work, dirs_exist_ok=True)
-            description = fixture.mutate(work, target, self.random)
-            verdict = fixture.drive(work, target)
             for name in verdict:
                 figures[name] = figures.get(name, 0) + 1
             failures = [name for name in verdict if name in ("crashes", "hangs", "silent_wrong_answers", "damage_spread")]
             self.check(not failures, phase, "damage was not handled", target=target, mutation=description,
                        findings=verdict[failures[0]] if failures else None)
             shutil.rmtree(work, ignore_errors=True)
+
+        # The tool runs as separate processes, so threads that wait for them
+        # run the mutants in parallel; a few are made ahead, not all of them.
+        pending = collections.deque()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for number in range(mutants):
+                target = kinds[number % len(kinds)]
+                work = tempfile.mkdtemp(dir=self.root)
+                shutil.copytree(fixture.directory, work, dirs_exist_ok=True)
+                description = fixture.mutate(work, target, self.random)
+                pending.append((target, work, description, pool.submit(fixture.drive, work, target)))
+                while len(pending) > 2 * workers:
+                    count(*pending.popleft())
+            while pending:
+                count(*pending.popleft())
         self.emit(event="phase", phase=phase, **figures)
         shutil.rmtree(fixture.directory, ignore_errors=True)
 
@@ -642,6 +658,8 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--kill-cycles", type=int, default=1000, help="per datastore")
     parser.add_argument("--mutants", type=int, default=10000)
+    parser.add_argument("--damage-workers", type=int, default=os.cpu_count() or 1,
+                        help="mutants driven at a time (default: one per core)")
     parser.add_argument("--torn-reads", type=int, default=10_000_000)
     parser.add_argument("--full-disk-rounds", type=int, default=5)
     parser.add_argument("--mysql-restarts", type=int, default=20)
@@ -670,7 +688,7 @@ def main():
                 else:
                     harness.kill_anywhere(arguments.kill_cycles, "mysql")
             elif phase == "damage":
-                harness.damage_anywhere(arguments.mutants)
+                harness.damage_anywhere(arguments.mutants, arguments.damage_workers)
             elif phase == "full-disk":
                 harness.full_disk(arguments.full_disk_rounds)
             elif phase == "mysql-restarts":
