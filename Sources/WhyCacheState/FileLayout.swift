@@ -46,7 +46,7 @@ enum FileLayout {
     static let mapSizeOffset = 16  // UInt64: the largest size the file may reach
     static let heapStartOffset = 24  // UInt64
     static let fileIdentifierOffset = 32  // 16 random bytes
-    static let creationFlagsOffset = 48  // UInt32: `creationFlagDurable`, `creationFlagSubscribed`, `creationFlagTaggedFreeLists`
+    static let creationFlagsOffset = 48  // UInt32: the `creationFlag…` bits below
     /// Creation flag: commits are flushed (`Durability.systemCrash`).
     static let creationFlagDurable: UInt32 = 1
     /// Creation flag: the header page holds a subscribed-prefix block.
@@ -55,9 +55,14 @@ enum FileLayout {
     /// their top bits (docs/FORMAT.md section 1.8). Set on every file created
     /// since; older files keep untagged links.
     static let creationFlagTaggedFreeLists: UInt32 = 4
+    /// Creation flag: every retire list carries a CRC-32C of its
+    /// transaction, count and entries (docs/FORMAT.md section 1.9). Set on
+    /// every file created since; older files keep unchecked lists.
+    static let creationFlagChecksummedRetireLists: UInt32 = 8
     /// Every creation flag this code knows; a file with any other bit was
     /// written by a newer version with a feature this one cannot honour.
-    static let knownCreationFlags: UInt32 = creationFlagDurable | creationFlagSubscribed | creationFlagTaggedFreeLists
+    static let knownCreationFlags: UInt32 =
+        creationFlagDurable | creationFlagSubscribed | creationFlagTaggedFreeLists | creationFlagChecksummedRetireLists
     /// The bits of a free-list word that hold the offset (offsets stay below
     /// 2^46, the largest file); the bits above hold the check tag.
     static let freeListOffsetMask: UInt64 = (1 << 48) - 1
@@ -164,7 +169,12 @@ enum FileLayout {
     static let retireListHeaderSize = 24
     static let retireTransactionOffset = 0  // UInt64: the commit that retired them
     static let retireOlderOffset = 8  // UInt64: the next older retire list, 0 = none
-    static let retireCountOffset = 16  // UInt64
+    /// UInt32 in a file with `creationFlagChecksummedRetireLists`, then the
+    /// UInt32 checksum at `retireChecksumOffset`; UInt64 in older files.
+    static let retireCountOffset = 16
+    /// UInt32: CRC-32C of the list's transaction, count and entries (files
+    /// with `creationFlagChecksummedRetireLists`).
+    static let retireChecksumOffset = 20
     // then `count` × UInt64: block offset | size class << 56
     static let retireListCapacity = (32768 - retireListHeaderSize) / 8
 

@@ -31,6 +31,8 @@ final class MappedFile: @unchecked Sendable {
     let durable: Bool
     /// Whether free-list words carry check tags (creation flag bit 2).
     let taggedFreeLists: Bool
+    /// Whether retire lists carry checksums (creation flag bit 3).
+    let checksummedRetireLists: Bool
     /// The keys the file keeps, from its header (docs/FORMAT.md section 1.2);
     /// fixed at creation.
     let subscription: KeyPrefixes
@@ -140,6 +142,7 @@ final class MappedFile: @unchecked Sendable {
         self.readerSlotCount = header.readerSlotCount
         self.durable = header.durable
         self.taggedFreeLists = header.taggedFreeLists
+        self.checksummedRetireLists = header.checksummedRetireLists
         self.subscription = header.subscription
         self.knownSize = ManagedAtomic(size)
     }
@@ -217,6 +220,12 @@ final class MappedFile: @unchecked Sendable {
     @inline(__always)
     func word(at offset: Int) -> UInt64 {
         UInt64(littleEndian: base.load(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// Feeds the `count` bytes at `offset` into `checksum`.
+    /// The caller guarantees the bytes lie within the file.
+    func update(_ checksum: inout CRC32C, withBytesAt offset: Int, count: Int) {
+        checksum.update(UnsafeRawBufferPointer(start: base + offset, count: count))
     }
 
     /// Stores an 8-byte word at `offset` plainly.

@@ -85,10 +85,14 @@ extension SpaceAllocator {
             guard list <= heapEnd - FileLayout.retireListHeaderSize else {
                 throw .corrupted(path: file.path, reason: "retire list chain leaves the heap")
             }
-            let count = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset))
+            let count = retireCount(of: list, in: file)
             guard count >= 0, count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= heapEnd else {
                 throw .corrupted(path: file.path, reason: "retire list at \(list) is too long")
             }
+            // A kept list was written before the commit was published (and,
+            // in a durable file, flushed with it), so it is whole: a
+            // mismatch is damage, and its entries cannot be trusted.
+            try checkRetireChecksum(of: list, count: count, in: file)
             if lastKept == 0 { keptHead = list } else { file.setWord(UInt64(list), at: lastKept + FileLayout.retireOlderOffset) }
             lastKept = list
             live.append((list, SizeClass(fitting: FileLayout.retireListHeaderSize + count * 8)?.blockSize ?? 0))

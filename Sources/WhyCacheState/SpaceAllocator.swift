@@ -1,3 +1,5 @@
+import WhyCacheSupport
+
 /// Hands out and takes back heap blocks for one write transaction.
 ///
 /// State (all in the header's writer area, touched only under the writer lock):
@@ -171,7 +173,10 @@ struct SpaceAllocator {
         while list != 0 {
             try checkRetireList(list)
             let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
-            let count = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset))
+            let count = Self.retireCount(of: list, in: file)
+            // Before a block it names goes back to a free list: a damaged
+            // entry would free a block the tree still uses.
+            try Self.checkRetireChecksum(of: list, count: count, in: file)
             for index in 0..<count {
                 let entry = file.word(at: list + FileLayout.retireListHeaderSize + index * 8)
                 guard let sizeClass = SizeClass(index: Int(entry >> 56)) else {
@@ -215,8 +220,8 @@ struct SpaceAllocator {
     private func checkRetireList(_ list: Int) throws(StateFileError) {
         // Written so that no damaged word can overflow the arithmetic.
         guard list & 7 == 0, list >= file.heapStart, list <= bump - FileLayout.retireListHeaderSize,
-            file.word(at: list + FileLayout.retireCountOffset) <= UInt64(FileLayout.retireListCapacity),
-            list + FileLayout.retireListHeaderSize + Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset)) * 8 <= bump
+            Self.retireCount(of: list, in: file) <= FileLayout.retireListCapacity,
+            list + FileLayout.retireListHeaderSize + Self.retireCount(of: list, in: file) * 8 <= bump
         else {
             throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
         }
@@ -241,10 +246,51 @@ struct SpaceAllocator {
                 file.setWord(entry, at: list + FileLayout.retireListHeaderSize + index * 8)
                 bytes += SizeClass(index: Int(entry >> 56))?.blockSize ?? 0
             }
+            if file.checksummedRetireLists {
+                let checksum = Self.retireChecksum(of: list, count: count, in: file)
+                file.setWord(UInt64(count) | UInt64(checksum) << 32, at: list + FileLayout.retireCountOffset)
+            }
             adjust(FileLayout.pendingBytesOffset, by: bytes)
             file.setWord(UInt64(list), at: FileLayout.pendingHeadOffset)
             start += count
         }
         retired.removeAll()
+    }
+}
+
+// MARK: Retire-list checksums (docs/FORMAT.md section 1.9)
+
+extension SpaceAllocator {
+    /// The number of entries the retire list at `list` claims (not yet
+    /// checked against anything): the low 32 bits of its count word in a
+    /// file whose lists carry checksums, the whole word in an older file.
+    static func retireCount(of list: Int, in file: MappedFile) -> Int {
+        let word = file.word(at: list + FileLayout.retireCountOffset)
+        return Int(truncatingIfNeeded: file.checksummedRetireLists ? word & 0xFFFF_FFFF : word)
+    }
+
+    /// The CRC-32C of the retire list at `list` with `count` entries: its
+    /// transaction, its 4-byte count and its entries — everything but the
+    /// link to the next list, which reclamation and recovery rewrite.
+    /// The caller guarantees the list and its entries lie within the file.
+    static func retireChecksum(of list: Int, count: Int, in file: MappedFile) -> UInt32 {
+        var checksum = CRC32C()
+        file.update(&checksum, withBytesAt: list + FileLayout.retireTransactionOffset, count: 8)
+        file.update(&checksum, withBytesAt: list + FileLayout.retireCountOffset, count: 4)
+        file.update(&checksum, withBytesAt: list + FileLayout.retireListHeaderSize, count: 8 * count)
+        return checksum.value
+    }
+
+    /// Checks the stored checksum of the retire list at `list` (with `count`
+    /// entries, within the file) in a file whose lists carry checksums.
+    ///
+    /// - Throws: ``StateFileError/corrupted(path:reason:)`` when it does not
+    ///   match: a damaged entry may name a block that is still in use.
+    static func checkRetireChecksum(of list: Int, count: Int, in file: MappedFile) throws(StateFileError) {
+        guard file.checksummedRetireLists else { return }
+        let stored = UInt32(truncatingIfNeeded: file.word(at: list + FileLayout.retireCountOffset) >> 32)
+        guard stored == retireChecksum(of: list, count: count, in: file) else {
+            throw .corrupted(path: file.path, reason: "retire list at \(list) fails its checksum")
+        }
     }
 }

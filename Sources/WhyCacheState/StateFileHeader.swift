@@ -23,6 +23,8 @@ struct StateFileHeader: Equatable {
     var durable: Bool
     /// Whether free-list words carry check tags (creation flag bit 2).
     var taggedFreeLists: Bool
+    /// Whether retire lists carry checksums (creation flag bit 3).
+    var checksummedRetireLists: Bool
     /// The keys the file keeps (creation flag bit 1 and the prefix block).
     var subscription: KeyPrefixes
 
@@ -47,7 +49,8 @@ struct StateFileHeader: Equatable {
         var generator = SystemRandomNumberGenerator()
         raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset, as: UInt64.self)
         raw.storeBytes(of: generator.next(), toByteOffset: FileLayout.fileIdentifierOffset + 8, as: UInt64.self)
-        var flags: UInt32 = (options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0) | FileLayout.creationFlagTaggedFreeLists
+        var flags: UInt32 = (options.durability == .systemCrash ? FileLayout.creationFlagDurable : 0)
+            | FileLayout.creationFlagTaggedFreeLists | FileLayout.creationFlagChecksummedRetireLists
         if !subscription.isEverything {
             flags |= FileLayout.creationFlagSubscribed
             writePrefixBlock(subscription.prefixes, into: raw)
@@ -149,6 +152,7 @@ struct StateFileHeader: Equatable {
         self.heapStart = Int(heapStart)
         self.durable = flags & FileLayout.creationFlagDurable != 0
         self.taggedFreeLists = flags & FileLayout.creationFlagTaggedFreeLists != 0
+        self.checksummedRetireLists = flags & FileLayout.creationFlagChecksummedRetireLists != 0
         self.subscription = subscribed ? try Self.readPrefixBlock(raw, path: path) : .everything
     }
 

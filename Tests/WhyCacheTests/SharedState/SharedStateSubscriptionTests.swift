@@ -46,7 +46,7 @@ import WhyCache
 
             let raw = try fileContents(path)
             #expect(Array(raw[8..<12]) == littleEndian(UInt32(4)), "format version 4")
-            #expect(Array(raw[48..<52]) == littleEndian(UInt32(6)), "creation flag bits 1 and 2 (tagged free lists), not durable")
+            #expect(Array(raw[48..<52]) == littleEndian(UInt32(14)), "creation flag bits 1, 2 (tagged free lists) and 3 (checksummed retire lists), not durable")
             let entries: [UInt8] = [1, 0] + bytes("a") + [1, 0] + bytes("b") + [5, 0] + bytes("user/")
             let block = littleEndian(UInt32(3)) + littleEndian(UInt32(entries.count)) + entries
             #expect(Array(raw[2048..<(2048 + block.count)]) == block)
@@ -56,12 +56,13 @@ import WhyCache
             #expect(raw[(end + 4)..<4096].allSatisfy { $0 == 0 })
 
             // Without prefixes the file is what it was before they existed
-            // (with the tagged free lists of every new file, bit 2).
+            // (with the tagged free lists and checksummed retire lists of
+            // every new file, bits 2 and 3).
             let plain = try SharedStateFile.open(at: directory + "/plain", options: subscribing(["x", ""]))
             #expect(plain.subscribedPrefixes.isEmpty)
             let plainRaw = try fileContents(directory + "/plain")
             #expect(Array(plainRaw[8..<12]) == littleEndian(UInt32(3)))
-            #expect(Array(plainRaw[48..<52]) == littleEndian(UInt32(4)))
+            #expect(Array(plainRaw[48..<52]) == littleEndian(UInt32(12)))
             #expect(plainRaw[1376..<4096].allSatisfy { $0 == 0 })
         }
     }
@@ -157,8 +158,8 @@ import WhyCache
             }
 
             // A creation flag this version does not know: a newer writer's feature.
-            let unknown = try resealed("unknown-flag") { $0[48] |= 0x08 }
-            #expect(openError(unknown) == .unsupportedCreationFlags(path: unknown, flags: 0x0E))
+            let unknown = try resealed("unknown-flag") { $0[48] |= 0x10 }
+            #expect(openError(unknown) == .unsupportedCreationFlags(path: unknown, flags: 0x1E))
             // The subscription flag and the format version go together.
             let mismatched = [try resealed("unflagged") { $0[48] &= ~0x02 }, try resealed("plain-version") { $0[8] = 3 }]
             for path in mismatched {
