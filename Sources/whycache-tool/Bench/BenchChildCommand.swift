@@ -65,6 +65,8 @@ struct BenchChildCommand: ParsableCommand {
     @Option var keys: Int
     @Option var seconds: Double
     @Option var startAt: Double
+    /// The writer's pace (0: as fast as it can).
+    @Option var putsPerSecond = 0
 
     func run() throws {
         let file = try SharedStateFile.open(at: state)
@@ -73,7 +75,7 @@ struct BenchChildCommand: ParsableCommand {
         case .reader:
             result = try BenchReader.run(file: file, keys: UInt32(keys), seconds: seconds, seed: UInt64(getpid()), startAt: startAt)
         case .writer:
-            result = try BenchWriter.run(file: file, keys: keys, seconds: seconds, startAt: startAt)
+            result = try BenchWriter.run(file: file, keys: keys, seconds: seconds, startAt: startAt, putsPerSecond: putsPerSecond)
         }
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
@@ -83,8 +85,9 @@ struct BenchChildCommand: ParsableCommand {
 /// `bench state`'s readers.
 enum BenchWriter {
     /// Overwrites random keys of the first `keys` in transactions of 1000,
-    /// from `startAt` until `seconds` have passed.
-    static func run(file: SharedStateFile, keys: Int, seconds: Double, startAt: Double) throws -> ChildResult {
+    /// from `startAt` until `seconds` have passed; with `putsPerSecond`
+    /// above 0, sleeping after a transaction that got ahead of that pace.
+    static func run(file: SharedStateFile, keys: Int, seconds: Double, startAt: Double, putsPerSecond: Int = 0) throws -> ChildResult {
         let buffers = WorkloadBuffers()
         defer { buffers.deallocate() }
         let (key, value) = (buffers.key, buffers.value)
@@ -107,6 +110,11 @@ enum BenchWriter {
             try transaction.commit()
             operations += 1000
             elapsed = monotonicSeconds() - start
+            if putsPerSecond > 0 {
+                let due = Double(operations) / Double(putsPerSecond)
+                if due > elapsed { usleep(UInt32(min(1.0, due - elapsed) * 1e6)) }
+                elapsed = monotonicSeconds() - start
+            }
         } while elapsed < seconds
         return ChildResult(role: .writer, operations: Double(operations), seconds: elapsed, cpuSeconds: cpuSeconds() - cpuStart)
     }

@@ -23,6 +23,9 @@ struct BenchStateCommand: ParsableCommand {
     @Option(name: .long, help: "Rounds of the multi-process measurements (one reader, two readers, a reader under a writer, in turn); the medians are reported.")
     var rounds = 3
 
+    @Option(name: .long, help: "Puts per second of the writer beside the reader (it sleeps after each 1000-put transaction to keep the pace; 0: as fast as it can). To compare get_under_writer_fraction with another store at the same write load.")
+    var writerRate = 0
+
     func run() throws {
         try BenchProgress.run("bench state") { try measure() }
     }
@@ -79,7 +82,7 @@ struct BenchStateCommand: ParsableCommand {
         let fractions = zip(contended, alone).map { $0[0].operationsPerSecond / $1.operationsPerSecond }
         let writerRates = contended.map { $0[1].operationsPerSecond }
         Measurement(metric: "get_under_writer_fraction", value: median(fractions), unit: "ratio", keys: keys,
-                    note: "median of \(fractions.count) rounds \(Self.list(fractions)); reader alone \(Int(median(alone.map(\.nanosecondsPerOperation)))) ns/get, under the writer \(Int(median(contended.map { $0[0].nanosecondsPerOperation }))) ns/get; writer \(Int(median(writerRates))) puts/s in 1000-put transactions").emit()
+                    note: "median of \(fractions.count) rounds \(Self.list(fractions)); reader alone \(Int(median(alone.map(\.nanosecondsPerOperation)))) ns/get, under the writer \(Int(median(contended.map { $0[0].nanosecondsPerOperation }))) ns/get; writer \(Int(median(writerRates))) puts/s in 1000-put transactions\(writerRate > 0 ? " (paced at \(writerRate) puts/s)" : "")").emit()
 
         if !skipOverwrite {
             let ratio = try overwriteRatio(file: file, keys: n, rounds: 20, loadedSize: loadedSize)
@@ -175,7 +178,7 @@ struct BenchStateCommand: ParsableCommand {
             process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
             process.arguments = [
                 "bench", "child", "--role", role.rawValue, "--state", path, "--keys", String(keys), "--seconds", String(seconds),
-                "--start-at", String(startAt),
+                "--start-at", String(startAt), "--puts-per-second", String(writerRate),
             ]
             process.standardOutput = output
             try process.run()

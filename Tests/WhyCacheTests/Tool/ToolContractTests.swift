@@ -321,6 +321,26 @@ struct ToolRunner {
         }
     }
 
+    /// `bench state --writer-rate`: the writer beside the reader sleeps
+    /// after each transaction that got ahead of its pace, so it never puts
+    /// faster than asked (sleeping longer only lowers the rate).
+    @Test func aPacedBenchWriterKeepsItsPace() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/state"
+            _ = try SharedStateFile.open(at: path)
+            let child = try ToolRunner.run([
+                "bench", "child", "--role", "writer", "--state", path, "--keys", "2000", "--seconds", "0.5",
+                "--start-at", "0", "--puts-per-second", "4000",
+            ])
+            #expect(child.status == 0, "\(child.errors)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data((child.lines.last ?? "").utf8)) as? [String: Any])
+            let operations = try #require(object["operations"] as? Double)
+            let seconds = try #require(object["seconds"] as? Double)
+            #expect(operations >= 1000 && seconds >= 0.5, "\(object)")
+            #expect(operations / seconds <= 4000, "\(object)")
+        }
+    }
+
     @Test func benchCoalesceMeasuresBothModesOnAFileLog() throws {
         try withTemporaryDirectory { directory in
             let bench = try ToolRunner.run([
