@@ -17,6 +17,13 @@ import WhyCacheSupport
 /// `recover`, which rebuilds every list from what the last commit can reach.
 /// The tree itself never depends on this: a crash leaves the last published
 /// commit intact, because nothing it reaches is ever written in place.
+///
+/// **Damage.** No file checksum covers these words, and a damaged one that
+/// passed the bounds checks would hand out a block the tree still uses. So
+/// free-list words carry check tags (docs/FORMAT.md section 1.8) and retire
+/// lists a checksum (section 1.9), both checked before a block they name is
+/// handed out or freed; a mismatch fails the transaction with `corrupted`,
+/// and the lists are rebuilt from the last commit.
 struct SpaceAllocator {
     let file: MappedFile
     let writer: NodeWriter
