@@ -282,7 +282,9 @@ class Harness:
 
     def mysql_store(self, table):
         env = self.mysql
-        store = "mysql://%s@%s:%s/%s?table=%s" % (env["WHYCACHE_TEST_MYSQL_USER"], env["WHYCACHE_TEST_MYSQL_HOST"],
+        # A connection may wait for the server's greeting longer than the
+        # 5 s default while the machine is loaded (as the test suite's do).
+        store = "mysql://%s@%s:%s/%s?table=%s&connect-timeout=30" % (env["WHYCACHE_TEST_MYSQL_USER"], env["WHYCACHE_TEST_MYSQL_HOST"],
                                                   env["WHYCACHE_TEST_MYSQL_PORT"], env["WHYCACHE_TEST_MYSQL_DATABASE"], table)
         environment = dict(env)
         environment["WHYCACHE_MYSQL_PASSWORD"] = env["WHYCACHE_TEST_MYSQL_PASSWORD"]

@@ -9,7 +9,7 @@ import WhyCache
 /// before the command runs, and the message never repeats the password.
 struct LogOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Required. The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=, replica=).",
+        "Required. The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=, replica=, replica-lag=, connect-timeout=).",
         valueName: "url"))
     var store: String
 

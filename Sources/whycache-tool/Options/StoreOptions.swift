@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments {
     static let passwordVariable = LogConnection.passwordVariable
 
     @Option(name: .long, help: ArgumentHelp(
-        "The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=, replica=).",
+        "The log: file:///absolute/dir or mysql://USER@HOST[:PORT]/DATABASE?table=NAME (also tls=, tls-ca=, socket=, replica=, replica-lag=, connect-timeout=).",
         valueName: "url"))
     var store: String?
 

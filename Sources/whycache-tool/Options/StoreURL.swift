@@ -6,7 +6,7 @@ import WhyCacheMySQL
 ///
 /// ```text
 /// file:///absolute/directory
-/// mysql://USER@HOST[:PORT]/DATABASE[?table=NAME&tls=MODE&tls-ca=PATH&socket=PATH&replica=HOST:PORT…&replica-lag=SECONDS]
+/// mysql://USER@HOST[:PORT]/DATABASE[?table=NAME&tls=MODE&tls-ca=PATH&socket=PATH&replica=HOST:PORT…&replica-lag=SECONDS&connect-timeout=SECONDS]
 /// ```
 ///
 /// A MySQL URL never carries the password (command lines are visible to
@@ -17,7 +17,10 @@ import WhyCacheMySQL
 /// Each `replica=HOST[:PORT]` names a replica of the server that the log's
 /// reads go to (``MySQLReplicaConfiguration``); `replica-lag=SECONDS` (more
 /// than 0, up to a day) sets how far behind the primary a replica may be
-/// before reads leave it.
+/// before reads leave it. `connect-timeout=SECONDS` (more than 0, up to an
+/// hour) bounds each connection attempt, the server's greeting included
+/// (``MySQLConfiguration/connectTimeout``, 5 s by default): a busy server
+/// may take longer to greet a new connection.
 enum StoreURL: Equatable {
     /// A file datastore in `directory` (an absolute path).
     case file(directory: String)
@@ -82,11 +85,16 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
     var replicas: [MySQLEndpoint] = []
     /// The `replica-lag` parameter, if the URL has one.
     var maximumReplicaLag: Duration?
+    /// The `connect-timeout` parameter, if the URL has one.
+    var connectTimeout: Duration?
 
     /// The largest `replica-lag`, in seconds: a day. A replica a day behind
     /// serves nothing a fleet can use; the bound keeps the value far from
     /// what a `Duration` of milliseconds holds.
     static let longestReplicaLag: Double = 86_400
+
+    /// The largest `connect-timeout`, in seconds: an hour.
+    static let longestConnectTimeout: Double = 3_600
 
     /// Parses what follows `mysql://`.
     init(parsing location: String) throws(StoreURLError) {
@@ -129,6 +137,11 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
                     throw .malformed("replica-lag must be a positive number of seconds up to \(Int(Self.longestReplicaLag)), not \(value)")
                 }
                 maximumReplicaLag = .milliseconds(Int64((seconds * 1000).rounded(.up)))
+            case "connect-timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= Self.longestConnectTimeout else {
+                    throw .malformed("connect-timeout must be a positive number of seconds up to \(Int(Self.longestConnectTimeout)), not \(value)")
+                }
+                connectTimeout = .milliseconds(Int64((seconds * 1000).rounded(.up)))
             case "tls":
                 switch value {
                 case "disabled": tls = .disabled
@@ -137,7 +150,7 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
                 default: throw .malformed("tls must be disabled, required or verify-server, not \(value)")
                 }
             default:
-                throw .malformed("unknown query parameter \(pair[0]) (known: table, tls, tls-ca, socket, replica, replica-lag)")
+                throw .malformed("unknown query parameter \(pair[0]) (known: table, tls, tls-ca, socket, replica, replica-lag, connect-timeout)")
             }
         }
         self.user = user
@@ -185,6 +198,7 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
         configuration.tls = MySQLTLSConfiguration(mode: tls, certificateAuthorityPath: certificateAuthorityPath)
         configuration.replicas.endpoints = replicas
         if let maximumReplicaLag { configuration.replicas.maximumLag = maximumReplicaLag }
+        if let connectTimeout { configuration.connectTimeout = connectTimeout }
         return configuration
     }
 

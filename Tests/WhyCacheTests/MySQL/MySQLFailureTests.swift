@@ -173,7 +173,7 @@ struct PrivateMariaDB {
             let store = try MySQLDatastore(configuration: configuration)
             try await store.createIfMissing()
             _ = try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("before"))]).encoded())
-            let url = "mysql://\(configuration.user)@127.0.0.1:\(server.port)/\(configuration.database)?table=\(configuration.table.name)"
+            let url = "mysql://\(configuration.user)@127.0.0.1:\(server.port)/\(configuration.database)?table=\(configuration.table.name)&connect-timeout=30"
             let state = directory + "/state"
             let follower = try HelperProcess(
                 ["follow", "--store", url, "--state", state, "--interval", "0.1", "--maximum-backoff", "0.4"],

@@ -31,7 +31,7 @@ import WhyCache
             let user = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER")
             let database = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE")
             let options = [
-                "--store", "mysql://\(user)@\(host):\(port)/\(database)?table=\(configuration.table.name)",
+                "--store", "mysql://\(user)@\(host):\(port)/\(database)?table=\(configuration.table.name)&connect-timeout=30",
                 "--password-file", passwordFile,
             ]
             try await HistoryRewriterCrashTests.killRewrites(of: store, toolArguments: options, directory: directory)

@@ -24,7 +24,7 @@ import WhyCacheMySQL
         try await store.createIfMissing()
         let host = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_HOST")
         let port = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT")
-        let url = "mysql://\(configuration.user)@\(host):\(port)/\(configuration.database)?table=\(configuration.table.name)"
+        let url = "mysql://\(configuration.user)@\(host):\(port)/\(configuration.database)?table=\(configuration.table.name)&connect-timeout=30"
         try await withTemporaryDirectory { directory in
             try await SharedCacheProcessTests.writersAndMachinesConverge(
                 store: store, storeSpec: "mysql:" + configuration.table.name, directory: directory,

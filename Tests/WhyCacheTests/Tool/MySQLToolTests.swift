@@ -19,7 +19,7 @@ import WhyCacheMySQL
         let port = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT")
         let user = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER")
         let database = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE")
-        return "mysql://\(user)@\(host):\(port)/\(database)?table=\(table)"
+        return "mysql://\(user)@\(host):\(port)/\(database)?table=\(table)&connect-timeout=30"
     }
 
     /// `init-store --print-sql` prints exactly the committed `Schema/whycache_log.sql`, with no server.

@@ -13,7 +13,7 @@ import WhyCacheMySQL
         let port = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_PORT")
         let user = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_USER")
         let database = try MySQLTestServer.variable("WHYCACHE_TEST_MYSQL_DATABASE")
-        return "mysql://\(user)@\(host):\(port)/\(database)?table=\(table)"
+        return "mysql://\(user)@\(host):\(port)/\(database)?table=\(table)&connect-timeout=30"
     }
 
     @Test func writesWithoutAStateFileGoStraightToTheLog() async throws {

@@ -56,12 +56,15 @@ import WhyCache
     @Test func queryParametersWithoutANameOrAValueAreUsageErrors() throws {
         try withTemporaryDirectory { directory in
             let lag = "replica-lag must be a positive number of seconds up to 86400"
+            let timeout = "connect-timeout must be a positive number of seconds up to 3600"
             let cases = [
                 ("mysql://u@h:3306/app?=", "has no name"), ("mysql://u@h/app?table=t&=x", "has no name"),
                 ("mysql://u@h/app?table=", "table needs a value"), ("mysql://u@h/app?table", "table needs a value"),
                 ("mysql://u@h/db?replica=[e101f:8]&replica-lag=6666666666666666666666666666666666665", lag),
                 ("mysql://u@h/db?replica-lag=86400.001", lag), ("mysql://u@h/db?replica-lag=inf", lag),
                 ("mysql://u@h/db?replica-lag=nan", lag), ("mysql://u@h/db?replica-lag=0", lag),
+                ("mysql://u@h/db?connect-timeout=0", timeout), ("mysql://u@h/db?connect-timeout=3600.5", timeout),
+                ("mysql://u@h/db?connect-timeout=soon", timeout), ("mysql://u@h/db?connect-timeout=", "connect-timeout needs a value"),
             ]
             for (url, message) in cases {
                 let result = try ToolRunner.run(["stat", "--store", url, "--state", "\(directory)/state"])
