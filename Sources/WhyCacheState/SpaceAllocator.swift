@@ -165,7 +165,7 @@ struct SpaceAllocator {
         var newer = 0
         var list = Int(truncatingIfNeeded: file.word(at: FileLayout.pendingHeadOffset))
         while list != 0 {
-            try checkRetireList(list)
+            _ = try checkRetireList(list)
             if file.word(at: list + FileLayout.retireTransactionOffset) <= oldestPinned { break }
             newer = list
             list = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
@@ -178,9 +178,8 @@ struct SpaceAllocator {
             file.setWord(0, at: newer + FileLayout.retireOlderOffset)
         }
         while list != 0 {
-            try checkRetireList(list)
+            let count = try checkRetireList(list)
             let older = Int(truncatingIfNeeded: file.word(at: list + FileLayout.retireOlderOffset))
-            let count = Self.retireCount(of: list, in: file)
             // Before a block it names goes back to a free list: a damaged
             // entry would free a block the tree still uses.
             try Self.checkRetireChecksum(of: list, count: count, in: file)
@@ -224,14 +223,18 @@ struct SpaceAllocator {
         return list == 0 ? 0 : file.word(at: list + FileLayout.retireTransactionOffset)
     }
 
-    private func checkRetireList(_ list: Int) throws(StateFileError) {
+    /// Checks that the retire list at `list` and its entries lie in the
+    /// carved heap, and returns its entry count.
+    private func checkRetireList(_ list: Int) throws(StateFileError) -> Int {
         // Written so that no damaged word can overflow the arithmetic.
-        guard list & 7 == 0, list >= file.heapStart, list <= bump - FileLayout.retireListHeaderSize,
-            Self.retireCount(of: list, in: file) <= FileLayout.retireListCapacity,
-            list + FileLayout.retireListHeaderSize + Self.retireCount(of: list, in: file) * 8 <= bump
-        else {
+        guard list & 7 == 0, list >= file.heapStart, list <= bump - FileLayout.retireListHeaderSize else {
             throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
         }
+        let count = Self.retireCount(of: list, in: file)
+        guard count <= FileLayout.retireListCapacity, list + FileLayout.retireListHeaderSize + count * 8 <= bump else {
+            throw .corrupted(path: file.path, reason: "retire list at \(list) is outside the heap")
+        }
+        return count
     }
 
     /// Writes this transaction's retired blocks into retire lists tagged with

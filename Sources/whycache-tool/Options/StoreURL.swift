@@ -130,18 +130,8 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
             case "socket": socket = value
             case "tls-ca": certificateAuthorityPath = value
             case "replica": replicas.append(try Self.tcpEndpoint(value))
-            case "replica-lag":
-                // Bounded before it becomes milliseconds: a longer number
-                // once trapped the conversion (a fuzz finding).
-                guard let seconds = Double(value), seconds > 0, seconds <= Self.longestReplicaLag else {
-                    throw .malformed("replica-lag must be a positive number of seconds up to \(Int(Self.longestReplicaLag)), not \(value)")
-                }
-                maximumReplicaLag = .milliseconds(Int64((seconds * 1000).rounded(.up)))
-            case "connect-timeout":
-                guard let seconds = Double(value), seconds > 0, seconds <= Self.longestConnectTimeout else {
-                    throw .malformed("connect-timeout must be a positive number of seconds up to \(Int(Self.longestConnectTimeout)), not \(value)")
-                }
-                connectTimeout = .milliseconds(Int64((seconds * 1000).rounded(.up)))
+            case "replica-lag": maximumReplicaLag = try Self.duration(value, of: "replica-lag", upTo: Self.longestReplicaLag)
+            case "connect-timeout": connectTimeout = try Self.duration(value, of: "connect-timeout", upTo: Self.longestConnectTimeout)
             case "tls":
                 switch value {
                 case "disabled": tls = .disabled
@@ -163,6 +153,17 @@ struct MySQLStoreAddress: Equatable, CustomStringConvertible {
         self.table = table
         self.tls = tls
         self.certificateAuthorityPath = certificateAuthorityPath
+    }
+
+    /// The value of the parameter `name`: a positive number of seconds up to
+    /// `longest`, rounded up to whole milliseconds. Bounded before it becomes
+    /// milliseconds: a longer number once trapped the conversion (a fuzz
+    /// finding).
+    private static func duration(_ value: String, of name: String, upTo longest: Double) throws(StoreURLError) -> Duration {
+        guard let seconds = Double(value), seconds > 0, seconds <= longest else {
+            throw .malformed("\(name) must be a positive number of seconds up to \(Int(longest)), not \(value)")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
     }
 
     /// `HOST[:PORT]`, with `[v6]` brackets allowed; port 3306 by default.

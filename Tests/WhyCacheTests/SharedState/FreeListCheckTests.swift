@@ -32,14 +32,6 @@ import WhyCache
         return expected
     }
 
-    private static func word(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        bytes[offset..<offset + 8].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    }
-
-    private static func setWord(_ value: UInt64, in bytes: inout [UInt8], at offset: Int) {
-        for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
-    }
-
     /// Writes to `path` after `damage` changed its bytes: the first write
     /// fails with `corrupted` and changes nothing; the data is intact; the
     /// next writes work and the file verifies.
@@ -81,8 +73,8 @@ import WhyCache
             let expected = try fileWithFreeBlocks(path)
             try expectRefusedThenRepaired(path, expected: expected) { raw in
                 let heads = (0..<Self.sizeClassCount).map { Self.freeListHeads + 8 * $0 }
-                let damaged = try #require(heads.first { Self.word(raw, at: $0) & Self.offsetMask != 0 }, "no free block")
-                Self.setWord(Self.word(raw, at: damaged) + 16, in: &raw, at: damaged)
+                let damaged = try #require(heads.first { stateFileWord(raw, at: $0) & Self.offsetMask != 0 }, "no free block")
+                setStateFileWord(stateFileWord(raw, at: damaged) + 16, in: &raw, at: damaged)
             }
         }
     }
@@ -94,12 +86,12 @@ import WhyCache
             let expected = try fileWithFreeBlocks(path)
             try expectRefusedThenRepaired(path, expected: expected) { raw in
                 let heads = (0..<Self.sizeClassCount).map { Self.freeListHeads + 8 * $0 }
-                let head = try #require(heads.first { Self.word(raw, at: $0) & Self.offsetMask != 0 }, "no free block")
-                let block = Int(Self.word(raw, at: head) & Self.offsetMask)
+                let head = try #require(heads.first { stateFileWord(raw, at: $0) & Self.offsetMask != 0 }, "no free block")
+                let block = Int(stateFileWord(raw, at: head) & Self.offsetMask)
                 // Name the block itself: a cycle, or with the old lists a
                 // block handed out twice.
-                let link = Self.word(raw, at: block)
-                Self.setWord((link & ~Self.offsetMask) | UInt64(block), in: &raw, at: block)
+                let link = stateFileWord(raw, at: block)
+                setStateFileWord((link & ~Self.offsetMask) | UInt64(block), in: &raw, at: block)
             }
         }
     }
@@ -121,7 +113,7 @@ import WhyCache
             for (key, value) in expected { #expect(try file.value(forKey: key) == value) }
             #expect(try file.verify() == expected.count)
             let words = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-            let heads = (0..<Self.sizeClassCount).map { Self.word(words, at: Self.freeListHeads + 8 * $0) }
+            let heads = (0..<Self.sizeClassCount).map { stateFileWord(words, at: Self.freeListHeads + 8 * $0) }
             #expect(heads.contains { $0 != 0 }, "no free block")
             #expect(heads.allSatisfy { $0 & ~Self.offsetMask == 0 }, "an untagged file got tags")
         }

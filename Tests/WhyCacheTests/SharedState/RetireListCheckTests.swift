@@ -23,14 +23,6 @@ import WhyCache
     static let retireEntriesOffset = 24
     static let commitRootOffset = 24
 
-    private static func word(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        bytes[offset..<offset + 8].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    }
-
-    private static func setWord(_ value: UInt64, in bytes: inout [UInt8], at offset: Int) {
-        for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
-    }
-
     /// Keys overwritten in several transactions of the file at `path`, so
     /// that the last one retired blocks; no process has the file open
     /// afterwards, so the newest retire list is reclaimed by the next write.
@@ -57,15 +49,15 @@ import WhyCache
             let expected = try overwriteKeys(path)
             var raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             #expect(raw[Self.creationFlagsOffset] & Self.checksummedRetireListsFlag != 0, "new files checksum their retire lists")
-            let list = Int(Self.word(raw, at: Self.pendingHeadOffset))
+            let list = Int(stateFileWord(raw, at: Self.pendingHeadOffset))
             try #require(list != 0, "no retire list")
-            let countWord = Self.word(raw, at: list + Self.retireCountOffset)
+            let countWord = stateFileWord(raw, at: list + Self.retireCountOffset)
             #expect(countWord & 0xFFFF_FFFF > 0)
             #expect(countWord >> 32 != 0, "the list's checksum is stored beside its count")
-            let commit = Int(Self.word(raw, at: Self.currentCommitOffset))
-            let root = Self.word(raw, at: commit + Self.commitRootOffset)
-            let entry = Self.word(raw, at: list + Self.retireEntriesOffset)
-            Self.setWord(entry & 0xFF00_0000_0000_0000 | root, in: &raw, at: list + Self.retireEntriesOffset)
+            let commit = Int(stateFileWord(raw, at: Self.currentCommitOffset))
+            let root = stateFileWord(raw, at: commit + Self.commitRootOffset)
+            let entry = stateFileWord(raw, at: list + Self.retireEntriesOffset)
+            setStateFileWord(entry & 0xFF00_0000_0000_0000 | root, in: &raw, at: list + Self.retireEntriesOffset)
             try Data(raw).write(to: URL(fileURLWithPath: path))
 
             let file = try SharedStateFile.open(at: path)
@@ -99,7 +91,7 @@ import WhyCache
             let path = directory + "/state"
             let expected = try overwriteKeys(path)
             var raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-            let list = Int(Self.word(raw, at: Self.pendingHeadOffset))
+            let list = Int(stateFileWord(raw, at: Self.pendingHeadOffset))
             try #require(list != 0, "no retire list")
             raw[list + Self.retireCountOffset + 5] ^= 0x10
             try Data(raw).write(to: URL(fileURLWithPath: path))
@@ -131,9 +123,9 @@ import WhyCache
             #expect(try file.verify() == expected.count)
             let words = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             #expect(words[Self.creationFlagsOffset] & Self.checksummedRetireListsFlag == 0)
-            let list = Int(Self.word(words, at: Self.pendingHeadOffset))
+            let list = Int(stateFileWord(words, at: Self.pendingHeadOffset))
             try #require(list != 0, "no retire list")
-            let countWord = Self.word(words, at: list + Self.retireCountOffset)
+            let countWord = stateFileWord(words, at: list + Self.retireCountOffset)
             #expect(countWord > 0 && countWord >> 32 == 0, "an unflagged file got a checksum")
         }
     }
