@@ -8,12 +8,19 @@
 # writer, in turn; LMDB's rounds each followed by a hash-table lookup run) and
 # the summary uses the medians, because single runs on a shared VM drift by a
 # third.
-# Usage: Benchmarks/state-vs-lmdb.sh [N] [SECONDS] [ROUNDS]
+#
+# SHAPE picks the keys (whycache-tool bench state --key-shape): user (workload
+# W, the default; LMDB and the hash table are the anchors themselves),
+# random16 or url (LMDB and the hash table are Benchmarks/KeyShapes/bench_shapes.c,
+# which measures them the anchors' way on the same keys).
+# Usage: Benchmarks/state-vs-lmdb.sh [N] [SECONDS] [ROUNDS] [SHAPE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 SECONDS_PER_RUN=${2:-3}
 ROUNDS=${3:-3}
+SHAPE=${4:-user}
+case "$SHAPE" in user | random16 | url) ;; *) echo "SHAPE is user, random16 or url" >&2; exit 2 ;; esac
 ANCHORS=${ANCHORS:-../shared/anchors}
 DIR=${BENCH_DIR:-/dev/shm}
 
@@ -23,27 +30,42 @@ if [ ! -f /usr/include/lmdb.h ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$DIR/whycache-lmdb-$$"' EXIT
-gcc -O2 -Wall -o "$work/bench_lmdb" "$ANCHORS/bench_lmdb.c" -llmdb
-gcc -O2 -Wall -o "$work/bench_phys" "$ANCHORS/bench_phys.c"
+if [ "$SHAPE" = user ]; then
+    gcc -O2 -Wall -o "$work/bench_lmdb" "$ANCHORS/bench_lmdb.c" -llmdb
+    gcc -O2 -Wall -o "$work/bench_phys" "$ANCHORS/bench_phys.c"
+    lmdb() { "$work/bench_lmdb" "$@"; }
+    phys() { "$work/bench_phys" "$@" 1; } # one process
+else
+    gcc -O2 -Wall -o "$work/bench_shapes" Benchmarks/KeyShapes/bench_shapes.c -llmdb
+    # The anchors' arguments, less their last (load: SYNC, always 0 here;
+    # run: the read mode, always 0 here), which bench_shapes does not take.
+    lmdb() {
+        case "$1" in
+        load | run) "$work/bench_shapes" "$SHAPE" "${@:1:$#-1}" ;;
+        *) "$work/bench_shapes" "$SHAPE" "$@" ;;
+        esac
+    }
+    phys() { "$work/bench_shapes" "$SHAPE" "$@"; }
+fi
 
 swift build -c release --product whycache-tool >/dev/null
-echo "== WhyCache (whycache-tool bench state --keys $N --rounds $ROUNDS)"
-.build/release/whycache-tool bench state --keys "$N" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" --directory "$DIR" \
+echo "== WhyCache (whycache-tool bench state --keys $N --key-shape $SHAPE --rounds $ROUNDS)"
+.build/release/whycache-tool bench state --keys "$N" --key-shape "$SHAPE" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" --directory "$DIR" \
     | tee "$work/whycache.jsonl"
 
-echo "== LMDB (anchor benchmark, same workload, same folder)"
+echo "== LMDB (same keys and values, same folder)"
 db="$DIR/whycache-lmdb-$$"
-"$work/bench_lmdb" load "$db" "$N" 0 0 | tee "$work/lmdb.txt"
-"$work/bench_lmdb" load "$db" "$N" 1000 0 | head -1 | tee -a "$work/lmdb.txt"
-"$work/bench_lmdb" load "$db" "$N" 0 0 >/dev/null
-"$work/bench_lmdb" scan "$db" | tail -3 | tee -a "$work/lmdb.txt"
+lmdb load "$db" "$N" 0 0 | tee "$work/lmdb.txt"
+lmdb load "$db" "$N" 1000 0 | head -1 | tee -a "$work/lmdb.txt"
+lmdb load "$db" "$N" 0 0 >/dev/null
+lmdb scan "$db" | tail -3 | tee -a "$work/lmdb.txt"
 for round in $(seq 1 "$ROUNDS"); do
     echo "-- round $round"
-    "$work/bench_lmdb" run "$db" "$N" 1 0 "$SECONDS_PER_RUN" 0 | sed 's/^/alone /'
-    "$work/bench_lmdb" run "$db" "$N" 2 0 "$SECONDS_PER_RUN" 0 | sed 's/^/pair /'
-    "$work/bench_lmdb" run "$db" "$N" 1 1 "$SECONDS_PER_RUN" 0 | sed 's/^/contended /'
+    lmdb run "$db" "$N" 1 0 "$SECONDS_PER_RUN" 0 | sed 's/^/alone /'
+    lmdb run "$db" "$N" 2 0 "$SECONDS_PER_RUN" 0 | sed 's/^/pair /'
+    lmdb run "$db" "$N" 1 1 "$SECONDS_PER_RUN" 0 | sed 's/^/contended /'
     # The private hash table: about two dependent loads per lookup, the physical reference.
-    "$work/bench_phys" lookup "$N" $((SECONDS_PER_RUN * 2000000)) 1 | grep '^hash ' | sed 's/^/phys /'
+    phys lookup "$N" $((SECONDS_PER_RUN * 2000000)) | grep '^hash ' | sed 's/^/phys /'
 done | tee -a "$work/lmdb.txt"
 
 echo "== Summary (medians over $ROUNDS rounds; LMDB and the hash table measured right after WhyCache)"

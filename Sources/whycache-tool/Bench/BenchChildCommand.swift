@@ -23,7 +23,9 @@ struct ChildResult: Codable {
 
 /// Random gets of existing keys, each value copied out into a local buffer.
 enum BenchReader {
-    static func run(file: SharedStateFile, keys: UInt32, seconds: Double, seed: UInt64, startAt: Double? = nil) throws -> ChildResult {
+    static func run(
+        file: SharedStateFile, keys: UInt32, shape: KeyShape = .user, seconds: Double, seed: UInt64, startAt: Double? = nil
+    ) throws -> ChildResult {
         let buffers = WorkloadBuffers(valueCapacity: 128)
         defer { buffers.deallocate() }
         let (key, out) = (buffers.key, buffers.value)
@@ -41,8 +43,8 @@ enum BenchReader {
         var elapsed = 0.0
         repeat {
             for _ in 0..<1024 {
-                Workload.makeKey(key.baseAddress!, Workload.random(below: keys, &state))
-                guard let length = try file.copyValue(forKeyBytes: UnsafeRawBufferPointer(key), into: out) else {
+                let keyLength = shape.makeKey(key.baseAddress!, Workload.random(below: keys, &state))
+                guard let length = try file.copyValue(forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]), into: out) else {
                     throw ValidationError("missing key in benchmark")
                 }
                 sum &+= UInt64(out[length - 1])
@@ -63,6 +65,7 @@ struct BenchChildCommand: ParsableCommand {
     @Option var role: BenchChildRole
     @Option var state: String
     @Option var keys: Int
+    @Option var keyShape: KeyShape = .user
     @Option var seconds: Double
     @Option var startAt: Double
     /// The writer's pace (0: as fast as it can).
@@ -73,9 +76,9 @@ struct BenchChildCommand: ParsableCommand {
         let result: ChildResult
         switch role {
         case .reader:
-            result = try BenchReader.run(file: file, keys: UInt32(keys), seconds: seconds, seed: UInt64(getpid()), startAt: startAt)
+            result = try BenchReader.run(file: file, keys: UInt32(keys), shape: keyShape, seconds: seconds, seed: UInt64(getpid()), startAt: startAt)
         case .writer:
-            result = try BenchWriter.run(file: file, keys: keys, seconds: seconds, startAt: startAt, putsPerSecond: putsPerSecond)
+            result = try BenchWriter.run(file: file, keys: keys, shape: keyShape, seconds: seconds, startAt: startAt, putsPerSecond: putsPerSecond)
         }
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
@@ -87,7 +90,9 @@ enum BenchWriter {
     /// Overwrites random keys of the first `keys` in transactions of 1000,
     /// from `startAt` until `seconds` have passed; with `putsPerSecond`
     /// above 0, sleeping after a transaction that got ahead of that pace.
-    static func run(file: SharedStateFile, keys: Int, seconds: Double, startAt: Double, putsPerSecond: Int = 0) throws -> ChildResult {
+    static func run(
+        file: SharedStateFile, keys: Int, shape: KeyShape = .user, seconds: Double, startAt: Double, putsPerSecond: Int = 0
+    ) throws -> ChildResult {
         let buffers = WorkloadBuffers()
         defer { buffers.deallocate() }
         let (key, value) = (buffers.key, buffers.value)
@@ -102,10 +107,11 @@ enum BenchWriter {
             let transaction = try file.beginWrite()
             for _ in 0..<1000 {
                 let i = Workload.random(below: UInt32(keys), &state)
-                Workload.makeKey(key.baseAddress!, i)
+                let keyLength = shape.makeKey(key.baseAddress!, i)
                 Workload.makeValue(value.baseAddress!, i, version: version)
                 version &+= 1
-                try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+                try transaction.setValue(
+                    bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]))
             }
             try transaction.commit()
             operations += 1000

@@ -6,10 +6,13 @@ import WhyCache
 struct BenchStateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "state",
-        abstract: "Workload W (keys user:%08d, 100-byte values) against the shared-state file.")
+        abstract: "Workload W (keys user:%08d, or another --key-shape; 100-byte values) against the shared-state file.")
 
     @Option(name: .long, help: "Number of keys N.")
     var keys = 1_000_000
+
+    @Option(name: .long, help: "The keys: user (workload W, user:%08d), random16 (16 random bytes) or url (/api/v1/users/<i>/settings).")
+    var keyShape = KeyShape.user
 
     @Option(name: .long, help: "Folder for the state files (default: /dev/shm when present, else the temporary folder).")
     var directory: String?
@@ -44,23 +47,23 @@ struct BenchStateCommand: ParsableCommand {
         try? SharedStateFile.remove(at: path)
         let batched = try load(path: path + ".batched", order: order, batch: 1000)
         try? SharedStateFile.remove(at: path + ".batched")
-        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, transactionKeys: 1000).emit()
+        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000).emit()
         let single = try load(path: path, order: order, batch: 0)
-        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, transactionKeys: keys).emit()
+        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys).emit()
         let file = try SharedStateFile.open(at: path)
         let loaded = try file.statistics()
         let loadedSize = loaded.fileSize
         Measurement(
-            metric: "file_bytes_per_key", value: Double(loadedSize) / Double(keys), unit: "bytes", keys: keys,
+            metric: "file_bytes_per_key", value: Double(loadedSize) / Double(keys), unit: "bytes", keys: keys, keyShape: keyShape.rawValue,
             note: "heap \(loaded.heapBytes) bytes, free \(loaded.freeBytes), retired \(loaded.retiredBytes)"
         ).emit()
 
         // Reads in this process.
         let scan = try scanNanosecondsPerKey(file)
-        let get = try BenchReader.run(file: file, keys: n, seconds: seconds, seed: 1000)
-        Measurement(metric: "get_ns", value: get.nanosecondsPerOperation, unit: "ns", keys: keys,
+        let get = try BenchReader.run(file: file, keys: n, shape: keyShape, seconds: seconds, seed: 1000)
+        Measurement(metric: "get_ns", value: get.nanosecondsPerOperation, unit: "ns", keys: keys, keyShape: keyShape.rawValue,
                     cpuNanosecondsPerOperation: get.cpuNanosecondsPerOperation).emit()
-        Measurement(metric: "scan_ns_per_key", value: scan, unit: "ns", keys: keys).emit()
+        Measurement(metric: "scan_ns_per_key", value: scan, unit: "ns", keys: keys, keyShape: keyShape.rawValue).emit()
 
         // Reads in separate processes, in rounds: one reader alone, two
         // readers, a reader under a writer, one after the other, so that each
@@ -77,16 +80,16 @@ struct BenchStateCommand: ParsableCommand {
         }
         let pairTotals = pairs.map { $0.reduce(0) { $0 + $1.operationsPerSecond } }
         let scaling = median(zip(pairTotals, alone).map { $0 / $1.operationsPerSecond })
-        Measurement(metric: "get_2proc_total_mops", value: median(pairTotals) / 1e6, unit: "Mops/s", keys: keys,
+        Measurement(metric: "get_2proc_total_mops", value: median(pairTotals) / 1e6, unit: "Mops/s", keys: keys, keyShape: keyShape.rawValue,
                     note: "scaling \(String(format: "%.2f", scaling))x over one reader process (median of \(alone.count) rounds; per round \(Self.list(zip(pairTotals, alone).map { $0 / $1.operationsPerSecond })))").emit()
         let fractions = zip(contended, alone).map { $0[0].operationsPerSecond / $1.operationsPerSecond }
         let writerRates = contended.map { $0[1].operationsPerSecond }
-        Measurement(metric: "get_under_writer_fraction", value: median(fractions), unit: "ratio", keys: keys,
+        Measurement(metric: "get_under_writer_fraction", value: median(fractions), unit: "ratio", keys: keys, keyShape: keyShape.rawValue,
                     note: "median of \(fractions.count) rounds \(Self.list(fractions)); reader alone \(Int(median(alone.map(\.nanosecondsPerOperation)))) ns/get, under the writer \(Int(median(contended.map { $0[0].nanosecondsPerOperation }))) ns/get; writer \(Int(median(writerRates))) puts/s in 1000-put transactions\(writerRate > 0 ? " (paced at \(writerRate) puts/s)" : "")").emit()
 
         if !skipOverwrite {
             let ratio = try overwriteRatio(file: file, keys: n, rounds: 20, loadedSize: loadedSize)
-            Measurement(metric: "overwrite_20x_file_ratio", value: ratio, unit: "ratio", keys: keys,
+            Measurement(metric: "overwrite_20x_file_ratio", value: ratio, unit: "ratio", keys: keys, keyShape: keyShape.rawValue,
                         note: "file size after overwriting every key 20 times (batches of 1000) / after the first load").emit()
         }
     }
@@ -100,9 +103,10 @@ struct BenchStateCommand: ParsableCommand {
         let start = monotonicSeconds()
         var transaction = try file.beginWrite()
         for (index, i) in order.enumerated() {
-            Workload.makeKey(key.baseAddress!, i)
+            let keyLength = keyShape.makeKey(key.baseAddress!, i)
             Workload.makeValue(value.baseAddress!, i, version: 0)
-            try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+            try transaction.setValue(
+                bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]))
             if batch > 0 && (index + 1) % batch == 0 {
                 try transaction.commit()
                 transaction = try file.beginWrite()
@@ -150,9 +154,10 @@ struct BenchStateCommand: ParsableCommand {
                 let transaction = try file.beginWrite()
                 let end = min(keys, i + 1000)
                 while i < end {
-                    Workload.makeKey(key.baseAddress!, i)
+                    let keyLength = keyShape.makeKey(key.baseAddress!, i)
                     Workload.makeValue(value.baseAddress!, i, version: UInt32(round))
-                    try transaction.setValue(bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(key))
+                    try transaction.setValue(
+                        bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]))
                     i += 1
                 }
                 try transaction.commit()
@@ -177,7 +182,7 @@ struct BenchStateCommand: ParsableCommand {
             let output = Pipe()
             process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
             process.arguments = [
-                "bench", "child", "--role", role.rawValue, "--state", path, "--keys", String(keys), "--seconds", String(seconds),
+                "bench", "child", "--role", role.rawValue, "--state", path, "--keys", String(keys), "--key-shape", keyShape.rawValue, "--seconds", String(seconds),
                 "--start-at", String(startAt), "--puts-per-second", String(writerRate),
             ]
             process.standardOutput = output

@@ -6,6 +6,8 @@ struct Measurement: Encodable {
     var value: Double
     var unit: String
     var keys: Int
+    /// The ``KeyShape`` of a `bench state` run.
+    var keyShape: String? = nil
     var transactionKeys: Int? = nil
     var cpuNanosecondsPerOperation: Double? = nil
     /// For a quantile of a distribution (0.5 for the median, 1.0 for the maximum).
@@ -14,6 +16,7 @@ struct Measurement: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case metric, value, unit, keys, note, quantile
+        case keyShape = "key_shape"
         case transactionKeys = "transaction_keys"
         case cpuNanosecondsPerOperation = "cpu_ns_per_op"
     }

@@ -84,18 +84,19 @@ enum Workload {
 /// Where benchmarks and the demo put their files unless told otherwise:
 /// `/dev/shm` (memory, as a shared-state file should live) when present,
 /// else the temporary folder.
-/// A key buffer and a value buffer for the items of workload W, allocated
+/// A key buffer and a value buffer for the items of workload W (or of
+/// another ``KeyShape``), allocated
 /// once for a benchmark loop that must not allocate per item. Freed by
 /// ``deallocate()``, which the owner calls in a `defer`.
 struct WorkloadBuffers {
-    /// Room for one key (``Workload/keyLength`` bytes).
+    /// Room for one key of any shape (``KeyShape/maximumLength`` bytes).
     let key: UnsafeMutableRawBufferPointer
     /// Room for one value, or for a value read back.
     let value: UnsafeMutableRawBufferPointer
 
     /// Buffers whose value buffer holds `valueCapacity` bytes.
     init(valueCapacity: Int = Workload.valueLength) {
-        key = UnsafeMutableRawBufferPointer.allocate(byteCount: Workload.keyLength, alignment: 8)
+        key = UnsafeMutableRawBufferPointer.allocate(byteCount: KeyShape.maximumLength, alignment: 8)
         value = UnsafeMutableRawBufferPointer.allocate(byteCount: valueCapacity, alignment: 8)
     }
 

@@ -341,6 +341,42 @@ struct ToolRunner {
         }
     }
 
+    /// `bench state --key-shape`: the keys of each shape are the ones its
+    /// documentation names (and `Benchmarks/KeyShapes/bench_shapes.c` builds
+    /// for LMDB and the hash table), written here by a benchmark writer.
+    @Test(arguments: ["user", "random16", "url"])
+    func benchKeyShapesWriteTheKeysTheyDocument(shape: String) throws {
+        func splitmix64(_ state: inout UInt64) -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        func expectedKey(_ i: Int) -> [UInt8] {
+            switch shape {
+            case "user": return Array(("user:" + String(format: "%08d", i)).utf8)
+            case "url": return Array("/api/v1/users/\(i)/settings".utf8)
+            default:
+                var state = UInt64(i) &* 0x9E37_79B9_7F4A_7C15 ^ 0xD1B5_4A32_D192_ED03
+                let (a, b) = (splitmix64(&state), splitmix64(&state))
+                return (0..<8).map { UInt8(truncatingIfNeeded: a >> (8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> (8 * $0)) }
+            }
+        }
+        try withTemporaryDirectory { directory in
+            let path = directory + "/state"
+            _ = try SharedStateFile.open(at: path)
+            let child = try ToolRunner.run([
+                "bench", "child", "--role", "writer", "--state", path, "--keys", "20", "--key-shape", shape, "--seconds", "0.1",
+                "--start-at", "0",
+            ])
+            #expect(child.status == 0, "\(child.errors)")
+            // 1000 random puts over 20 keys touch every one of them.
+            let keys = try SharedStateFile.open(at: path).snapshot().keys()
+            #expect(keys == (0..<20).map(expectedKey).sorted { $0.lexicographicallyPrecedes($1) })
+        }
+    }
+
     @Test func benchCoalesceMeasuresBothModesOnAFileLog() throws {
         try withTemporaryDirectory { directory in
             let bench = try ToolRunner.run([
