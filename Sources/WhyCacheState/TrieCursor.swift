@@ -7,7 +7,10 @@
 /// "tight" while the path equals `lower`'s first bytes, and only tight frames
 /// compare against it. Entering a sparse node prefetches all its children,
 /// because blocks are allocated in write order, not key order: the misses of
-/// one node's leaves then overlap instead of following one another.
+/// one node's leaves then overlap instead of following one another. Taking a
+/// child also reaches ahead among its siblings (``prefetchAhead(in:after:)``),
+/// so that the next subtree's blocks are on their way while this one is
+/// walked.
 ///
 /// A non-copyable struct rather than a class: the walk mutates its stack and
 /// current entry once or twice per key, and a class's stored properties would
@@ -88,6 +91,7 @@ package struct TrieCursor: ~Copyable {
                 continue
             }
             frames[top].position = position + 1
+            prefetchAhead(in: node, after: position)
             let pathLength = frames[top].pathLength
             key.storeBytes(of: byte, toByteOffset: pathLength, as: UInt8.self)
             let tight = frames[top].tight && byte == lower![pathLength]
@@ -133,6 +137,33 @@ package struct TrieCursor: ~Copyable {
         }
         frames.append(Frame(node: node, position: -1, pathLength: length, tight: stillTight))
         return false
+    }
+
+    /// A two-stage prefetch among the siblings after the child at `position`,
+    /// so that a walk keeps several misses in flight: the children of the
+    /// next sibling (whose block was asked for earlier, see below) are asked
+    /// for now, to arrive while the current child's subtree is walked; and in
+    /// a dense node, whose children `enter` does not prefetch, the sibling
+    /// after that is asked for, so that its block is there when the next step
+    /// reads it. Only hints: a damaged reference is ignored here and reported
+    /// when the walk reaches it.
+    @inline(__always)
+    private func prefetchAhead(in node: InnerView, after position: Int) {
+        let next: UInt64
+        if node.isDense {
+            var index = position + 1
+            while index < 256 && node.child(at: index) == 0 { index += 1 }
+            guard index < 256 else { return }
+            next = node.child(at: index)
+            index += 1
+            while index < 256 && node.child(at: index) == 0 { index += 1 }
+            if index < 256 { reader.prefetch(node.child(at: index), lines: 0...2) }
+        } else {
+            guard position + 1 < node.count else { return }
+            next = node.child(at: position + 1)
+        }
+        guard !NodeRef.isLeaf(next), let sibling = try? reader.inner(next), !sibling.isDense else { return }
+        for index in 0..<sibling.count { reader.prefetch(sibling.child(at: index), lines: 0...1) }
     }
 
     /// The first child position to visit in `frame`, skipping children below `lower`.

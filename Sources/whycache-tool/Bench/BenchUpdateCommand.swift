@@ -63,7 +63,7 @@ struct BenchUpdateCommand: AsyncParsableCommand {
         for i in order {
             Workload.makeKey(key.baseAddress!, i)
             Workload.makeValue(value.baseAddress!, i, version: version)
-            operations.append(.set(key: Array(key), value: Array(value)))
+            operations.append(.set(key: Array(key[..<Workload.keyLength]), value: Array(value)))
             if operations.count == keysPerRecord {
                 batch.append(try LogRecord(operations).encoded())
                 operations.removeAll(keepingCapacity: true)
