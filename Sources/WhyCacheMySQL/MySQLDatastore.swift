@@ -102,7 +102,7 @@ public final class MySQLDatastore: Datastore {
         self.checkpoints = MySQLCheckpointTable(schema: schema, location: configuration.location)
         self.appender = MySQLAppender(
             pool: pool, log: log, recentPage: recentPage, maximumWorkers: configuration.maximumConcurrentAppends,
-            gatherWait: configuration.appendGatherWait, idleWait: configuration.appendIdleWait)
+            gatherWait: configuration.appendGatherWait)
         self.router = MySQLReadRouter(primary: pool, configuration: configuration, log: log)
     }
 

@@ -72,18 +72,6 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
     /// (docs/PERFORMANCE.md, "Gathering the next transaction").
     public var appendGatherWait: Duration = .microseconds(200)
 
-    /// How long an append worker stays on its connection's thread after the
-    /// queue ran empty, waiting for the next append (default 1 ms; zero: it
-    /// leaves at once; at most 60 s).
-    ///
-    /// A writer that sets one key after another queues its next append
-    /// moments after the previous one returned; a worker still waiting
-    /// takes it at once, where a new worker would first be scheduled as a
-    /// task and then on the connection's thread: two thread hops more per
-    /// `set`. The waiting worker keeps its pooled connection, so other work
-    /// may wait this long for one when the pool is otherwise full.
-    public var appendIdleWait: Duration = .milliseconds(1)
-
     /// Whether a single-key record removes the previous single-key record for
     /// the same key (see ``MySQLDatastore`` and `docs/FORMAT.md` §4).
     public var compactsSingleKeyRecords: Bool = true
@@ -140,9 +128,6 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible {
         }
         guard appendGatherWait >= .zero, appendGatherWait <= .seconds(1) else {
             throw .invalidConfiguration(reason: "appendGatherWait must be between 0 and 1 s, not \(appendGatherWait)")
-        }
-        guard appendIdleWait >= .zero, appendIdleWait <= .seconds(60) else {
-            throw .invalidConfiguration(reason: "appendIdleWait must be between 0 and 60 s, not \(appendIdleWait)")
         }
         for (name, timeout) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] {
             guard timeout > .zero else { throw .invalidConfiguration(reason: "\(name) must be positive") }

@@ -31,21 +31,12 @@ import WhyCache
 /// the queue holds the callers just resumed as well as the appends already
 /// waiting, and leaves the moment it does. A transaction of one caller is
 /// followed at once: a lone writer never waits.
-///
-/// **Staying for the next append.** When the queue is empty, the worker
-/// waits on its connection's thread, up to
-/// ``MySQLConfiguration/appendIdleWait``, for the next append before it
-/// retires: a writer setting one key after another then finds it there,
-/// and its `set` costs one wake of that thread and one resumption of its
-/// own task, instead of a new worker task and a hop to the connection's
-/// thread besides.
 final class MySQLAppender: Sendable {
     private let pool: MySQLConnectionPool
     private let log: MySQLLogTable
     private let recentPage: MySQLRecentPage
     private let maximumWorkers: Int
     private let gatherWait: Duration
-    private let idleWait: Duration
     private let state = Locked(State())
 
     /// Signalled once when the queue reaches `State.gatherTarget`.
@@ -62,7 +53,7 @@ final class MySQLAppender: Sendable {
     private static let bytesPerTransaction = 8 << 20
 
     /// **Invariant.** `workers` counts the workers running; a worker stops
-    /// only by taking an empty queue in ``nextBatch(retiring:)``, under the same lock
+    /// only by taking an empty queue in ``nextBatch()``, under the same lock
     /// under which ``append(_:)`` queues and starts a worker when fewer than
     /// `maximumWorkers` run. So a queued append always has a worker that
     /// will take it.
@@ -75,7 +66,6 @@ final class MySQLAppender: Sendable {
     private struct State: ~Copyable {
         var queue: [PendingAppend] = []
         var workers = 0
-        var workersStarted = 0
         /// The queue length a gathering worker waits for.
         var gatherTarget: Int?
     }
@@ -89,29 +79,19 @@ final class MySQLAppender: Sendable {
     /// append reads in `recentPage`, with up to `maximumWorkers`
     /// transactions in flight,
     /// waiting up to `gatherWait` for the callers of a returned transaction
-    /// to queue again, and up to `idleWait` for a new append when the queue
-    /// is empty.
-    init(
-        pool: MySQLConnectionPool, log: MySQLLogTable, recentPage: MySQLRecentPage, maximumWorkers: Int, gatherWait: Duration,
-        idleWait: Duration
-    ) {
+    /// to queue again.
+    init(pool: MySQLConnectionPool, log: MySQLLogTable, recentPage: MySQLRecentPage, maximumWorkers: Int, gatherWait: Duration) {
         self.pool = pool
         self.log = log
         self.recentPage = recentPage
         self.maximumWorkers = maximumWorkers
         self.gatherWait = gatherWait
-        self.idleWait = idleWait
     }
 
     /// The appends queued and not yet taken into a transaction, and the
     /// workers running (what tests wait for).
     var queue: (appends: Int, workers: Int) {
         state.withLock { ($0.queue.count, $0.workers) }
-    }
-
-    /// How many workers have been started so far (what tests count).
-    var workersStarted: Int {
-        state.withLock { $0.workersStarted }
     }
 
     /// Appends `payloads` as consecutive records and returns their ids. When
@@ -128,7 +108,6 @@ final class MySQLAppender: Sendable {
                 }
                 guard state.workers < maximumWorkers else { return (false, endsGathering) }
                 state.workers += 1
-                state.workersStarted += 1
                 return (true, endsGathering)
             }
             if endsGathering {
@@ -163,13 +142,8 @@ final class MySQLAppender: Sendable {
     }
 
     /// Runs `first`, then transactions from the queue, on `connection`, on
-    /// its thread, until the queue stays empty for `idleWait` (returns
-    /// `true`: this worker has stopped) or the connection broke (`false`).
-    ///
-    /// A transaction taken after the idle wait is checked like `first`: if
-    /// the server closed the connection meanwhile, the transaction goes back
-    /// to the head of the queue, unsent, and the connection is given up
-    /// (`false`), so the worker takes it again on another connection.
+    /// its thread, until the queue is empty (returns `true`: this worker has
+    /// stopped) or the connection broke (`false`).
     ///
     /// - Throws: ``closedByServer``, before anything is sent, when the
     ///   server has closed the connection while it sat idle in the pool (it
@@ -188,17 +162,7 @@ final class MySQLAppender: Sendable {
             if batch.count > 1 {
                 gatherReturningCallers(batch.count, upTo: min(gatherWait, took / 2))
             }
-            if let next = nextBatch(retiring: false) {
-                batch = next
-                continue
-            }
-            gatherReturningCallers(1, upTo: idleWait)
-            guard let next = nextBatch(retiring: true) else { return true }
-            if connection.hasBeenClosedByServer() {
-                connection.invalidate()
-                state.withLock { $0.queue.insert(contentsOf: next, at: 0) }
-                return false
-            }
+            guard let next = nextBatch() else { return true }
             batch = next
         }
     }
@@ -219,8 +183,7 @@ final class MySQLAppender: Sendable {
 
     /// Waits, blocking this worker's thread for at most `limit`, until the
     /// queue holds `callers` more appends than it holds now: the callers of
-    /// the transaction that just returned, queueing their next appends (or,
-    /// with the queue empty and `callers` 1, the next append of anyone).
+    /// the transaction that just returned, queueing their next appends.
     /// Returns at once when another worker is gathering.
     private func gatherReturningCallers(_ callers: Int, upTo limit: Duration) {
         guard limit > .zero else { return }
@@ -243,12 +206,12 @@ final class MySQLAppender: Sendable {
         if signalled { gathered.wait() }
     }
 
-    /// Takes the appends of the next transaction off the queue; nil when the
-    /// queue is empty, and then, if `retiring`, this worker stops.
-    private func nextBatch(retiring: Bool = true) -> [PendingAppend]? {
+    /// Takes the appends of the next transaction off the queue, or retires
+    /// this worker when the queue is empty.
+    private func nextBatch() -> [PendingAppend]? {
         state.withLock { state -> [PendingAppend]? in
             guard !state.queue.isEmpty else {
-                if retiring { state.workers -= 1 }
+                state.workers -= 1
                 return nil
             }
             var records = 0

@@ -32,30 +32,6 @@ import WhyCache
         }
     }
 
-    /// A worker whose queue ran empty stays on its connection for
-    /// `appendIdleWait`: appends made one after another within it are all
-    /// taken by the one worker, and it retires when the wait is over. With
-    /// no idle wait, every append that finds no worker starts one.
-    @Test func aWorkerStaysForTheNextAppendForTheIdleWait() async throws {
-        @Sendable func record(_ index: Int) throws -> [UInt8] {
-            try LogRecord([.set(key: bytes("k\(index)"), value: bytes("v"))]).encoded()
-        }
-        let staying = try await MySQLTestServer.makeStore { $0.appendIdleWait = .seconds(1) }
-        for index in 0..<5 { #expect(try await staying.append(record(index)) == UInt64(index + 1)) }
-        #expect(staying.appender.workersStarted == 1)
-        #expect(staying.appender.queue == (appends: 0, workers: 1))
-        try await WriteCoalescingTests.waitUntil("the worker retires after its idle wait") { staying.appender.queue.workers == 0 }
-        #expect(try await staying.append(record(5)) == 6)
-        #expect(staying.appender.workersStarted == 2)
-
-        let leaving = try await MySQLTestServer.makeStore { $0.appendIdleWait = .zero }
-        for index in 0..<3 {
-            #expect(try await leaving.append(record(index)) == UInt64(index + 1))
-            try await WriteCoalescingTests.waitUntil("the worker retires") { leaving.appender.queue.workers == 0 }
-        }
-        #expect(leaving.appender.workersStarted == 3)
-    }
-
     /// An append of several records is one multi-statement request: the
     /// transaction's five statements. A single-key record that a later one
     /// of the same append replaces is never inserted (its id is a hole), and

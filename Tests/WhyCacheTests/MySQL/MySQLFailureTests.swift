@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import WhyCache
-@testable import WhyCacheMySQL
+import WhyCacheMySQL
 
 /// A MariaDB server of one test's own, started, killed, frozen and restarted
 /// with `scripts/mariadb-server.sh` (whose path the test command exports).
@@ -160,26 +160,6 @@ struct PrivateMariaDB {
             let fresh = try SharedCache(statePath: directory + "/fresh", datastore: store)
             try await fresh.update()
             try CacheFixture.expectContents(fresh, equal: try CacheFixture.contents(cache))
-        }
-    }
-
-    /// A worker waiting on its connection for the next append
-    /// (`appendIdleWait`) when the server restarts does not send that append
-    /// on the connection the server closed: it finds it closed, gives it up
-    /// and sends the append on a new one, which succeeds.
-    @Test func anAppendAfterARestartDuringTheIdleWaitGoesOutOnANewConnection() async throws {
-        try await withPrivateServer { server, _ in
-            try server.start()
-            var configuration = try server.configuration()
-            configuration.appendIdleWait = .seconds(30)
-            let store = try MySQLDatastore(configuration: configuration)
-            try await store.createIfMissing()
-            #expect(try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("before"))]).encoded()) == 1)
-            #expect(store.appender.queue == (appends: 0, workers: 1))
-            try server.kill()
-            try server.start()
-            #expect(try await store.append(try LogRecord([.set(key: bytes("k"), value: bytes("after"))]).encoded()) == 2)
-            #expect(store.appender.workersStarted == 1)
         }
     }
 
