@@ -10,6 +10,9 @@
 # and, with this checkout's tool only, 8 and 128 writers with two transactions in flight
 # (--concurrent-appends 2) and with the appender's gather wait off (--append-gather-wait-us 0).
 # Every line it prints is a JSON measurement, or a "==" heading naming the tool and command.
+# With SERVER_CPUS and CLIENT_CPUS set (taskset lists, e.g. SERVER_CPUS=1 CLIENT_CPUS=0), the
+# server's threads and the tools run on those CPUs only, so that the client's cost can be told
+# apart from the server's on a machine that runs both.
 # Usage: Benchmarks/mysql-append.sh [BASE_COMMIT] [ROUNDS]   (default: 5484e9d 2)
 # BASE_COMMIT 5484e9d is the last commit before appends became one round trip.
 set -euo pipefail
@@ -37,12 +40,15 @@ port=$("$script" free-port)
 "$script" start "$server_dir" "$port" >/dev/null
 export WHYCACHE_MYSQL_PASSWORD=whycache-test-password
 store="mysql://whycache@127.0.0.1:$port/whycache_test"
+pin=()
+if [ -n "${SERVER_CPUS:-}" ]; then taskset -a -c -p "$SERVER_CPUS" "$(cat "$server_dir/mysqld.pid")" >/dev/null; fi
+if [ -n "${CLIENT_CPUS:-}" ]; then pin=(taskset -c "$CLIENT_CPUS"); fi
 
 run() { # NAME TOOL ARGS...
     local name=$1 tool=$2
     shift 2
     echo "== $name: bench $*"
-    "$tool" bench "$@" --store "$store" 2>/dev/null
+    "${pin[@]}" "$tool" bench "$@" --store "$store" 2>/dev/null
 }
 for round in $(seq 1 "$ROUNDS"); do
     echo "== round $round"
