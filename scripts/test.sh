@@ -23,7 +23,16 @@ replica_ports=()
 server_root=$(mktemp -d)
 export WHYCACHE_TEST_SERVER_ROOT="$server_root"
 stop_servers() {
-    local dir
+    local status=$? dir
+    # A failed run shows what the shared servers logged last, to tell a test's failure from a
+    # server that stalled or crashed under it (a lost connection, MySQL error 2013).
+    if [ "$status" -ne 0 ]; then
+        for dir in "$mariadb_dir" ${replica_dirs[@]+"${replica_dirs[@]}"}; do
+            [ -s "$dir/error.log" ] || continue
+            echo "--- test.sh: the last lines of $dir/error.log (the run failed with status $status):" >&2
+            tail -n 40 "$dir/error.log" >&2
+        done
+    fi
     for dir in ${replica_dirs[@]+"${replica_dirs[@]}"} "$mariadb_dir"; do
         [ -n "$dir" ] || continue
         "$mariadb_script" stop "$dir" || true
