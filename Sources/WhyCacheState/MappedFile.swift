@@ -18,7 +18,8 @@ import WhyCacheSupport
 /// touches a page past the end of the file (which would raise SIGBUS).
 final class MappedFile: @unchecked Sendable {
     // @unchecked: all stored properties are immutable after init, except
-    // `knownSize`, which is atomic, and `holdsLease`, which is in a mutex.
+    // `knownSize`, which is atomic, and `holdsLease` and
+    // `spareLockDescriptors`, which are in mutexes.
     // The mapped bytes are shared memory whose concurrency rules are those of
     // docs/FORMAT.md.
 
@@ -42,6 +43,16 @@ final class MappedFile: @unchecked Sendable {
     /// Whether this open file description holds the poller lease; the mutex
     /// also makes taking and releasing it one step with the `fcntl`.
     private let holdsLease = Locked(false)
+    /// Descriptors of this file on open file descriptions of their own,
+    /// unlocked, that writers of this process used and gave back: the next
+    /// writer takes one instead of opening another (an `open` of
+    /// `/proc/self/fd/N` and a `close` per transaction, about a tenth of the
+    /// client CPU of a single-key set). Each is lent to one writer at a time,
+    /// so two writers of this process still lock distinct descriptions and
+    /// exclude each other. Closed with the file. They belong to the process
+    /// that opened them: a child forked from it shares their open file
+    /// descriptions, so it drops them and opens its own (`owner`).
+    private let spareLockDescriptors = Locked<(owner: pid_t, descriptors: [StateFileDescriptor])>((getpid(), []))
 
     /// Opens the state file at `path`, creating it if it does not exist.
     /// Creation is race-free: the file is built under a temporary name and
@@ -150,6 +161,7 @@ final class MappedFile: @unchecked Sendable {
     deinit {
         MemoryMapping.unmap(base, size: mapSize)
         descriptor.close()
+        for spare in spareLockDescriptors.withLock({ $0.descriptors }) { spare.close() }
     }
 
     // MARK: Size and growth
@@ -244,13 +256,13 @@ final class MappedFile: @unchecked Sendable {
     // MARK: Locks
 
     /// Takes the cross-process writer lock, waiting while another writer
-    /// holds it: an `flock` on a descriptor opened for this purpose (a new
-    /// open file description, so that it also excludes other threads of this
-    /// process). The kernel releases it if the process dies. Returns the
-    /// descriptor to pass to `unlockWriter`.
+    /// holds it: an `flock` on a descriptor with an open file description of
+    /// its own (a spare one, else a new one), so that it also excludes other
+    /// threads of this process. The kernel releases it if the process dies.
+    /// Returns the descriptor to pass to `unlockWriter`.
     func lockWriter() throws(StateFileError) -> StateFileDescriptor {
         // A waiting `flock` returns only once it holds the lock, or fails.
-        guard let lock = try descriptor.reopen(flags: O_RDWR).lockedOrClosed(wait: true) else {
+        guard let lock = try lockDescriptor(wait: true) else {
             throw .systemCallFailed(call: "flock", path: path, errno: EWOULDBLOCK)
         }
         return lock
@@ -259,12 +271,53 @@ final class MappedFile: @unchecked Sendable {
     /// Takes the writer lock like `lockWriter`, or returns nil at once when
     /// another writer holds it.
     func tryLockWriter() throws(StateFileError) -> StateFileDescriptor? {
-        try descriptor.reopen(flags: O_RDWR).lockedOrClosed(wait: false)
+        try lockDescriptor(wait: false)
     }
 
-    /// Releases the writer lock taken by `lockWriter`.
+    /// Releases the writer lock taken by `lockWriter`; the descriptor is kept
+    /// for the next writer (or closed, which also drops the lock, should
+    /// unlocking fail).
     func unlockWriter(_ lock: StateFileDescriptor) {
-        lock.close()  // closing the last descriptor of the description drops the flock
+        guard lock.unlocked() else {
+            lock.close()
+            return
+        }
+        spareLockDescriptors.withLock { $0.descriptors.append(lock) }
+    }
+
+    /// How many unlocked descriptors wait for the next writer of this process.
+    var spareLockDescriptorCount: Int {
+        spareLockDescriptors.withLock { $0.descriptors.count }
+    }
+
+    /// A spare descriptor, or a new one, holding the writer lock; nil (the
+    /// descriptor kept as a spare) when `wait` is false and another writer
+    /// holds the lock; on an error, the descriptor is closed.
+    private func lockDescriptor(wait: Bool) throws(StateFileError) -> StateFileDescriptor? {
+        let candidate: StateFileDescriptor
+        let spare = spareLockDescriptors.withLock { spares -> StateFileDescriptor? in
+            let process = getpid()
+            if spares.owner != process {
+                for inherited in spares.descriptors { inherited.close() }
+                spares = (process, [])
+            }
+            return spares.descriptors.popLast()
+        }
+        if let spare {
+            candidate = spare
+        } else {
+            candidate = try descriptor.reopen(flags: O_RDWR)
+        }
+        let locked: Bool
+        do throws(StateFileError) {
+            locked = try candidate.lockExclusively(wait: wait)
+        } catch {
+            candidate.close()
+            throw error
+        }
+        if locked { return candidate }
+        spareLockDescriptors.withLock { $0.descriptors.append(candidate) }
+        return nil
     }
 
     /// Tries to take the open-file-description write lock on reader-slot byte

@@ -151,6 +151,11 @@ public final class SharedStateFile: Sendable, KeyValueReading {
         return try makeTransaction(lock: lock)
     }
 
+    /// How many descriptors of this file, unlocked, wait for this process's
+    /// next writer (each writer takes one, or opens one when none waits, and
+    /// gives it back when it ends).
+    package var spareWriterLockDescriptors: Int { mapped.spareLockDescriptorCount }
+
     /// Waits for the writer lock and returns it as a token for
     /// ``beginWrite(holding:)``, so that the wait can happen on a thread that
     /// may block while the transaction is used from a Swift task.

@@ -225,7 +225,17 @@ package struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
 
     /// Releases a lock taken with ``lockExclusively(wait:)``.
     package func unlock() {
-        _ = flock(raw, LOCK_UN)
+        _ = unlocked()
+    }
+
+    /// Releases a lock taken with ``lockExclusively(wait:)`` and returns
+    /// whether the kernel confirmed it (false only for a descriptor that is
+    /// not open: then nothing was held through it).
+    package func unlocked() -> Bool {
+        while flock(raw, LOCK_UN) != 0 {
+            if errno != EINTR { return false }
+        }
+        return true
     }
 
     /// Takes the open-file-description write lock on the one byte at

@@ -209,6 +209,37 @@ import WhyCache
         }
     }
 
+    /// A writer reuses the descriptor a previous writer of this process gave
+    /// back instead of opening one per transaction; a descriptor is lent to
+    /// one writer at a time, so the lock still excludes a second writer of
+    /// the same file object (a refused try gives its descriptor back, and a
+    /// waiting writer gets in once the first one is done).
+    @Test func writersReuseTheirLockDescriptorsAndStillExcludeEachOther() throws {
+        try withFile { file, _ in
+            #expect(file.spareWriterLockDescriptors == 0)
+            for index in 1...50 {
+                let transaction = try #require(try file.tryBeginWrite())
+                try transaction.setValue(bytes("\(index)"), forKey: bytes("k"))
+                try transaction.commit()
+                try file.write { try $0.setValue(bytes("\(index)"), forKey: bytes("j")) }
+                #expect(file.spareWriterLockDescriptors == 1)
+            }
+            let first = try file.beginWrite()
+            #expect(file.spareWriterLockDescriptors == 0)
+            #expect(try file.tryBeginWrite() == nil)
+            #expect(try file.tryBeginWrite() == nil)
+            #expect(file.spareWriterLockDescriptors == 1)
+            let waiter = Thread { _ = try? file.write { try $0.setValue(bytes("waited"), forKey: bytes("k")) } }
+            waiter.start()
+            usleep(100_000)
+            #expect(try file.value(forKey: bytes("k")) == bytes("50"))
+            first.abandon()
+            while !waiter.isFinished { usleep(1_000) }
+            #expect(try file.value(forKey: bytes("k")) == bytes("waited"))
+            #expect(file.spareWriterLockDescriptors == 2)
+        }
+    }
+
     @Test func snapshotsAreIsolatedFromLaterCommits() throws {
         try withFile { file, path in
             try file.write { transaction in
