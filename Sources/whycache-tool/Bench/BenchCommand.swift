@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks; each prints one JSON object per line: {\"metric\", \"value\", \"unit\", \"keys\", …}.",
-        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchBootstrapCommand.self, BenchFleetCommand.self, BenchChildCommand.self, BenchFleetFollowerCommand.self, BenchFleetWriterCommand.self])
+        subcommands: [BenchStateCommand.self, BenchUpdateCommand.self, BenchMySQLCommand.self, BenchCoalesceCommand.self, BenchRewriteCommand.self, BenchBootstrapCommand.self, BenchFleetCommand.self, BenchChildCommand.self, BenchFleetFollowerCommand.self, BenchFleetWriterCommand.self, BenchIndexFloorCommand.self])
 }
 
 /// Throws a usage error naming the first of the `counts` (option name

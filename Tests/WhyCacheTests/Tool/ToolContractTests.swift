@@ -377,6 +377,22 @@ struct ToolRunner {
         }
     }
 
+    /// `bench index-floor` (hidden): one measurement per round, naming the
+    /// trie's get beside the probe.
+    @Test func benchIndexFloorReportsEachRound() throws {
+        let bench = try ToolRunner.run(["bench", "index-floor", "--keys", "2000", "--seconds", "0.05", "--rounds", "2"])
+        #expect(bench.status == 0, "\(bench.errors)")
+        let lines = try bench.lines.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        #expect(lines.count == 2, "\(bench.lines)")
+        for (round, line) in lines.enumerated() {
+            #expect(line["metric"] as? String == "index_floor_get_ns")
+            #expect((line["value"] as? Double ?? 0) > 0)
+            #expect((line["note"] as? String)?.hasPrefix("round \(round + 1): trie get ") == true, "\(line)")
+        }
+    }
+
     @Test func benchCoalesceMeasuresBothModesOnAFileLog() throws {
         try withTemporaryDirectory { directory in
             let bench = try ToolRunner.run([
