@@ -35,6 +35,35 @@ import Testing
         }
     }
 
+    /// Past 4 MiB of heap an empty class is carved in runs of 16 KiB
+    /// (docs/FORMAT.md §1.8): the next blocks of the class follow the first
+    /// from its free list, in address order, and another class starts after
+    /// the run. The fixture then checks that recovery takes back the run the
+    /// transaction leaves unpublished.
+    @Test func aLargeHeapCarvesEachClassInRuns() throws {
+        try AllocatorFixture.withAllocator { allocator, file, _ in
+            // A small heap grows block by block (the test above); make it large.
+            _ = try allocator.allocate(8 << 20)
+            let sizeClass = try #require(SizeClass(fitting: 120))
+            let perRun = SpaceAllocator.runBytes / sizeClass.blockSize
+            let start = allocator.bump
+            let free = freeBytes(file)
+            let first = try allocator.allocate(120)
+            #expect(first == start)
+            #expect(allocator.bump == start + perRun * sizeClass.blockSize)
+            #expect(freeBytes(file) == free + (perRun - 1) * sizeClass.blockSize)
+            for index in 1..<perRun {
+                #expect(try allocator.allocate(120) == start + index * sizeClass.blockSize)
+            }
+            #expect(freeBytes(file) == free)
+            // Another class starts after the run; this one, once its run is
+            // used up, after that.
+            let leaf = try allocator.allocate(104)
+            #expect(leaf == start + perRun * sizeClass.blockSize)
+            #expect(try allocator.allocate(120) == allocator.bump - perRun * sizeClass.blockSize)
+        }
+    }
+
     /// Recovery cuts each gap between live blocks into the largest blocks
     /// that fit: the largest class not above a size, for every size up to
     /// a few doublings and at the edges of the table.
