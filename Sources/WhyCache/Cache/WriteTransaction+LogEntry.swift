@@ -27,9 +27,13 @@ extension WriteTransaction {
     /// moves over its record. So the file holds exactly the keys under its
     /// prefixes that a replay of the log holds.
     ///
-    /// (Sorting a page's operations by key before applying them was measured
-    /// and made replay slower: the cost of building the tree is first-touch
-    /// page faults, not cache misses on the path.)
+    /// The operations of a record of several are applied with their keys
+    /// announced ``WriteTransaction/pathPrefetchDistance`` operations ahead
+    /// (``WriteTransaction/prefetchPath(forKeyBytes:)``), so that the tree
+    /// walks of a large state overlap their cache misses. (Sorting a page's
+    /// operations by key before applying them was measured and made replay
+    /// slower: the cost of building a small tree is first-touch page faults,
+    /// not cache misses on the path.)
     ///
     /// - Throws: ``CacheError/stateFile(_:)`` when the file fails midway; the
     ///   transaction is then invalidated and commits nothing.
@@ -46,7 +50,9 @@ extension WriteTransaction {
                 }
                 var applied = 0
                 do throws(StateFileError) {
-                    try record.forEachOperation { (kind, key, value) throws(StateFileError) in
+                    let ahead = record.operationCount > 1 ? WriteTransaction.pathPrefetchDistance : 0
+                    try record.forEachOperation(announcingKeysAhead: ahead, { self.prefetchPath(forKeyBytes: $0) }) {
+                        (kind, key, value) throws(StateFileError) in
                         guard subscription.contains(key) else { return }
                         applied += 1
                         switch kind {

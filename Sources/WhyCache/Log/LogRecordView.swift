@@ -86,6 +86,34 @@ package struct LogRecordView {
         }
     }
 
+    /// Calls `body` for each operation in order, like
+    /// ``forEachOperation(_:)``, and before each call `announce` with the
+    /// keys of the operations up to `ahead` places further on that were not
+    /// announced yet: every operation but the first is announced once,
+    /// `ahead` operations before its own call (or before the first call, for
+    /// operations 2 to `ahead`). That is what
+    /// `WriteTransaction/prefetchPath(forKeyBytes:)` needs to overlap the
+    /// tree walks of a large record's operations. With `ahead` 0 nothing is
+    /// announced.
+    @inlinable
+    package func forEachOperation<Failure: Error>(
+        announcingKeysAhead ahead: Int,
+        _ announce: (_ key: UnsafeRawBufferPointer) -> Void,
+        _ body: (_ kind: LogOperationKind, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Void
+    ) throws(Failure) {
+        var lead = makeCursor()
+        var announced = 0
+        var cursor = makeCursor()
+        for index in 0..<operationCount {
+            while announced < operationCount && announced <= index + ahead {
+                if announced > index { announce(lead.next().key) } else { _ = lead.next() }
+                announced += 1
+            }
+            let operation = cursor.next()
+            try body(operation.kind, operation.key, operation.value)
+        }
+    }
+
     /// The operations of the record as owned values.
     package var operations: [LogOperation] {
         var result: [LogOperation] = []

@@ -29,6 +29,9 @@ struct BenchStateCommand: ParsableCommand {
     @Option(name: .long, help: "Puts per second of the writer beside the reader (it sleeps after each 1000-put transaction to keep the pace; 0: as fast as it can). To compare get_under_writer_fraction with another store at the same write load.")
     var writerRate = 0
 
+    @Option(name: .long, help: "During the loads, announce each key this many operations ahead so that its path is prefetched, as the log replay does (0: no announcements).")
+    var lookahead = WriteTransaction.pathPrefetchDistance
+
     func run() throws {
         try BenchProgress.run("bench state") { try measure() }
     }
@@ -47,9 +50,9 @@ struct BenchStateCommand: ParsableCommand {
         try? SharedStateFile.remove(at: path)
         let batched = try load(path: path + ".batched", order: order, batch: 1000)
         try? SharedStateFile.remove(at: path + ".batched")
-        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000).emit()
+        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000, note: "keys announced \(lookahead) ahead").emit()
         let single = try load(path: path, order: order, batch: 0)
-        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys).emit()
+        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys, note: "keys announced \(lookahead) ahead").emit()
         let file = try SharedStateFile.open(at: path)
         let loaded = try file.statistics()
         let loadedSize = loaded.fileSize
@@ -103,6 +106,10 @@ struct BenchStateCommand: ParsableCommand {
         let start = monotonicSeconds()
         var transaction = try file.beginWrite()
         for (index, i) in order.enumerated() {
+            if lookahead > 0 && index + lookahead < order.count {
+                let length = keyShape.makeKey(key.baseAddress!, order[index + lookahead])
+                transaction.prefetchPath(forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<length]))
+            }
             let keyLength = keyShape.makeKey(key.baseAddress!, i)
             Workload.makeValue(value.baseAddress!, i, version: 0)
             try transaction.setValue(

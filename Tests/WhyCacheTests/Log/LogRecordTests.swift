@@ -122,6 +122,31 @@ import WhyCacheTestSupport
         }
     }
 
+    /// The replay announces each operation's key `ahead` operations before
+    /// applying it, so that the state file can fetch its path meanwhile.
+    @Test(arguments: [0, 1, 8, 30])
+    func operationsAreAnnouncedAheadOnceEachAndInOrder(ahead: Int) throws {
+        let count = 20
+        let operations: [LogOperation] = (0..<count).map { index in
+            index % 3 == 0 ? .delete(key: [UInt8(index)]) : .set(key: [UInt8(index)], value: [0xEE])
+        }
+        let bytes = try LogRecord(operations).encoded()
+        var announced: [Int] = []
+        var applied: [Int] = []
+        try bytes.withUnsafeBytes { raw in
+            let view = try LogRecordView(validating: raw)
+            view.forEachOperation(announcingKeysAhead: ahead, { key in announced.append(Int(key[0])) }) { _, key, _ in
+                let index = Int(key[0])
+                // Every later operation within `ahead` places, and no other, was announced.
+                let expected = ahead == 0 ? [] : Array((1..<count).prefix(min(index + ahead, count - 1)))
+                #expect(announced == expected, "at operation \(index)")
+                applied.append(index)
+            }
+        }
+        #expect(applied == Array(0..<count))
+        #expect(announced == (ahead == 0 ? [] : Array(1..<count)))
+    }
+
     @Test func longestValueRoundTrips() throws {
         let value = [UInt8](repeating: 0x5A, count: WhyCacheLimits.maximumValueLength)
         let bytes = try LogRecord([.set(key: [1], value: value)]).encoded()

@@ -1,5 +1,6 @@
 import Testing
 import WhyCache
+import WhyCacheState
 import WhyCacheTestSupport
 
 /// A seeded random workload checked operation by operation against a plain
@@ -16,16 +17,35 @@ import WhyCacheTestSupport
         }
     }
 
-    @Test(arguments: [1 as UInt64, 2, 3, 4])
-    func randomOperationsMatchADictionary(seed: UInt64) throws {
+    /// With `announcesKeys`, every key is announced to the transaction
+    /// (`prefetchPath(forKeyBytes:)`) eight operations before it is used,
+    /// and now and then a key that is never used, empty or too long: the
+    /// walks toward them read blocks that the operations in between free
+    /// and reuse, and must change no result.
+    @Test(arguments: [1 as UInt64, 2, 3, 4], [false, true])
+    func randomOperationsMatchADictionary(seed: UInt64, announcesKeys: Bool) throws {
         try withTemporaryDirectory { directory in
             let file = try SharedStateFile.open(at: directory + "/state")
             var random = SeededGenerator(seed: seed)
             var model: [[UInt8]: [UInt8]] = [:]
             var transaction = try file.beginWrite()
             var pending = model
+            var upcoming = (0..<WriteTransaction.pathPrefetchDistance).map { _ in Self.randomKey(&random) }
             for step in 0..<25_000 {
-                let key = Self.randomKey(&random)
+                let key = upcoming.removeFirst()
+                upcoming.append(Self.randomKey(&random))
+                if announcesKeys {
+                    upcoming.last!.withUnsafeBytes { transaction.prefetchPath(forKeyBytes: $0) }
+                    if random.next() % 16 == 0 {
+                        let stray: [UInt8] =
+                            switch random.next() % 3 {
+                            case 0: []
+                            case 1: [UInt8](repeating: 0x61, count: WhyCacheLimits.maximumKeyLength + 1)
+                            default: Self.randomKey(&random)
+                            }
+                        stray.withUnsafeBytes { transaction.prefetchPath(forKeyBytes: $0) }
+                    }
+                }
                 switch random.next() % 10 {
                 case 0...4:
                     let length = random.next() % 50 == 0 ? Int(random.next() % 5000) : Int(random.next() % 40)
