@@ -39,13 +39,7 @@ struct BenchIndexFloorCommand: ParsableCommand {
         guard let key = buffers.key.baseAddress, let out = buffers.value.baseAddress else { return }
         let keyBytes = UnsafeRawBufferPointer(start: key, count: Workload.keyLength)
 
-        let transaction = try file.beginWrite()
-        for i in Workload.permutation(n) {
-            Workload.makeKey(key, i)
-            Workload.makeValue(out, i, version: 0)
-            try transaction.setValue(bytes: UnsafeRawBufferPointer(start: out, count: Workload.valueLength), forKeyBytes: keyBytes)
-        }
-        try transaction.commit()
+        try Workload.write(Workload.permutation(n), shape: .user, version: 0, into: file, batch: 0)
 
         var capacity = 1
         while capacity < 2 * keys { capacity <<= 1 }

@@ -100,27 +100,8 @@ struct BenchStateCommand: ParsableCommand {
     /// Loads every key in `order`, committing every `batch` keys (0: one transaction).
     private func load(path: String, order: [UInt32], batch: Int) throws -> Double {
         let file = try SharedStateFile.open(at: path)
-        let buffers = WorkloadBuffers()
-        defer { buffers.deallocate() }
-        let (key, value) = (buffers.key, buffers.value)
         let start = monotonicSeconds()
-        var transaction = try file.beginWrite()
-        for (index, i) in order.enumerated() {
-            if lookahead > 0 && index + lookahead < order.count {
-                let length = keyShape.makeKey(key.baseAddress!, order[index + lookahead])
-                transaction.prefetchPath(forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<length]))
-            }
-            let keyLength = keyShape.makeKey(key.baseAddress!, i)
-            Workload.makeValue(value.baseAddress!, i, version: 0)
-            try transaction.setValue(
-                bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]))
-            if batch > 0 && (index + 1) % batch == 0 {
-                try transaction.commit()
-                transaction = try file.beginWrite()
-            }
-        }
-        try transaction.setUpdateID(1)
-        try transaction.commit()
+        try Workload.write(order, shape: keyShape, version: 0, into: file, batch: batch, lookahead: lookahead, updateID: 1)
         return Double(order.count) / (monotonicSeconds() - start)
     }
 
@@ -152,23 +133,9 @@ struct BenchStateCommand: ParsableCommand {
     /// Overwrites every key `rounds` times in batches of 1000 and returns the
     /// final file size over `loadedSize`.
     private func overwriteRatio(file: SharedStateFile, keys: UInt32, rounds: Int, loadedSize: Int) throws -> Double {
-        let buffers = WorkloadBuffers()
-        defer { buffers.deallocate() }
-        let (key, value) = (buffers.key, buffers.value)
+        let order = Array(0..<keys)
         for round in 1...rounds {
-            var i: UInt32 = 0
-            while i < keys {
-                let transaction = try file.beginWrite()
-                let end = min(keys, i + 1000)
-                while i < end {
-                    let keyLength = keyShape.makeKey(key.baseAddress!, i)
-                    Workload.makeValue(value.baseAddress!, i, version: UInt32(round))
-                    try transaction.setValue(
-                        bytes: UnsafeRawBufferPointer(value), forKeyBytes: UnsafeRawBufferPointer(rebasing: key[..<keyLength]))
-                    i += 1
-                }
-                try transaction.commit()
-            }
+            try Workload.write(order, shape: keyShape, version: UInt32(round), into: file, batch: 1000)
         }
         return Double(try file.statistics().fileSize) / Double(loadedSize)
     }

@@ -67,6 +67,39 @@ enum Workload {
         return (key, value)
     }
 
+    /// Sets the items `order` (keys of `shape`, values of `version`) in
+    /// `file`, committing every `batch` items (0: all in one transaction),
+    /// and announcing each key `lookahead` items ahead
+    /// (`WriteTransaction.prefetchPath(forKeyBytes:)`; 0: none). The last
+    /// transaction also sets the update id to `updateID`, when given.
+    static func write(
+        _ order: [UInt32], shape: KeyShape, version: UInt32, into file: SharedStateFile,
+        batch: Int, lookahead: Int = 0, updateID: UInt64? = nil
+    ) throws {
+        let buffers = WorkloadBuffers()
+        defer { buffers.deallocate() }
+        let (key, value) = (buffers.key, buffers.value)
+        guard let keyBase = key.baseAddress, let valueBase = value.baseAddress else { return }
+        var transaction = try file.beginWrite()
+        for (index, i) in order.enumerated() {
+            if lookahead > 0 && index + lookahead < order.count {
+                let length = shape.makeKey(keyBase, order[index + lookahead])
+                transaction.prefetchPath(forKeyBytes: UnsafeRawBufferPointer(start: keyBase, count: length))
+            }
+            let keyLength = shape.makeKey(keyBase, i)
+            makeValue(valueBase, i, version: version)
+            try transaction.setValue(
+                bytes: UnsafeRawBufferPointer(start: valueBase, count: valueLength),
+                forKeyBytes: UnsafeRawBufferPointer(start: keyBase, count: keyLength))
+            if batch > 0 && (index + 1) % batch == 0 && index + 1 < order.count {
+                try transaction.commit()
+                transaction = try file.beginWrite()
+            }
+        }
+        if let updateID { try transaction.setUpdateID(updateID) }
+        try transaction.commit()
+    }
+
     /// The insertion order: a Fisher-Yates permutation of 0..<n with seed 42.
     static func permutation(_ n: UInt32) -> [UInt32] {
         var order = (0..<n).map { $0 }
