@@ -76,6 +76,9 @@ package struct TrieCursor: ~Copyable {
             var child: UInt64 = 0
             var byte: UInt8 = 0
             if node.isDense {
+                // `node.densePosition(from:)`, written out: with the call in
+                // this loop, the Swift 6.3 compiler took more than six minutes
+                // (instead of seconds) to compile this module.
                 while position < 256 {
                     child = node.child(at: position)
                     if child != 0 { break }
@@ -151,13 +154,11 @@ package struct TrieCursor: ~Copyable {
     private func prefetchAhead(in node: InnerView, after position: Int) {
         let next: UInt64
         if node.isDense {
-            var index = position + 1
-            while index < 256 && node.child(at: index) == 0 { index += 1 }
-            guard index < 256 else { return }
-            next = node.child(at: index)
-            index += 1
-            while index < 256 && node.child(at: index) == 0 { index += 1 }
-            if index < 256 { reader.prefetch(node.child(at: index), lines: 0...2) }
+            let sibling = node.densePosition(from: position + 1)
+            guard sibling < 256 else { return }
+            next = node.child(at: sibling)
+            let after = node.densePosition(from: sibling + 1)
+            if after < 256 { reader.prefetch(node.child(at: after), lines: 0...2) }
         } else {
             guard position + 1 < node.count else { return }
             next = node.child(at: position + 1)

@@ -125,6 +125,15 @@ struct InnerView {
         pointer.load(fromByteOffset: childrenOffset + index &* 8, as: UInt64.self)
     }
 
+    /// The first branch byte at or after `byte` under which a dense node
+    /// has a child, or 256 when there is none.
+    @inline(__always)
+    func densePosition(from byte: Int) -> Int {
+        var position = byte
+        while position < 256 && child(at: position) == 0 { position &+= 1 }
+        return position
+    }
+
     /// The child under branch byte `byte`, or 0.
     @inline(__always)
     func child(for byte: UInt8) -> UInt64 {
