@@ -146,8 +146,9 @@ struct SpaceAllocator {
     /// leaves around it and a lookup's inner nodes spread over every page
     /// of the heap. The classes of inner nodes and of leaves differ (a node
     /// of workload W is 64 to 120 bytes, its leaves 104), so runs gather the
-    /// nodes of each level on fewer pages and cache lines that hold no leaf
-    /// bytes: at 1M keys of W a get took 0.85 of the time (docs/PERFORMANCE.md).
+    /// nodes of a level on fewer pages, in cache lines that hold no leaf
+    /// bytes: at 1M keys of W a get took 0.84–0.90 of the time
+    /// (docs/PERFORMANCE.md).
     ///
     /// The run's other blocks are ordinary free blocks: counted in
     /// `freeBytes`, and, when the writer dies before publishing, returned to
