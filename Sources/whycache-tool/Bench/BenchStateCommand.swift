@@ -32,6 +32,17 @@ struct BenchStateCommand: ParsableCommand {
     @Option(name: .long, help: "During the loads, announce each key this many operations ahead so that its path is prefetched, as the log replay does (0: no announcements).")
     var lookahead = WriteTransaction.pathPrefetchDistance
 
+    @Option(name: .long, help: "The order of the loads: permutation (the anchors' random order, the default) or key (ascending keys, as a restore from a snapshot inserts them).")
+    var loadOrder: LoadOrder = .permutation
+
+    /// The order in which the loads insert the keys.
+    enum LoadOrder: String, ExpressibleByArgument {
+        /// The anchors' Fisher-Yates permutation (``Workload/permutation(_:)``).
+        case permutation
+        /// Ascending keys (``KeyShape/keyOrder(_:)``).
+        case key
+    }
+
     func run() throws {
         try BenchProgress.run("bench state") { try measure() }
     }
@@ -44,15 +55,15 @@ struct BenchStateCommand: ParsableCommand {
         let path = "\(folder)/whycache-bench-\(getpid()).state"
         defer { try? SharedStateFile.remove(at: path) }
         let n = UInt32(keys)
-        let order = Workload.permutation(n)
+        let order = loadOrder == .key ? keyShape.keyOrder(n) : Workload.permutation(n)
 
         // Load in one transaction, then in batches of 1000.
         try? SharedStateFile.remove(at: path)
         let batched = try load(path: path + ".batched", order: order, batch: 1000)
         try? SharedStateFile.remove(at: path + ".batched")
-        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000, note: "keys announced \(lookahead) ahead").emit()
+        Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000, note: "\(loadOrder.rawValue) order, keys announced \(lookahead) ahead").emit()
         let single = try load(path: path, order: order, batch: 0)
-        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys, note: "keys announced \(lookahead) ahead").emit()
+        Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys, note: "\(loadOrder.rawValue) order, keys announced \(lookahead) ahead").emit()
         let file = try SharedStateFile.open(at: path)
         let loaded = try file.statistics()
         let loadedSize = loaded.fileSize

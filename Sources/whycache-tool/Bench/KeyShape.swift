@@ -42,6 +42,20 @@ enum KeyShape: String, CaseIterable, ExpressibleByArgument {
         }
     }
 
+    /// The numbers `0..<n` in the order of their keys (unsigned byte
+    /// order, the order of the state file and of a snapshot): for ``user``,
+    /// whose zero-padded decimals sort as their numbers, `0..<n` itself;
+    /// for the other shapes, the numbers sorted by their keys.
+    func keyOrder(_ n: UInt32) -> [UInt32] {
+        guard self != .user else { return Array(0..<n) }
+        var key = [UInt8](repeating: 0, count: Self.maximumLength)
+        let keys: [[UInt8]] = (0..<n).map { i in
+            let length = key.withUnsafeMutableBytes { makeKey($0.baseAddress!, i) }
+            return Array(key[..<length])
+        }
+        return (0..<n).sorted { keys[Int($0)].lexicographicallyPrecedes(keys[Int($1)]) }
+    }
+
     private static let urlHead: StaticString = "/api/v1/users/"
     private static let urlTail: StaticString = "/settings"
 

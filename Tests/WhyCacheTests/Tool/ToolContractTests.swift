@@ -321,6 +321,25 @@ struct ToolRunner {
         }
     }
 
+    /// `bench state --load-order key` loads every key of each shape (the
+    /// reads that follow fail on a missing key) and says so in its load
+    /// measurements.
+    @Test(arguments: ["user", "random16", "url"])
+    func benchStateLoadsInKeyOrder(shape: String) throws {
+        try withTemporaryDirectory { directory in
+            let bench = try ToolRunner.run([
+                "bench", "state", "--keys", "300", "--key-shape", shape, "--load-order", "key", "--seconds", "0.1", "--rounds", "1",
+                "--skip-overwrite", "--directory", directory,
+            ])
+            #expect(bench.status == 0, "\(bench.errors)")
+            let notes = try bench.lines.compactMap { line -> String? in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return object?["metric"] as? String == "load_keys_per_s" ? object?["note"] as? String : nil
+            }
+            #expect(notes.count == 2 && notes.allSatisfy { $0.hasPrefix("key order") }, "\(notes)")
+        }
+    }
+
     /// `bench state --writer-rate`: the writer beside the reader sleeps
     /// after each transaction that got ahead of its pace, so it never puts
     /// faster than asked (sleeping longer only lowers the rate).
