@@ -79,11 +79,7 @@ package struct LogRecordView {
     package func forEachOperation<Failure: Error>(
         _ body: (_ kind: LogOperationKind, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Void
     ) throws(Failure) {
-        var cursor = makeCursor()
-        for _ in 0..<operationCount {
-            let operation = cursor.next()
-            try body(operation.kind, operation.key, operation.value)
-        }
+        try forEachOperation(announcingKeysAhead: 0, { _ in }, body)
     }
 
     /// Calls `body` for each operation in order, like
@@ -101,13 +97,19 @@ package struct LogRecordView {
         _ announce: (_ key: UnsafeRawBufferPointer) -> Void,
         _ body: (_ kind: LogOperationKind, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(Failure) -> Void
     ) throws(Failure) {
-        var lead = makeCursor()
-        var announced = 0
         var cursor = makeCursor()
+        // The lead starts past the first operation, which is never announced;
+        // `leadIndex` is the operation it reads next.
+        var lead = cursor
+        var leadIndex = 0
+        if ahead > 0 && operationCount > 0 {
+            _ = lead.next()
+            leadIndex = 1
+        }
         for index in 0..<operationCount {
-            while announced < operationCount && announced <= index + ahead {
-                if announced > index { announce(lead.next().key) } else { _ = lead.next() }
-                announced += 1
+            while ahead > 0 && leadIndex < operationCount && leadIndex <= index + ahead {
+                announce(lead.next().key)
+                leadIndex += 1
             }
             let operation = cursor.next()
             try body(operation.kind, operation.key, operation.value)
