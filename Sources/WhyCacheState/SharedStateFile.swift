@@ -253,6 +253,19 @@ public final class SharedStateFile: Sendable, KeyValueReading {
             isInitialized: pin.flags & FileLayout.commitFlagInitialized != 0)
     }
 
+    /// The options this file was created with, as far as the file records
+    /// them (size limit, reader slots, durability, subscription) and its
+    /// current permission bits: what a file that replaces it is created with.
+    package func creationOptions() throws(StateFileError) -> Options {
+        var options = Options()
+        options.maximumFileSize = mapped.mapSize
+        options.readerSlotCount = mapped.readerSlotCount
+        options.durability = mapped.durable ? .systemCrash : .processCrash
+        options.subscribedPrefixes = mapped.subscription.prefixes
+        options.permissions = try mapped.descriptor.permissions()
+        return options
+    }
+
     /// Unmaps this process's resident pages of the file (they stay in the
     /// page cache and are mapped again on the next access), so that a
     /// process that builds or walks a large file it alone uses keeps a

@@ -161,6 +161,31 @@ public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
         return TrieCursor(reader: reader, root: pin.root, range: range)
     }
 
+    /// Calls `visit` once for every key whose value in this snapshot differs
+    /// from its value in `older`, in ascending key order, with the value
+    /// here (nil: the key is absent here). Reads only the parts of the two
+    /// trees that differ (``TrieDiff``), so its cost follows the changes
+    /// between the two states, not their size.
+    ///
+    /// - Precondition: both snapshots are of this one open file object
+    ///   (blocks are compared by offset); else
+    ///   ``StateFileError/invalidOptions(reason:)``.
+    /// - Throws: ``StateFileError/closed(path:)`` when either snapshot is
+    ///   closed, ``StateFileError/corrupted(path:reason:)`` for a damaged
+    ///   tree, or what `visit` throws.
+    package func forEachChange(
+        since older: StateSnapshot,
+        _ visit: (_ key: UnsafeRawBufferPointer, _ newValue: UnsafeRawBufferPointer?) throws(StateFileError) -> Void
+    ) throws(StateFileError) {
+        try checkOpen()
+        try older.checkOpen()
+        guard older.file === file else {
+            throw .invalidOptions(reason: "the states compared must be snapshots of one open file")
+        }
+        var diff = TrieDiff(old: older.reader, new: reader)
+        try diff.forEachChange(oldRoot: older.pin.root, newRoot: pin.root, visit)
+    }
+
     /// Throws ``StateFileError/closed(path:)`` once ``close()`` was called.
     func checkOpen() throws(StateFileError) {
         if closed.load(ordering: .acquiring) { throw .closed(path: file.path) }

@@ -85,6 +85,13 @@ package struct FileDescriptor<Failure: SystemCallFailure>: Sendable {
         return Int(status.st_size)
     }
 
+    /// The file's permission bits (`st_mode & 0o7777`).
+    package func permissions() throws(Failure) -> mode_t {
+        var status = stat()
+        guard fstat(raw, &status) == 0 else { throw failure("fstat", errno) }
+        return status.st_mode & 0o7777
+    }
+
     /// Reserves the `count` bytes at `offset` on disk (`posix_fallocate`),
     /// growing the file if they reach past its end: a full disk is an error
     /// here rather than at a later write or a store into a mapping.

@@ -19,6 +19,7 @@ enum StateCommands {
         "state-pin-and-hold": pinAndHold,
         "state-open": openFile,
         "state-read-all": readAll,
+        "state-rewrite": rewrite,
     ]
 
     /// `state-group-writer PATH GROUPS KEYS TRANSACTIONS`: commits TRANSACTIONS
@@ -111,6 +112,16 @@ enum StateCommands {
             update += 1
             done += 1
         }
+    }
+
+    /// `state-rewrite PATH`: prints `ready`, rewrites the file in key order
+    /// (``StateFileRewriter``), and prints `rewritten U K` (update id, keys)
+    /// or `not-installed`.
+    static func rewrite(_ arguments: [String]) throws {
+        let path = try HelperCommand.string(arguments, 0, "path")
+        HelperCommand.say("ready")
+        let summary = try StateFileRewriter().rewrite(at: path)
+        HelperCommand.say(summary.isInstalled ? "rewritten \(summary.updateID) \(summary.keyCount)" : "not-installed")
     }
 
     /// `state-pin-and-hold PATH`: takes a snapshot, prints `pinned U`, and

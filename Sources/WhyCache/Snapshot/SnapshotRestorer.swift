@@ -123,26 +123,20 @@ public struct SnapshotRestorer: Sendable {
         // Every entry lies under these (the reader checks each one).
         options.subscribedPrefixes = reader.header.prefixes
         let file = try SnapshotError.wrapping { () throws(StateFileError) in try SharedStateFile.open(at: path, options: options) }
-        var transaction = try SnapshotError.wrapping { () throws(StateFileError) in try file.beginWrite() }
-        // Released without a commit on an error: `deinit` abandons it.
-        var keys = 0
-        var bytes = 0
-        while try reader.next({ (key, value) throws(SnapshotError) -> Void in
-            try SnapshotError.wrapping { () throws(StateFileError) -> Void in
-                try transaction.setValue(bytes: value, forKeyBytes: key)
-                keys += 1
-                bytes += key.count + value.count
-                if keys >= maximumKeysPerTransaction || bytes >= maximumBytesPerTransaction {
-                    try transaction.commit()
-                    transaction = try file.beginWrite()
-                    keys = 0
-                    bytes = 0
-                }
-            }
-        }) != nil {}
+        let writer = try SnapshotError.wrapping { () throws(StateFileError) in
+            try BatchedWriter(file: file, maximumKeys: maximumKeysPerTransaction, maximumBytes: maximumBytesPerTransaction)
+        }
+        do throws(SnapshotError) {
+            while try reader.next({ (key, value) throws(SnapshotError) -> Void in
+                try SnapshotError.wrapping { () throws(StateFileError) -> Void in try writer.setValue(bytes: value, forKeyBytes: key) }
+            }) != nil {}
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        let header = reader.header
         try SnapshotError.wrapping { () throws(StateFileError) -> Void in
-            try transaction.setUpdateID(reader.header.updateID)
-            try transaction.commitInitialized()
+            try writer.finish(updateID: header.updateID, isInitialized: true, appliedRecordChecksum: nil)
         }
     }
 
