@@ -26,7 +26,7 @@ struct WhyCacheTool: AsyncParsableCommand {
         version: version,
         subcommands: [
             InitStoreCommand.self, SetCommand.self, DeleteCommand.self, GetCommand.self, KeysCommand.self,
-            DumpCommand.self, StatCommand.self, UpdateCommand.self, FollowCommand.self, RewriteHistoryCommand.self,
+            DumpCommand.self, StatCommand.self, UpdateCommand.self, FollowCommand.self, RewriteHistoryCommand.self, RewriteStateCommand.self,
             VerifyCommand.self, SnapshotCommand.self, RestoreCommand.self, DemoCommand.self, BenchCommand.self, DemoWorkerCommand.self,
         ]
     )

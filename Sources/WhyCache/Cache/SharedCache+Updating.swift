@@ -110,6 +110,11 @@ extension SharedCache {
         }
     }
 
+    /// How many times one update moves to a file installed at the path
+    /// while it waited for the writer lock before it applies to the file it
+    /// has (``applyLog(reaching:through:ticket:replacedFiles:)``).
+    static let maximumReopensPerUpdate = 8
+
     /// How many times one update rebuilds from a checkpoint before it gives
     /// up (see ``applyLogRebuildingIfNeeded(reaching:through:ticket:)``).
     static let maximumRebuildAttempts = 5
@@ -163,7 +168,7 @@ extension SharedCache {
     /// when the state is at `minimum` or later; otherwise applies the log
     /// through `target` (nil: to its end).
     private func applyLog(
-        reaching minimum: UInt64?, through target: UInt64?, ticket: UpdateGate.Ticket
+        reaching minimum: UInt64?, through target: UInt64?, ticket: UpdateGate.Ticket, replacedFiles: Int = 0
     ) async throws(CacheError) -> UpdateSummary {
         holder.releaseUnguardedFiles()
         let file = try currentFileReopeningIfRetired()
@@ -186,8 +191,17 @@ extension SharedCache {
             if local.isInitialized { return UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID) }
         }
 
+        let first = try await beginTransaction(on: file)
+        // The wait for the lock may have ended because another process
+        // installed a file at the path (a restore, a rebuild, a rewrite) and
+        // let the old one go: then the records go to the new file, which is
+        // the one this cache's reads move to, rather than to the old one.
+        if file.isRetired && replacedFiles < Self.maximumReopensPerUpdate {
+            first.abandon()
+            return try await applyLog(reaching: minimum, through: target, ticket: ticket, replacedFiles: replacedFiles + 1)
+        }
         var replay = LogReplay(
-            transaction: try await beginTransaction(on: file),
+            transaction: first,
             summary: UpdateSummary(updateID: local.updateID, newestLogUpdateID: page.newestUpdateID),
             maximumOperationsPerTransaction: configuration.maximumOperationsPerTransaction,
             beginTransaction: { () throws(CacheError) in try await self.beginTransaction(on: file) })
