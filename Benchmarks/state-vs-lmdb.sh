@@ -13,6 +13,8 @@
 # W, the default; LMDB and the hash table are the anchors themselves),
 # random16 or url (LMDB and the hash table are Benchmarks/KeyShapes/bench_shapes.c,
 # which measures them the anchors' way on the same keys).
+# REWRITE=1 rewrites the loaded file in key order (bench state --rewrite, as
+# whycache-tool rewrite-state does) before WhyCache's measurements.
 # Usage: Benchmarks/state-vs-lmdb.sh [N] [SECONDS] [ROUNDS] [SHAPE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,8 +51,9 @@ else
 fi
 
 swift build -c release --product whycache-tool >/dev/null
-echo "== WhyCache (whycache-tool bench state --keys $N --key-shape $SHAPE --rounds $ROUNDS)"
-.build/release/whycache-tool bench state --keys "$N" --key-shape "$SHAPE" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" --directory "$DIR" \
+REWRITE_FLAG=${REWRITE:+--rewrite}
+echo "== WhyCache (whycache-tool bench state --keys $N --key-shape $SHAPE --rounds $ROUNDS $REWRITE_FLAG)"
+.build/release/whycache-tool bench state --keys "$N" --key-shape "$SHAPE" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" --directory "$DIR" $REWRITE_FLAG \
     | tee "$work/whycache.jsonl"
 
 echo "== LMDB (same keys and values, same folder)"

@@ -43,6 +43,9 @@ struct BenchStateCommand: ParsableCommand {
         case key
     }
 
+    @Flag(name: .long, help: "After the loads, rewrite the file in key order (as rewrite-state does) and measure the rewritten file; reports rewrite_keys_per_s.")
+    var rewrite = false
+
     func run() throws {
         try BenchProgress.run("bench state") { try measure() }
     }
@@ -64,6 +67,14 @@ struct BenchStateCommand: ParsableCommand {
         Measurement(metric: "load_keys_per_s", value: batched, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: 1000, note: "\(loadOrder.rawValue) order, keys announced \(lookahead) ahead").emit()
         let single = try load(path: path, order: order, batch: 0)
         Measurement(metric: "load_keys_per_s", value: single, unit: "keys/s", keys: keys, keyShape: keyShape.rawValue, transactionKeys: keys, note: "\(loadOrder.rawValue) order, keys announced \(lookahead) ahead").emit()
+        if rewrite {
+            let start = monotonicSeconds()
+            let summary = try StateFileRewriter().rewrite(at: path)
+            Measurement(
+                metric: "rewrite_keys_per_s", value: Double(summary.keyCount) / (monotonicSeconds() - start), unit: "keys/s", keys: keys,
+                keyShape: keyShape.rawValue, note: "heap \(summary.bytesBefore) -> \(summary.bytesAfter) bytes; what follows measures the rewritten file"
+            ).emit()
+        }
         let file = try SharedStateFile.open(at: path)
         let loaded = try file.statistics()
         let loadedSize = loaded.fileSize

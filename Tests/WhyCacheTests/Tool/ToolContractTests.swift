@@ -340,6 +340,30 @@ struct ToolRunner {
         }
     }
 
+    /// `bench state --rewrite`: the loaded file is rewritten in key order
+    /// before it is measured, and the rewritten file is the one measured
+    /// (its heap, reported by file_bytes_per_key, is the rewrite's result).
+    @Test func benchStateMeasuresTheRewrittenFile() throws {
+        try withTemporaryDirectory { directory in
+            let bench = try ToolRunner.run([
+                "bench", "state", "--keys", "3000", "--key-shape", "url", "--rewrite", "--seconds", "0.1", "--rounds", "1",
+                "--skip-overwrite", "--directory", directory,
+            ])
+            #expect(bench.status == 0, "\(bench.errors)")
+            var notes: [String: String] = [:]
+            for line in bench.lines {
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let metric = object["metric"] as? String
+                else { continue }
+                notes[metric] = object["note"] as? String
+            }
+            let rewrite = try #require(notes["rewrite_keys_per_s"], "\(bench.lines)")
+            // "heap B -> A bytes; …", and file_bytes_per_key's note starts "heap A bytes".
+            let after = rewrite.split(separator: " ").dropFirst(3).first.map(String.init) ?? "?"
+            #expect(notes["file_bytes_per_key"]?.hasPrefix("heap \(after) bytes") == true, "\(rewrite) / \(notes["file_bytes_per_key"] ?? "")")
+        }
+    }
+
     /// `bench state --writer-rate`: the writer beside the reader sleeps
     /// after each transaction that got ahead of its pace, so it never puts
     /// faster than asked (sleeping longer only lowers the rate).
