@@ -30,6 +30,9 @@ import WhyCacheSupport
 ///
 /// Readers are never blocked; writers wait only for step 3 and 4, whose
 /// length follows the changes committed during the last catch-up round.
+/// The states the rewrite pins keep their blocks from reuse while it runs,
+/// as any open snapshot does, so a file under heavy writes grows by what
+/// those writes replace meanwhile.
 ///
 /// **After the install.** Processes that have the old file open keep reading
 /// it, consistently, until they notice it is retired and reopen the path
@@ -142,11 +145,11 @@ public struct StateFileRewriter: Sendable {
         }
         base.close()
         base = head
+        summary.bytesAfter = try copy.statistics().heapBytes
         try SharedStateFile.install(temporary, at: live.path)
         summary.isInstalled = true
         summary.keyCount = head.count
         summary.updateID = head.updateID
-        summary.bytesAfter = try copy.statistics().heapBytes
         return summary
     }
 
