@@ -15,11 +15,11 @@ import WhyCacheSupport
 /// lock:
 /// 1. Pin a snapshot of the file and copy its entries, in key order, into a
 ///    new file next to it (`<path>.rewriting.<pid>.<random>`), created with
-///    the same options (``SharedStateFile/creationOptions()``), in bounded
-///    transactions (``BatchedWriter``).
+///    the same options (`SharedStateFile.creationOptions()`), in bounded
+///    transactions (`BatchedWriter`).
 /// 2. Catch up without the lock, up to ``catchUpRounds`` times: pin the
 ///    file's current state and apply to the copy the keys that changed
-///    since the previous one (``StateSnapshot/forEachChange(since:_:)``,
+///    since the previous one (`StateSnapshot.forEachChange(since:_:)`,
 ///    which reads only what differs).
 /// 3. Take the writer lock of the file, so that nobody commits to it, and
 ///    apply the last changes the same way; the copy's last commit carries

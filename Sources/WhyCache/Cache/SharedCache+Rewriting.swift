@@ -2,7 +2,7 @@ import WhyCacheState
 
 extension SharedCache {
     /// Rewrites the state file in key order and installs the result in its
-    /// place while every process keeps using it (``StateFileRewriter``).
+    /// place while every process keeps using it (``/WhyCacheState/StateFileRewriter``).
     ///
     /// A file filled by replaying the log holds its leaves in log order; the
     /// rewritten one holds them in key order, so range reads, snapshots and
@@ -17,7 +17,7 @@ extension SharedCache {
     /// file move at their next update, which applies any record that reached
     /// the old file after the install.
     ///
-    /// - Returns: what the rewrite did; ``StateFileRewriteSummary/isInstalled``
+    /// - Returns: what the rewrite did; ``/WhyCacheState/StateFileRewriteSummary/isInstalled``
     ///   is false when another process replaced the file meanwhile (a
     ///   restore, a rebuild, another rewrite), whose file is kept.
     /// - Throws: ``CacheError/closed(path:)`` after ``close()``;

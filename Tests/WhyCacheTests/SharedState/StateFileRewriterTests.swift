@@ -135,6 +135,45 @@ import WhyCacheTestSupport
         }
     }
 
+    /// A writer process rewrites whole groups of keys (every key of a group
+    /// in one transaction, one value) and reader processes check that no
+    /// group is ever torn, while the file is rewritten under them (three
+    /// files): every state the copy caught up to was a whole commit, so the
+    /// installed files hold whole groups too, and the readers (which keep
+    /// the file they opened) never see a torn group.
+    @Test func groupsStayWholeThroughRewritesUnderAWriterAndReaders() throws {
+        try withTemporaryDirectory { directory in
+            let groups = 40
+            let keys = 25
+            for round in 0..<3 {
+                // The writer numbers its transactions from 1: a new file each round.
+                let path = directory + "/state-\(round)"
+                _ = try SharedStateFile.open(at: path)
+                let readers = try (0..<2).map { _ in try HelperProcess(["state-group-reader", path, String(groups), String(keys), "2"]) }
+                for reader in readers { #expect(reader.readLine() == "ready") }
+                let writer = try HelperProcess(["state-group-writer", path, String(groups), String(keys), "3000"])
+                #expect(writer.readLine() == "ready")
+                usleep(20_000)
+                let summary = try StateFileRewriter().rewrite(at: path)
+                #expect(summary.isInstalled)
+                let written = writer.finish()
+                #expect(written.status == 0, "\(written.errors)")
+                for reader in readers {
+                    let result = reader.finish()
+                    #expect(result.status == 0, "a reader saw a torn group: \(result.lines) \(result.errors)")
+                }
+                let snapshot = try SharedStateFile.open(at: path).snapshot()
+                #expect(snapshot.updateID == summary.updateID, "the writer wrote to the old file after the install")
+                for group in 0..<groups {
+                    let values = try Set(snapshot.entries(in: .prefix(Array("g\(group)/".utf8))).map(\.value))
+                    #expect(values.count <= 1, "group \(group) is torn in the rewritten file")
+                }
+                #expect(try snapshot.verify() == snapshot.count)
+                snapshot.close()
+            }
+        }
+    }
+
     /// A rewriter process SIGKILLed at random moments: each time the path
     /// holds the state as it was — the old file or its finished rewrite — or,
     /// when the kill falls between marking the old file retired and the
