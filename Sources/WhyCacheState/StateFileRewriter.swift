@@ -17,19 +17,27 @@ import WhyCacheSupport
 ///    new file next to it (`<path>.rewriting.<pid>.<random>`), created with
 ///    the same options (`SharedStateFile.creationOptions()`), in bounded
 ///    transactions (`BatchedWriter`).
-/// 2. Catch up without the lock, up to ``catchUpRounds`` times: pin the
-///    file's current state and apply to the copy the keys that changed
-///    since the previous one (`StateSnapshot.forEachChange(since:_:)`,
-///    which reads only what differs).
+/// 2. Catch up without the lock: pin the file's current state and apply to
+///    the copy the keys that changed since the previous one
+///    (`StateSnapshot.forEachChange(since:_:)`, which reads only what
+///    differs); again, until a round changes at most
+///    ``maximumChangesBeforeLocking`` keys. When ``maximumCatchUpRounds``
+///    rounds pass without that, writes are too busy for the rewrite to
+///    catch them up: it gives up (``StateFileRewriteSummary/Outcome/writesDidNotSettle``)
+///    rather than make writers wait for a long last round.
 /// 3. Take the writer lock of the file, so that nobody commits to it, and
 ///    apply the last changes the same way; the copy's last commit carries
 ///    the file's update id, initialized mark and applied record checksum.
+///    When more than ``maximumChangesUnderLock`` keys changed while the lock
+///    was awaited (a busy writer may take it again and again before a
+///    waiter gets it), the lock is let go at once and step 2 goes on.
 /// 4. Still holding the lock, install the copy at the path
 ///    (``SharedStateFile/install(_:at:)``: the old file is marked retired,
 ///    the two are exchanged atomically, the old one is unlinked).
 ///
 /// Readers are never blocked; writers wait only for step 3 and 4, whose
-/// length follows the changes committed during the last catch-up round.
+/// length follows the changes committed during the last catch-up round,
+/// itself short (it changed few keys).
 /// The states the rewrite pins keep their blocks from reuse while it runs,
 /// as any open snapshot does, so a file under heavy writes grows by what
 /// those writes replace meanwhile.
@@ -50,13 +58,26 @@ import WhyCacheSupport
 /// ``SharedStateFile/remove(at:)``); a cache then rebuilds its state from
 /// the log, as after a restore killed at the same instant.
 public struct StateFileRewriter: Sendable {
-    /// How many times the copy catches up without the writer lock before the
-    /// last round, which holds it. Default: 4.
-    public var catchUpRounds = 4
+    /// The most catch-up rounds without the writer lock (step 2). Default: 16.
+    public var maximumCatchUpRounds = 16
 
-    /// Called after step 1 (with 1) and after step 2 (with 2), for tests
-    /// that commit to the file at those moments.
-    package var betweenSteps: (@Sendable (_ step: Int) throws(StateFileError) -> Void)?
+    /// The most keys the last round without the lock may have changed for
+    /// the rewrite to take the writer lock (step 3): the round under the
+    /// lock then applies what was committed while that short round ran.
+    /// Default: 4,096 (a few milliseconds of work).
+    public var maximumChangesBeforeLocking = 4096
+
+    /// The most keys the round under the writer lock may change. When the
+    /// lock was slow to come (a busy writer) and more changed meanwhile, the
+    /// rewrite lets the lock go without applying them and catches up
+    /// without it again (each such attempt counts as a round). Default:
+    /// 32,768.
+    public var maximumChangesUnderLock = 32_768
+
+    /// Called after the copy (with 0), after each catch-up round (with its
+    /// number, from 1) and before the writer lock is taken (with -1), for
+    /// tests that commit to the file at those moments.
+    package var betweenSteps: (@Sendable (_ step: Int) throws -> Void)?
 
     /// What a rewrite's temporary file name adds to the state path, before
     /// the process id and a random number.
@@ -72,9 +93,10 @@ public struct StateFileRewriter: Sendable {
     /// call it off the cooperative thread pool, and not while this thread
     /// holds a write transaction on the file.
     ///
-    /// - Returns: what the rewrite did; ``StateFileRewriteSummary/isInstalled``
-    ///   is false when another process replaced or removed the file at the
-    ///   path meanwhile (its file is left in place, and the copy deleted).
+    /// - Returns: what the rewrite did: ``StateFileRewriteSummary/outcome``
+    ///   tells whether the new file was installed, or the file at the path
+    ///   was left as it was because another process replaced it meanwhile
+    ///   or writes did not settle (the copy is deleted then).
     /// - Throws: a ``StateFileError`` when the path holds no usable state
     ///   file, the copy cannot be built (a full disk:
     ///   ``StateFileError/fileFull(path:limit:)`` or
@@ -97,6 +119,7 @@ public struct StateFileRewriter: Sendable {
 
     /// Steps 1 to 4 of the type's description, building the copy at `temporary`.
     private func rewrite(_ live: SharedStateFile, into temporary: String) throws(StateFileError) -> StateFileRewriteSummary {
+        let start = Clocks.monotonicNanoseconds()
         var summary = StateFileRewriteSummary()
         summary.bytesBefore = try live.statistics().heapBytes
         var createOptions = try live.creationOptions()
@@ -118,39 +141,87 @@ public struct StateFileRewriter: Sendable {
         summary.keysCopied = base.count
         try writer.finish(updateID: base.updateID, isInitialized: base.isInitialized, appliedRecordChecksum: base.appliedRecordChecksum)
         copy.releaseResidentPages()
-        try betweenSteps?(1)
+        try step(0)
 
-        for _ in 0..<catchUpRounds {
-            let head = try live.snapshot()
-            guard head.pin.transaction != base.pin.transaction else {
-                head.close()
-                break
+        // The keys the last round changed: the size of the next round
+        // (with no rounds allowed, everything is caught up under the lock).
+        var lastRound = maximumCatchUpRounds > 0 ? Int.max : 0
+        while true {
+            while lastRound > maximumChangesBeforeLocking && summary.catchUpRounds < maximumCatchUpRounds {
+                let head = try live.snapshot()
+                guard head.pin.transaction != base.pin.transaction else {
+                    head.close()
+                    lastRound = 0
+                    break
+                }
+                lastRound = try Self.apply(head, since: base, to: copy)
+                summary.changesCaughtUp += lastRound
+                summary.catchUpRounds += 1
+                base.close()
+                base = head
+                try step(summary.catchUpRounds)
             }
-            summary.changesCaughtUp += try Self.apply(head, since: base, to: copy)
-            summary.catchUpRounds += 1
+            guard lastRound <= maximumChangesBeforeLocking else {
+                FileSystem<SystemCallError>.removeLeftover(temporary)
+                summary.outcome = .writesDidNotSettle
+                summary.totalNanoseconds = Clocks.monotonicNanoseconds() - start
+                return summary
+            }
+
+            try step(-1)
+            let lock = try live.beginWrite()
+            let locked = Clocks.monotonicNanoseconds()
+            defer { lock.abandon() }
+            guard !live.isRetired else {
+                FileSystem<SystemCallError>.removeLeftover(temporary)
+                summary.outcome = .fileReplaced
+                summary.totalNanoseconds = Clocks.monotonicNanoseconds() - start
+                return summary
+            }
+            let head = try live.snapshot()
+            if head.pin.transaction != base.pin.transaction {
+                // The wait for the lock may have been long (a busy writer
+                // takes it again and again): count before applying, and go
+                // back to the rounds without the lock when there is much.
+                var pending = 0
+                try head.forEachChange(since: base) { _, _ in
+                    pending += 1
+                    return pending <= maximumChangesUnderLock
+                }
+                if pending > maximumChangesUnderLock {
+                    lock.abandon()
+                    head.close()
+                    summary.lockAttempts += 1
+                    // At least one more round (or the end of them) before the next attempt.
+                    lastRound = .max
+                    continue
+                }
+                summary.changesUnderLock = try Self.apply(head, since: base, to: copy)
+            }
             base.close()
             base = head
-        }
-
-        try betweenSteps?(2)
-        let lock = try live.beginWrite()
-        defer { lock.abandon() }
-        guard !live.isRetired else {
-            FileSystem<SystemCallError>.removeLeftover(temporary)
+            summary.bytesAfter = try copy.statistics().heapBytes
+            try SharedStateFile.install(temporary, at: live.path)
+            summary.keyCount = head.count
+            summary.updateID = head.updateID
+            let end = Clocks.monotonicNanoseconds()
+            summary.writerLockNanoseconds = end - locked
+            summary.totalNanoseconds = end - start
             return summary
         }
-        let head = try live.snapshot()
-        if head.pin.transaction != base.pin.transaction {
-            summary.changesUnderLock = try Self.apply(head, since: base, to: copy)
+    }
+
+    /// Calls ``betweenSteps`` with `number`, if set; what it throws other
+    /// than a ``StateFileError`` becomes ``StateFileError/invalidOptions(reason:)``.
+    private func step(_ number: Int) throws(StateFileError) {
+        guard let betweenSteps else { return }
+        do {
+            try betweenSteps(number)
+        } catch let error as StateFileError {
+            throw error
+        } catch {
+            throw .invalidOptions(reason: "\(error)")
         }
-        base.close()
-        base = head
-        summary.bytesAfter = try copy.statistics().heapBytes
-        try SharedStateFile.install(temporary, at: live.path)
-        summary.isInstalled = true
-        summary.keyCount = head.count
-        summary.updateID = head.updateID
-        return summary
     }
 
     /// Applies to `copy` (which holds the state of `older`) the keys that
@@ -167,6 +238,7 @@ public struct StateFileRewriter: Sendable {
                     try writer.removeValue(forKeyBytes: key)
                 }
                 changes += 1
+                return true
             }
         } catch {
             writer.abandon()

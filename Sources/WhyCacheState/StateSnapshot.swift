@@ -163,27 +163,29 @@ public final class StateSnapshot: @unchecked Sendable, KeyValueReading {
 
     /// Calls `visit` once for every key whose value in this snapshot differs
     /// from its value in `older`, in ascending key order, with the value
-    /// here (nil: the key is absent here). Reads only the parts of the two
-    /// trees that differ (``TrieDiff``), so its cost follows the changes
-    /// between the two states, not their size.
+    /// here (nil: the key is absent here), until `visit` returns false.
+    /// Reads only the parts of the two trees that differ (``TrieDiff``), so
+    /// its cost follows the changes between the two states, not their size.
     ///
     /// - Precondition: both snapshots are of this one open file object
     ///   (blocks are compared by offset); else
     ///   ``StateFileError/invalidOptions(reason:)``.
+    /// - Returns: whether every change was visited (false: `visit` stopped).
     /// - Throws: ``StateFileError/closed(path:)`` when either snapshot is
     ///   closed, ``StateFileError/corrupted(path:reason:)`` for a damaged
     ///   tree, or what `visit` throws.
+    @discardableResult
     package func forEachChange(
         since older: StateSnapshot,
-        _ visit: (_ key: UnsafeRawBufferPointer, _ newValue: UnsafeRawBufferPointer?) throws(StateFileError) -> Void
-    ) throws(StateFileError) {
+        _ visit: (_ key: UnsafeRawBufferPointer, _ newValue: UnsafeRawBufferPointer?) throws(StateFileError) -> Bool
+    ) throws(StateFileError) -> Bool {
         try checkOpen()
         try older.checkOpen()
         guard older.file === file else {
             throw .invalidOptions(reason: "the states compared must be snapshots of one open file")
         }
         var diff = TrieDiff(old: older.reader, new: reader)
-        try diff.forEachChange(oldRoot: older.pin.root, newRoot: pin.root, visit)
+        return try diff.forEachChange(oldRoot: older.pin.root, newRoot: pin.root, visit)
     }
 
     /// Throws ``StateFileError/closed(path:)`` once ``close()`` was called.

@@ -28,8 +28,9 @@ import WhyCacheSupport
 /// damaged file produces ``StateFileError/corrupted(path:reason:)``.
 struct TrieDiff: ~Copyable {
     /// What a difference reports: the key, and its value in the newer state
-    /// (nil: the key is absent there). Both buffers are valid during the call.
-    typealias Visitor = (_ key: UnsafeRawBufferPointer, _ newValue: UnsafeRawBufferPointer?) throws(StateFileError) -> Void
+    /// (nil: the key is absent there). Both buffers are valid during the
+    /// call. Returns false to stop the comparison.
+    typealias Visitor = (_ key: UnsafeRawBufferPointer, _ newValue: UnsafeRawBufferPointer?) throws(StateFileError) -> Bool
 
     private let old: TrieReader
     private let new: TrieReader
@@ -37,6 +38,8 @@ struct TrieDiff: ~Copyable {
     /// `key[0..<depth]`; a reported key continues them with a cursor's key.
     private let key: UnsafeMutableRawPointer
     private var depth = 0
+    /// Whether the visitor asked to stop.
+    private var stopped = false
 
     private static let keyCapacity = 2 * WhyCacheLimits.maximumKeyLength + 8
 
@@ -53,10 +56,14 @@ struct TrieDiff: ~Copyable {
 
     /// Calls `visit` once for every key whose value differs between the tree
     /// rooted at `oldRoot` (read by `old`) and the one rooted at `newRoot`
-    /// (read by `new`), in ascending key order.
-    mutating func forEachChange(oldRoot: UInt64, newRoot: UInt64, _ visit: Visitor) throws(StateFileError) {
+    /// (read by `new`), in ascending key order, until it returns false;
+    /// returns whether every difference was visited.
+    @discardableResult
+    mutating func forEachChange(oldRoot: UInt64, newRoot: UInt64, _ visit: Visitor) throws(StateFileError) -> Bool {
         depth = 0
+        stopped = false
         try compare(oldRoot, skipping: 0, newRoot, skipping: 0, visit)
+        return !stopped
     }
 
     /// Compares the subtrees `a` (old) and `b` (new), both at the path
@@ -103,7 +110,7 @@ struct TrieDiff: ~Copyable {
         let yNext = yHere ? 0 : yPrefix.load(fromByteOffset: shared, as: UInt8.self)
         try compareTerminals(xHere ? x.terminal : 0, yHere ? y.terminal : 0, visit)
         var byte = 0
-        while byte < 256 {
+        while byte < 256 && !stopped {
             let (xByte, xChild, xSkip) = xHere ? Self.branch(of: x, from: byte) : Self.continuation(a, xNext, aSkip + shared + 1, from: byte)
             let (yByte, yChild, ySkip) = yHere ? Self.branch(of: y, from: byte) : Self.continuation(b, yNext, bSkip + shared + 1, from: byte)
             let next = min(xByte, yByte)
@@ -146,7 +153,7 @@ struct TrieDiff: ~Copyable {
         let oldValue = a == 0 ? nil : try old.leaf(a).value
         let newValue = b == 0 ? nil : try new.leaf(b).value
         if let oldValue, let newValue, Self.equal(oldValue, newValue) { return }
-        try visit(UnsafeRawBufferPointer(start: key, count: depth), newValue)
+        if try !visit(UnsafeRawBufferPointer(start: key, count: depth), newValue) { stopped = true }
     }
 
     /// Compares the subtrees `a` and `b` at the path entry by entry, walking
@@ -157,7 +164,7 @@ struct TrieDiff: ~Copyable {
         var newer = TrieCursor(reader: new, root: b, range: .all)
         var hasOlder = try older.next()
         var hasNewer = try newer.next()
-        while hasOlder || hasNewer {
+        while (hasOlder || hasNewer) && !stopped {
             // Every key below a node starts with its prefix, so it is at least `skip` long.
             let olderKey = hasOlder ? UnsafeRawBufferPointer(rebasing: older.currentKey[aSkip...]) : older.currentKey
             let newerKey = hasNewer ? UnsafeRawBufferPointer(rebasing: newer.currentKey[bSkip...]) : newer.currentKey
@@ -184,7 +191,7 @@ struct TrieDiff: ~Copyable {
     ) throws(StateFileError) {
         // A cursor's keys are at most the key limit long (it checks), and so is `depth`.
         if suffix.count > 0 { (key + depth).copyMemory(from: suffix.baseAddress.unsafelyUnwrapped, byteCount: suffix.count) }
-        try visit(UnsafeRawBufferPointer(start: key, count: depth + suffix.count), value)
+        if try !visit(UnsafeRawBufferPointer(start: key, count: depth + suffix.count), value) { stopped = true }
     }
 
     private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {

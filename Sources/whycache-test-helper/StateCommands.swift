@@ -116,12 +116,12 @@ enum StateCommands {
 
     /// `state-rewrite PATH`: prints `ready`, rewrites the file in key order
     /// (``StateFileRewriter``), and prints `rewritten U K` (update id, keys)
-    /// or `not-installed`.
+    /// or `not-installed OUTCOME`.
     static func rewrite(_ arguments: [String]) throws {
         let path = try HelperCommand.string(arguments, 0, "path")
         HelperCommand.say("ready")
         let summary = try StateFileRewriter().rewrite(at: path)
-        HelperCommand.say(summary.isInstalled ? "rewritten \(summary.updateID) \(summary.keyCount)" : "not-installed")
+        HelperCommand.say(summary.isInstalled ? "rewritten \(summary.updateID) \(summary.keyCount)" : "not-installed \(summary.outcome)")
     }
 
     /// `state-pin-and-hold PATH`: takes a snapshot, prints `pinned U`, and

@@ -12,14 +12,16 @@ extension SharedCache {
     /// space for a second copy of the state next to the file.
     ///
     /// Reads are never blocked. Writes of every process wait only for the
-    /// changes committed during the rewrite's last round and the install.
+    /// changes committed during the rewrite's last round, which is short
+    /// (``/WhyCacheState/StateFileRewriter/maximumChangesBeforeLocking``), and the install.
     /// This cache moves to the new file before returning; other caches on the
     /// file move at their next update, which applies any record that reached
     /// the old file after the install.
     ///
-    /// - Returns: what the rewrite did; ``/WhyCacheState/StateFileRewriteSummary/isInstalled``
-    ///   is false when another process replaced the file meanwhile (a
-    ///   restore, a rebuild, another rewrite), whose file is kept.
+    /// - Returns: what the rewrite did; its ``/WhyCacheState/StateFileRewriteSummary/outcome``
+    ///   says when the file was left as it was: another process replaced it
+    ///   meanwhile (a restore, a rebuild, another rewrite), or writes kept
+    ///   changing too many keys for the rewrite to catch up (try later).
     /// - Throws: ``CacheError/closed(path:)`` after ``close()``;
     ///   ``CacheError/stateFile(_:)`` when the copy cannot be built (a full
     ///   disk) or the file is damaged. The file is untouched on failure.

@@ -17,7 +17,8 @@ struct RewriteStateCommand: ToolCommand {
         discussion: """
             Needs free space for a second copy of the state next to the file. Readers are never blocked; writers wait \
             only for the changes committed during the rewrite's last round and the install. A file that another process \
-            replaced meanwhile is left as it is (exit status 3).
+            replaced meanwhile, or whose writes keep changing too many keys for the rewrite to catch up, is left as it is \
+            (exit status 3).
             """)
 
     @OptionGroup var state: StateOptions
@@ -40,11 +41,24 @@ struct RewriteStateCommand: ToolCommand {
         } else if summary.isInstalled {
             ToolOutput.line(
                 "rewrote update \(summary.updateID): \(summary.keyCount) keys, \(summary.bytesBefore) -> \(summary.bytesAfter) heap bytes, "
-                    + "\(summary.changesCaughtUp) changes caught up in \(summary.catchUpRounds) rounds, \(summary.changesUnderLock) under the lock")
+                    + "\(summary.changesCaughtUp) changes caught up in \(summary.catchUpRounds) rounds, \(summary.changesUnderLock) under the lock "
+                    + "(held \(Self.milliseconds(summary.writerLockNanoseconds)) of \(Self.milliseconds(summary.totalNanoseconds)))")
         }
-        guard summary.isInstalled else {
+        switch summary.outcome {
+        case .installed:
+            return
+        case .fileReplaced:
             ToolOutput.error("another process replaced \(statePath) during the rewrite; it was left as it is")
-            throw ExitCode(ToolExitStatus.failure)
+        case .writesDidNotSettle:
+            ToolOutput.error(
+                "writes kept changing more than \(StateFileRewriter().maximumChangesBeforeLocking) keys per round for "
+                    + "\(summary.catchUpRounds) rounds; \(statePath) was left as it is (try again when writes are quieter)")
         }
+        throw ExitCode(ToolExitStatus.failure)
+    }
+
+    /// `nanoseconds` as milliseconds with one decimal, e.g. "12.5 ms".
+    private static func milliseconds(_ nanoseconds: UInt64) -> String {
+        String(format: "%.1f ms", Double(nanoseconds) / 1e6)
     }
 }

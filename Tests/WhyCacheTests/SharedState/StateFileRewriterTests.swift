@@ -82,22 +82,16 @@ import WhyCacheTestSupport
             let before = try contents(live)
             let removed = Array(before.keys.sorted { $0.lexicographicallyPrecedes($1) }.prefix(20))
             var rewriter = StateFileRewriter()
-            rewriter.betweenSteps = { step throws(StateFileError) in
-                do {
-                    try live.write { transaction in
-                        if step == 1 {
+            rewriter.betweenSteps = { step in
+                try live.write { transaction in
+                        if step == 0 {
                             for key in removed { _ = try transaction.removeValue(forKey: key) }
                             for index in 0..<30 { try transaction.setValue(Array("new".utf8), forKey: Array("k-new-\(index)".utf8)) }
                             try transaction.setUpdateID(31)
-                        } else {
+                        } else if step == -1 {
                             for index in 0..<10 { try transaction.setValue(Array("under the lock".utf8), forKey: Array("k-new-\(index)".utf8)) }
                             try transaction.setUpdateID(32)
                         }
-                    }
-                } catch let error as StateFileError {
-                    throw error
-                } catch {
-                    throw .invalidOptions(reason: "\(error)")
                 }
             }
             let summary = try rewriter.rewrite(at: path)
@@ -112,6 +106,37 @@ import WhyCacheTestSupport
         }
     }
 
+    /// Writes that change more keys per round than the rewrite may apply
+    /// under the lock, round after round: the rewrite gives up after its
+    /// rounds, leaves the file as it was and deletes its copy. With no
+    /// rounds allowed, everything is caught up under the lock.
+    @Test func busyWritesMakeTheRewriteGiveUpOrCatchUpUnderTheLock() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/state"
+            try makeScriptFile(path, through: 20)
+            let live = try SharedStateFile.open(at: path)
+            let commitTenKeys: @Sendable (Int) throws -> Void = { step in
+                try live.write { transaction in
+                    for index in 0..<10 { try transaction.setValue(Array("step \(step)".utf8), forKey: Array("k-busy-\(index)".utf8)) }
+                }
+            }
+            var rewriter = StateFileRewriter()
+            rewriter.maximumChangesBeforeLocking = 5
+            rewriter.maximumCatchUpRounds = 3
+            rewriter.betweenSteps = commitTenKeys
+            let gaveUp = try rewriter.rewrite(at: path)
+            #expect(gaveUp.outcome == .writesDidNotSettle && !gaveUp.isInstalled)
+            #expect(gaveUp.catchUpRounds == 3 && gaveUp.changesCaughtUp == 30, "\(gaveUp)")
+            #expect(try !live.isRetired && SharedStateFile.open(at: path).fileIdentifier == live.fileIdentifier)
+            #expect(try leftovers(in: directory).isEmpty)
+
+            rewriter.maximumCatchUpRounds = 0
+            let locked = try rewriter.rewrite(at: path)
+            #expect(locked.isInstalled && locked.catchUpRounds == 0 && locked.changesUnderLock == 10, "\(locked)")
+            #expect(try contents(SharedStateFile.open(at: path)) == contents(live))
+        }
+    }
+
     /// A writer process commits script transactions as fast as it can while
     /// the file is rewritten: the installed file holds exactly the script's
     /// state at its update id, which is one the writer reached.
@@ -122,7 +147,10 @@ import WhyCacheTestSupport
             let writer = try HelperProcess(["state-script-writer", path, "0", "0"])
             #expect(writer.readLine { $0.hasPrefix("ready ") } == "ready 60")
             #expect(writer.readLine { $0.hasPrefix("committed ") } != nil)
-            let summary = try StateFileRewriter().rewrite(at: path)
+            // Catch-up correctness, not the settling rule: every round may lock.
+            var rewriter = StateFileRewriter()
+            rewriter.maximumChangesBeforeLocking = .max
+            let summary = try rewriter.rewrite(at: path)
             writer.send(SIGKILL)
             // The writer prints after each commit; the last commit may have
             // been made (and rewritten) without its line printed yet.

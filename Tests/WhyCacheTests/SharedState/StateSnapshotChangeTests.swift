@@ -10,7 +10,11 @@ import WhyCacheTestSupport
     /// The changes reported between `older` and `newer`, in the order reported.
     private func changes(from older: StateSnapshot, to newer: StateSnapshot) throws -> [(key: [UInt8], value: [UInt8]?)] {
         var result: [(key: [UInt8], value: [UInt8]?)] = []
-        try newer.forEachChange(since: older) { key, value in result.append((Array(key), value.map { Array($0) })) }
+        let complete = try newer.forEachChange(since: older) { key, value in
+            result.append((Array(key), value.map { Array($0) }))
+            return true
+        }
+        #expect(complete)
         return result
     }
 
@@ -110,6 +114,13 @@ import WhyCacheTestSupport
             #expect(reported.map(\.key) == [Array("/api/v1/users/7/settings".utf8), Array("/health".utf8)])
             #expect(reported.map(\.value) == [Array("changed".utf8), nil])
             #expect(try changes(from: shared, to: merged).map(\.key) == [Array("/api/v1/users/7/settings".utf8)])
+            // Stopped after the first change: one visit, and false returned.
+            var visits = 0
+            let complete = try merged.forEachChange(since: split) { _, _ in
+                visits += 1
+                return false
+            }
+            #expect(!complete && visits == 1)
         }
     }
 
@@ -119,10 +130,10 @@ import WhyCacheTestSupport
             let second = try SharedStateFile.open(at: directory + "/second")
             let a = try first.snapshot()
             let b = try second.snapshot()
-            #expect(throws: StateFileError.self) { try b.forEachChange(since: a) { _, _ in } }
+            #expect(throws: StateFileError.self) { try b.forEachChange(since: a) { _, _ in true } }
             let c = try first.snapshot()
             c.close()
-            #expect(throws: StateFileError.closed(path: directory + "/first")) { try a.forEachChange(since: c) { _, _ in } }
+            #expect(throws: StateFileError.closed(path: directory + "/first")) { try a.forEachChange(since: c) { _, _ in true } }
         }
     }
 }
