@@ -110,17 +110,27 @@ public struct StateFileRewriter: Sendable {
         AbandonedFiles.remove(in: directory, prefix: name + Self.temporaryMarker)
         let temporary = AbandonedFiles.temporaryPath(prefix: path + Self.temporaryMarker)
         do throws(StateFileError) {
-            return try rewrite(live, into: temporary)
+            let summary = try rewrite(live, into: temporary)
+            // A copy that was not installed is nobody's.
+            if !summary.isInstalled { FileSystem<SystemCallError>.removeLeftover(temporary) }
+            return summary
         } catch {
             FileSystem<SystemCallError>.removeLeftover(temporary)
             throw error
         }
     }
 
-    /// Steps 1 to 4 of the type's description, building the copy at `temporary`.
+    /// Steps 1 to 4 of the type's description, building the copy at
+    /// `temporary` (which the caller deletes unless it was installed).
     private func rewrite(_ live: SharedStateFile, into temporary: String) throws(StateFileError) -> StateFileRewriteSummary {
         let start = Clocks.monotonicNanoseconds()
         var summary = StateFileRewriteSummary()
+        /// The summary of a rewrite that stops without installing.
+        func ended(_ outcome: StateFileRewriteSummary.Outcome) -> StateFileRewriteSummary {
+            summary.outcome = outcome
+            summary.totalNanoseconds = Clocks.monotonicNanoseconds() - start
+            return summary
+        }
         summary.bytesBefore = try live.statistics().heapBytes
         var createOptions = try live.creationOptions()
         createOptions.createIfMissing = true
@@ -161,23 +171,13 @@ public struct StateFileRewriter: Sendable {
                 base = head
                 try step(summary.catchUpRounds)
             }
-            guard lastRound <= maximumChangesBeforeLocking else {
-                FileSystem<SystemCallError>.removeLeftover(temporary)
-                summary.outcome = .writesDidNotSettle
-                summary.totalNanoseconds = Clocks.monotonicNanoseconds() - start
-                return summary
-            }
+            guard lastRound <= maximumChangesBeforeLocking else { return ended(.writesDidNotSettle) }
 
             try step(-1)
             let lock = try live.beginWrite()
             let locked = Clocks.monotonicNanoseconds()
             defer { lock.abandon() }
-            guard !live.isRetired else {
-                FileSystem<SystemCallError>.removeLeftover(temporary)
-                summary.outcome = .fileReplaced
-                summary.totalNanoseconds = Clocks.monotonicNanoseconds() - start
-                return summary
-            }
+            guard !live.isRetired else { return ended(.fileReplaced) }
             let head = try live.snapshot()
             if head.pin.transaction != base.pin.transaction {
                 // The wait for the lock may have been long (a busy writer

@@ -52,9 +52,9 @@ public struct SnapshotRestorer: Sendable {
     /// refuses with ``SnapshotError/stateIsNewer(stateUpdateID:snapshotUpdateID:)``.
     public var replacesNewerState: Bool
     /// A transaction is committed once it holds this many keys...
-    var maximumKeysPerTransaction = 65_536
+    var maximumKeysPerTransaction = BatchedWriter.maximumKeysPerTransaction
     /// ...or this many key and value bytes.
-    var maximumBytesPerTransaction = 64 << 20
+    var maximumBytesPerTransaction = BatchedWriter.maximumBytesPerTransaction
 
     /// What a restore's temporary file name adds to the state path, before
     /// the process id and a random number.
